@@ -1,0 +1,1 @@
+//! Node and user keys, signatures.

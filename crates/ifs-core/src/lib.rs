@@ -1,0 +1,14 @@
+//! IFS core: the pure data model and rules of the IFS storage network.
+//!
+//! Ids, keys and signatures, signed wire messages, the CRDTs of the FAT
+//! (node table, file records), placement scoring and the chunk codec
+//! (zstd → AES-256-GCM → BLAKE3). No async runtime, no networking and no
+//! filesystem access: time and randomness are passed in.
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod ids;
+pub mod keys;
+pub mod wire;
+
+pub use ids::{ChunkId, NodeId, UserId};

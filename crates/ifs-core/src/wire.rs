@@ -1,0 +1,1 @@
+//! Signed wire types with size-capped decoding.

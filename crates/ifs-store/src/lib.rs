@@ -1,0 +1,1 @@
+//! ifs-store
