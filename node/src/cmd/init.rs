@@ -1,0 +1,165 @@
+//! `ifsnode init`: create a node's data dir, config and identity key.
+//!
+//! Everything that can be checked is checked before the first write, and
+//! anything this run created is removed again if a later step fails, so a
+//! failed `init` leaves the disk as it found it.
+
+use crate::atomic_file::write_atomic;
+use crate::cmd::GlobalArgs;
+use crate::config::{Config, DEFAULT_LISTEN};
+use crate::node_key;
+use crate::volume::{Cap, VolumeSpec, check_volume_dir};
+use anyhow::{Context, bail};
+use clap::Args;
+use multiaddr::Multiaddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// Sub-directory of the data dir used as the volume when none is given.
+pub const DEFAULT_VOLUME: &str = "volumes/0";
+
+/// Arguments of `ifsnode init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A directory to store pieces in, with an optional cap: bytes (500GiB, 250GB)
+    /// or a percent of its filesystem (25%); default cap 10%. Repeatable. The
+    /// directory must exist. [default: DIR/volumes/0:10%, created]
+    #[arg(long = "volume", value_name = "PATH[:SIZE|PCT]", value_parser = VolumeSpec::parse)]
+    pub volumes: Vec<VolumeSpec>,
+    /// An address to listen on. Repeatable.
+    #[arg(long, value_name = "MULTIADDR", default_values = DEFAULT_LISTEN)]
+    pub listen: Vec<Multiaddr>,
+    /// A peer to join through, e.g. /ip4/10.0.0.5/tcp/4100/p2p/12D3Koo... Repeatable.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Overwrite an existing config.toml. An existing node key is always kept,
+    /// so the node keeps its identity.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Paths this run created, removed in reverse order unless the run succeeds.
+struct Undo(Vec<PathBuf>);
+
+impl Undo {
+    fn created_dir(&mut self, dir: &Path) -> anyhow::Result<()> {
+        // Record each missing ancestor so a failure removes exactly what we made.
+        let mut missing = Vec::new();
+        let mut p = Some(dir);
+        while let Some(d) = p {
+            if d.exists() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            p = d.parent();
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        self.0.extend(missing.into_iter().rev());
+        Ok(())
+    }
+
+    fn commit(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = if p.is_dir() {
+                std::fs::remove_dir(p)
+            } else {
+                std::fs::remove_file(p)
+            };
+        }
+    }
+}
+
+/// Run `ifsnode init`.
+pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
+    let data_dir = global.data_dir()?;
+    let config_path = Config::path_in(&data_dir);
+    let key_path = node_key::path_in(&data_dir);
+
+    match std::fs::metadata(&data_dir) {
+        Ok(m) if !m.is_dir() => bail!("data dir {} is not a directory", data_dir.display()),
+        _ => {}
+    }
+    if config_path.exists() && !args.force {
+        bail!(
+            "config {} already exists; pass --force to overwrite it (the node key is kept)",
+            config_path.display()
+        );
+    }
+
+    // Check every given volume before writing anything.
+    let mut volumes = Vec::new();
+    for spec in &args.volumes {
+        let path = check_volume_dir(&spec.path)?;
+        if volumes.iter().any(|v: &VolumeSpec| v.path == path) {
+            bail!("volume directory {} is given twice", path.display());
+        }
+        volumes.push(VolumeSpec {
+            path,
+            cap: spec.cap,
+        });
+    }
+    let default_volume = volumes.is_empty().then(|| data_dir.join(DEFAULT_VOLUME));
+    if let Some(path) = &default_volume {
+        volumes.push(VolumeSpec {
+            path: path.clone(),
+            cap: Cap::default(),
+        });
+    }
+    let config = Config::new(data_dir.clone(), volumes, args.listen, args.bootstrap);
+    config.validate().context("invalid settings")?;
+    let text = config.to_toml()?;
+
+    let mut undo = Undo(Vec::new());
+    undo.created_dir(&data_dir)?;
+    if let Some(path) = &default_volume {
+        undo.created_dir(path)?;
+        check_volume_dir(path)?;
+    }
+    let (key, key_note) = if key_path.exists() {
+        (node_key::load(&key_path)?, "kept")
+    } else {
+        let key = node_key::create(&key_path)?;
+        undo.0.push(key_path.clone());
+        (key, "new")
+    };
+    write_atomic(&config_path, text.as_bytes(), 0o644)?;
+    undo.commit();
+
+    tracing::info!(node_id = %key.node_id(), dir = %data_dir.display(), "node initialized");
+    println!("initialized IFS node {}", key.node_id());
+    println!("  data dir  {}", data_dir.display());
+    println!("  config    {}", config_path.display());
+    println!("  node key  {} (mode 0600, {key_note})", key_path.display());
+    for v in &config.volumes {
+        println!(
+            "  volume    {}  cap {}",
+            v.path.display(),
+            describe_cap(v.cap)
+        );
+    }
+    for a in &config.listen {
+        println!("  listen    {a}");
+    }
+    for a in &config.bootstrap {
+        println!("  bootstrap {a}");
+    }
+    Ok(())
+}
+
+/// A cap in words, e.g. `10% of its filesystem`.
+pub fn describe_cap(cap: Cap) -> String {
+    match cap {
+        Cap::Percent(p) => format!("{p}% of its filesystem"),
+        Cap::Bytes(_) => cap.to_string(),
+    }
+}

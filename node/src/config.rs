@@ -1,0 +1,313 @@
+//! `DIR/config.toml`: what a node donates, where it listens, whom it joins.
+//!
+//! Loading checks syntax (unknown fields are errors, so a typo never passes
+//! silently) and then the rules between fields; every error names the file
+//! and the field.
+
+use crate::volume::VolumeSpec;
+use anyhow::{Context, bail};
+use multiaddr::Multiaddr;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// File name of the config inside the data dir.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Default TCP and QUIC listen addresses: every interface, port 4100.
+pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4100", "/ip4/0.0.0.0/udp/4100/quic-v1"];
+
+/// A node's configuration, as stored in `config.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the node keeps its key, local table and state files.
+    pub data_dir: PathBuf,
+    /// Percent of each volume's filesystem that is always left free for the
+    /// owner: the owner's need wins over any cap.
+    #[serde(default = "default_owner_reserve_pct")]
+    pub owner_reserve_pct: u8,
+    /// Addresses to listen on.
+    #[serde(default = "default_listen", with = "addr_list")]
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial on start to join the network.
+    #[serde(default, with = "addr_list")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS.
+    #[serde(default)]
+    pub mdns: bool,
+    /// Capacity gossip timing.
+    #[serde(default)]
+    pub capacity: CapacityConfig,
+    /// The directories the node stores pieces in, each with its cap.
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// How often capacity reports go out and when a silent node is given up on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Seconds between two capacity reports.
+    pub interval_secs: u64,
+    /// A node that missed this many intervals is *suspect*.
+    pub suspect_after_intervals: u32,
+    /// A node that missed this many intervals is *dead*.
+    pub dead_after_intervals: u32,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            interval_secs: 10,
+            suspect_after_intervals: 3,
+            dead_after_intervals: 10,
+        }
+    }
+}
+
+fn default_owner_reserve_pct() -> u8 {
+    10
+}
+
+fn default_listen() -> Vec<Multiaddr> {
+    DEFAULT_LISTEN
+        .iter()
+        .map(|a| a.parse().expect("default listen address is valid"))
+        .collect()
+}
+
+impl Config {
+    /// A config with the defaults for everything but the given parts.
+    pub fn new(
+        data_dir: PathBuf,
+        volumes: Vec<VolumeSpec>,
+        listen: Vec<Multiaddr>,
+        bootstrap: Vec<Multiaddr>,
+    ) -> Self {
+        Config {
+            data_dir,
+            owner_reserve_pct: default_owner_reserve_pct(),
+            listen: if listen.is_empty() {
+                default_listen()
+            } else {
+                listen
+            },
+            bootstrap,
+            mdns: false,
+            capacity: CapacityConfig::default(),
+            volumes,
+        }
+    }
+
+    /// Path of the config file in `data_dir`.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(CONFIG_FILE)
+    }
+
+    /// Read, parse and validate the config at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("no config at {} (run `ifsnode init` first)", path.display())
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read config {}", path.display()));
+            }
+        };
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}", one_line(&text, &e)))
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("invalid config {}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Check the rules that span fields; the error names the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.data_dir.is_absolute() {
+            bail!(
+                "field `data_dir`: {} is not an absolute path",
+                self.data_dir.display()
+            );
+        }
+        if self.owner_reserve_pct > 90 {
+            bail!(
+                "field `owner_reserve_pct`: {} is above 90",
+                self.owner_reserve_pct
+            );
+        }
+        if self.volumes.is_empty() {
+            bail!("field `volumes`: at least one volume is needed");
+        }
+        let mut seen = HashSet::new();
+        for (i, v) in self.volumes.iter().enumerate() {
+            if !v.path.is_absolute() {
+                bail!(
+                    "field `volumes[{i}].path`: {} is not an absolute path",
+                    v.path.display()
+                );
+            }
+            if !seen.insert(&v.path) {
+                bail!(
+                    "field `volumes[{i}].path`: {} is listed twice",
+                    v.path.display()
+                );
+            }
+        }
+        if self.listen.is_empty() {
+            bail!("field `listen`: at least one address is needed");
+        }
+        let c = &self.capacity;
+        if c.interval_secs == 0 {
+            bail!("field `capacity.interval_secs`: must be at least 1");
+        }
+        if c.suspect_after_intervals == 0 {
+            bail!("field `capacity.suspect_after_intervals`: must be at least 1");
+        }
+        if c.dead_after_intervals <= c.suspect_after_intervals {
+            bail!(
+                "field `capacity.dead_after_intervals`: {} must be greater than `suspect_after_intervals` ({})",
+                c.dead_after_intervals,
+                c.suspect_after_intervals
+            );
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text, with a header saying where it is documented.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let body = toml::to_string(self).context("cannot serialize config")?;
+        Ok(format!(
+            "# IFS node configuration, written by `ifsnode init`.\n\
+             # Every field is described in the README (\"Configuration\").\n\n{body}"
+        ))
+    }
+}
+
+/// A TOML error as `line L, column C: message` on one line (the crate's own
+/// Display spans several lines with a source excerpt).
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+/// Multiaddrs as strings, with the offending text in the error.
+mod addr_list {
+    use multiaddr::Multiaddr;
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(addrs: &[Multiaddr], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(addrs.iter().map(|a| a.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Multiaddr>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|e| D::Error::custom(format!("invalid multiaddr {s:?}: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::Cap;
+
+    fn sample() -> Config {
+        let vols = vec![
+            VolumeSpec {
+                path: "/srv/ifs/0".into(),
+                cap: Cap::Percent(10),
+            },
+            VolumeSpec {
+                path: "/mnt/disk1".into(),
+                cap: Cap::Bytes(500 << 30),
+            },
+        ];
+        let boot = vec!["/dns4/seed.example/tcp/4100".parse().unwrap()];
+        Config::new("/srv/ifs".into(), vols, vec![], boot)
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_every_field() {
+        let c = sample();
+        let text = c.to_toml().unwrap();
+        assert!(text.contains("owner_reserve_pct = 10"), "{text}");
+        assert!(text.contains("/ip4/0.0.0.0/udp/4100/quic-v1"), "{text}");
+        assert!(text.contains("cap = \"500GiB\""), "{text}");
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        back.validate().unwrap();
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c: Config =
+            toml::from_str("data_dir = \"/d\"\n[[volumes]]\npath = \"/d/v\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.capacity, CapacityConfig::default());
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.volumes[0].cap, Cap::Percent(10));
+        assert!(!c.mdns);
+    }
+
+    #[test]
+    fn rule_violations_name_the_field() {
+        let mut c = sample();
+        c.capacity.dead_after_intervals = 3;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("capacity.dead_after_intervals")
+        );
+        let mut c = sample();
+        c.volumes[1].path = "/srv/ifs/0".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("volumes[1].path")
+        );
+        let mut c = sample();
+        c.volumes[0].path = "rel".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("volumes[0].path")
+        );
+        let mut c = sample();
+        c.owner_reserve_pct = 95;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("owner_reserve_pct")
+        );
+    }
+
+    #[test]
+    fn bad_multiaddr_is_quoted() {
+        let err = toml::from_str::<Config>(
+            "data_dir = \"/d\"\nlisten = [\"/ip4/nope\"]\n[[volumes]]\npath = \"/v\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("invalid multiaddr \"/ip4/nope\""), "{err}");
+    }
+}
