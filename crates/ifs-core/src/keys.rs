@@ -33,6 +33,8 @@ pub mod domain {
     pub const DELETE: &str = "ifs/delete/v1";
     /// A holder's release of one chunk copy ([`crate::wire::ChunkRelease`]).
     pub const RELEASE: &str = "ifs/release/v1";
+    /// A requester's [`crate::wire::FetchRequest`].
+    pub const FETCH: &str = "ifs/fetch/v1";
     /// An owner's directory entry ([`crate::dir_record::DirEntry`]).
     pub const DIR_ENTRY: &str = "ifs/dir-entry/v1";
 }

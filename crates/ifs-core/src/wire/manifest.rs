@@ -1,0 +1,169 @@
+//! The owner-signed manifest of one file version.
+
+use serde::{Deserialize, Serialize};
+
+use super::{WireError, ensure, sig_err, to_cbor, wire_codec};
+use crate::codec::NoncePrefix;
+use crate::ids::{ChunkId, UserId};
+use crate::keys::{KeyWrap, Sig, UserKey, domain, verify};
+
+const WHAT: &str = "manifest";
+/// Longest file name, in bytes.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Most chunks one manifest lists (512 GiB at 8 MiB segments).
+pub const MAX_CHUNKS: usize = 65_536;
+/// Most key wraps (owner plus grantees).
+pub const MAX_WRAPS: usize = 256;
+/// Most readers in the fetch ACL.
+pub const MAX_READERS: usize = 256;
+
+/// One chunk of the file, in segment order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// BLAKE3 of the chunk's ciphertext.
+    pub id: ChunkId,
+    /// Ciphertext length in bytes.
+    pub len: u64,
+}
+
+/// Everything in a [`Manifest`] except the owner and signature, which
+/// [`Manifest::new`] fills from the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestFields {
+    /// The file's name (its path in the owner's namespace).
+    pub name: String,
+    /// Version; a higher one replaces a lower one.
+    pub version: u64,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// When the version was made, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Codec segment size used to encode (plaintext bytes).
+    pub segment_size: u64,
+    /// Codec nonce prefix used to encode.
+    pub nonce_prefix: NoncePrefix,
+    /// The chunks, in segment order.
+    pub chunks: Vec<ChunkRef>,
+    /// The file key wrapped for the owner and every grantee.
+    pub key_wraps: Vec<KeyWrap>,
+    /// Users besides the owner that nodes serve the chunks to.
+    pub readers: Vec<UserId>,
+}
+
+/// An owner-signed description of one version of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The file's owner; the signer.
+    pub owner: UserId,
+    /// See [`ManifestFields::name`].
+    pub name: String,
+    /// See [`ManifestFields::version`].
+    pub version: u64,
+    /// See [`ManifestFields::size`].
+    pub size: u64,
+    /// See [`ManifestFields::created_at_ms`].
+    pub created_at_ms: u64,
+    /// See [`ManifestFields::segment_size`].
+    pub segment_size: u64,
+    /// See [`ManifestFields::nonce_prefix`].
+    pub nonce_prefix: NoncePrefix,
+    /// See [`ManifestFields::chunks`].
+    pub chunks: Vec<ChunkRef>,
+    /// See [`ManifestFields::key_wraps`].
+    pub key_wraps: Vec<KeyWrap>,
+    /// See [`ManifestFields::readers`].
+    pub readers: Vec<UserId>,
+    /// The owner's signature.
+    pub sig: Sig,
+}
+
+wire_codec!(Manifest, WHAT, 4 << 20);
+
+impl Manifest {
+    /// Build and sign a manifest, checking its structure.
+    pub fn new(owner: &UserKey, f: ManifestFields) -> Result<Self, WireError> {
+        let mut m = Manifest {
+            owner: owner.user_id(),
+            name: f.name,
+            version: f.version,
+            size: f.size,
+            created_at_ms: f.created_at_ms,
+            segment_size: f.segment_size,
+            nonce_prefix: f.nonce_prefix,
+            chunks: f.chunks,
+            key_wraps: f.key_wraps,
+            readers: f.readers,
+            sig: Sig([0; 64]),
+        };
+        m.check()?;
+        m.sig = owner.sign(domain::MANIFEST, &m.signed_bytes());
+        Ok(m)
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        to_cbor(&(
+            &self.owner,
+            &self.name,
+            self.version,
+            self.size,
+            self.created_at_ms,
+            self.segment_size,
+            &self.nonce_prefix,
+            &self.chunks,
+            &self.key_wraps,
+            &self.readers,
+        ))
+    }
+
+    /// Check structure and the owner's signature.
+    pub fn verify(&self) -> Result<(), WireError> {
+        self.check()?;
+        verify(
+            self.owner.as_bytes(),
+            domain::MANIFEST,
+            &self.signed_bytes(),
+            &self.sig,
+        )
+        .map_err(sig_err(WHAT))
+    }
+
+    /// BLAKE3 of the encoding: breaks ties between equal versions.
+    pub fn hash(&self) -> [u8; 32] {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
+
+    /// Whether nodes should serve this file's chunks to `user`.
+    pub fn may_read(&self, user: &UserId) -> bool {
+        *user == self.owner || self.readers.contains(user)
+    }
+
+    /// The wrap addressed to this x25519 public key, if any.
+    pub fn wrap_for(&self, x25519_pub: &[u8; 32]) -> Option<&KeyWrap> {
+        self.key_wraps.iter().find(|w| w.recipient == *x25519_pub)
+    }
+
+    /// The length the manifest gives `chunk`, if it lists it.
+    pub fn chunk_len(&self, chunk: &ChunkId) -> Option<u64> {
+        self.chunks.iter().find(|c| c.id == *chunk).map(|c| c.len)
+    }
+
+    /// Ciphertext bytes of one copy of the file.
+    pub fn stored_bytes(&self) -> u64 {
+        self.chunks
+            .iter()
+            .fold(0u64, |acc, c| acc.saturating_add(c.len))
+    }
+
+    fn check(&self) -> Result<(), WireError> {
+        ensure(!self.name.is_empty(), WHAT, "empty name")?;
+        ensure(self.name.len() <= MAX_NAME_LEN, WHAT, "name too long")?;
+        ensure(self.segment_size > 0, WHAT, "zero segment size")?;
+        ensure(self.chunks.len() <= MAX_CHUNKS, WHAT, "too many chunks")?;
+        ensure(
+            self.key_wraps.len() <= MAX_WRAPS,
+            WHAT,
+            "too many key wraps",
+        )?;
+        ensure(self.readers.len() <= MAX_READERS, WHAT, "too many readers")
+    }
+}
