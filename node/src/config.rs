@@ -4,7 +4,7 @@
 //! silently) and then the rules between fields; every error names the file
 //! and the field.
 
-use crate::volume::VolumeSpec;
+use crate::volume::{Cap, VolumeSpec};
 use anyhow::{Context, bail};
 use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
@@ -36,11 +36,13 @@ pub struct Config {
     /// Discover peers on the local network with mDNS.
     #[serde(default)]
     pub mdns: bool,
+    /// The directories the node stores pieces in, each with its cap, as
+    /// `PATH[:SIZE|PCT]` strings.
+    #[serde(with = "crate::volume::spec_list")]
+    pub volumes: Vec<VolumeSpec>,
     /// Capacity gossip timing.
     #[serde(default)]
     pub capacity: CapacityConfig,
-    /// The directories the node stores pieces in, each with its cap.
-    pub volumes: Vec<VolumeSpec>,
 }
 
 /// How often capacity reports go out and when a silent node is given up on.
@@ -94,8 +96,8 @@ impl Config {
             },
             bootstrap,
             mdns: false,
-            capacity: CapacityConfig::default(),
             volumes,
+            capacity: CapacityConfig::default(),
         }
     }
 
@@ -154,6 +156,9 @@ impl Config {
                     "field `volumes[{i}].path`: {} is listed twice",
                     v.path.display()
                 );
+            }
+            if v.cap == Cap::Bytes(0) {
+                bail!("field `volumes[{i}].cap`: a volume must hold more than 0 bytes");
             }
         }
         if self.listen.is_empty() {
@@ -225,7 +230,6 @@ mod addr_list {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::volume::Cap;
 
     fn sample() -> Config {
         let vols = vec![
@@ -248,7 +252,10 @@ mod tests {
         let text = c.to_toml().unwrap();
         assert!(text.contains("owner_reserve_pct = 10"), "{text}");
         assert!(text.contains("/ip4/0.0.0.0/udp/4100/quic-v1"), "{text}");
-        assert!(text.contains("cap = \"500GiB\""), "{text}");
+        assert!(
+            text.contains("volumes = [\"/srv/ifs/0:10%\", \"/mnt/disk1:500GiB\"]"),
+            "{text}"
+        );
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(back, c);
         back.validate().unwrap();
@@ -256,12 +263,11 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c: Config =
-            toml::from_str("data_dir = \"/d\"\n[[volumes]]\npath = \"/d/v\"\n").unwrap();
+        let c: Config = toml::from_str("data_dir = \"/d\"\nvolumes = [\"/d/v\"]\n").unwrap();
         c.validate().unwrap();
         assert_eq!(c.capacity, CapacityConfig::default());
         assert_eq!(c.listen.len(), 2);
-        assert_eq!(c.volumes[0].cap, Cap::Percent(10));
+        assert_eq!(c.volumes[0].cap, Cap::Percent(100));
         assert!(!c.mdns);
     }
 
@@ -292,6 +298,14 @@ mod tests {
                 .contains("volumes[0].path")
         );
         let mut c = sample();
+        c.volumes[1].cap = Cap::Bytes(0);
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("volumes[1].cap")
+        );
+        let mut c = sample();
         c.owner_reserve_pct = 95;
         assert!(
             c.validate()
@@ -304,7 +318,7 @@ mod tests {
     #[test]
     fn bad_multiaddr_is_quoted() {
         let err = toml::from_str::<Config>(
-            "data_dir = \"/d\"\nlisten = [\"/ip4/nope\"]\n[[volumes]]\npath = \"/v\"\n",
+            "data_dir = \"/d\"\nlisten = [\"/ip4/nope\"]\nvolumes = [\"/v\"]\n",
         )
         .unwrap_err()
         .to_string();

@@ -2,10 +2,9 @@
 //! without starting anything; the same checks a node runs before it starts.
 
 use crate::cmd::GlobalArgs;
-use crate::cmd::init::describe_cap;
 use crate::config::Config;
 use crate::node_key;
-use crate::volume::check_volume_dir;
+use crate::volume::{check_volume_dir, describe_cap};
 use clap::Args;
 
 /// Arguments of `ifsnode check`.

@@ -8,7 +8,7 @@ use crate::atomic_file::write_atomic;
 use crate::cmd::GlobalArgs;
 use crate::config::{Config, DEFAULT_LISTEN};
 use crate::node_key;
-use crate::volume::{Cap, VolumeSpec, check_volume_dir};
+use crate::volume::{DEFAULT_VOLUME_CAP, VolumeSpec, check_volume_dir, describe_cap};
 use anyhow::{Context, bail};
 use clap::Args;
 use multiaddr::Multiaddr;
@@ -22,8 +22,8 @@ pub const DEFAULT_VOLUME: &str = "volumes/0";
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// A directory to store pieces in, with an optional cap: bytes (500GiB, 250GB)
-    /// or a percent of its filesystem (25%); default cap 10%. Repeatable. The
-    /// directory must exist. [default: DIR/volumes/0:10%, created]
+    /// or a percent of its filesystem (25%); without a cap, up to the owner
+    /// reserve. Repeatable. The directory must exist. [default: DIR/volumes/0:10%, created]
     #[arg(long = "volume", value_name = "PATH[:SIZE|PCT]", value_parser = VolumeSpec::parse)]
     pub volumes: Vec<VolumeSpec>,
     /// An address to listen on. Repeatable.
@@ -112,7 +112,7 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
     if let Some(path) = &default_volume {
         volumes.push(VolumeSpec {
             path: path.clone(),
-            cap: Cap::default(),
+            cap: DEFAULT_VOLUME_CAP,
         });
     }
     let config = Config::new(data_dir.clone(), volumes, args.listen, args.bootstrap);
@@ -154,12 +154,4 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
         println!("  bootstrap {a}");
     }
     Ok(())
-}
-
-/// A cap in words, e.g. `10% of its filesystem`.
-pub fn describe_cap(cap: Cap) -> String {
-    match cap {
-        Cap::Percent(p) => format!("{p}% of its filesystem"),
-        Cap::Bytes(_) => cap.to_string(),
-    }
 }

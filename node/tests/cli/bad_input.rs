@@ -138,7 +138,7 @@ fn malformed_toml_names_the_file_and_line() {
 #[test]
 fn unknown_field_is_an_error_not_ignored() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = "data_dir = \"/x\"\nowner_reserve_pc = 5\n[[volumes]]\npath = \"/x/v\"\n";
+    let text = "data_dir = \"/x\"\nowner_reserve_pc = 5\nvolumes = [\"/x/v\"]\n";
     let dir = node_with_config(tmp.path(), text);
     let cfg = dir.join("config.toml");
     assert_fails_with(
@@ -150,15 +150,17 @@ fn unknown_field_is_an_error_not_ignored() {
 #[test]
 fn bad_cap_and_bad_multiaddr_in_config_are_quoted() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = node_with_config(
-        tmp.path(),
-        "data_dir = \"/x\"\n[[volumes]]\npath = \"/x/v\"\ncap = \"lots\"\n",
-    );
+    let dir = node_with_config(tmp.path(), "data_dir = \"/x\"\nvolumes = [\"/x/v:lots\"]\n");
     let cfg = dir.join("config.toml");
-    assert_fails_with(&check(&dir), &[cfg.to_str().unwrap(), "bad cap \"lots\""]);
+    assert_fails_with(
+        &check(&dir),
+        &[
+            cfg.to_str().unwrap(),
+            "volume spec \"/x/v:lots\": bad size \"lots\"",
+        ],
+    );
 
-    let text =
-        "data_dir = \"/x\"\nbootstrap = [\"/ip4/1.2.3.4/tcpp/1\"]\n[[volumes]]\npath = \"/x/v\"\n";
+    let text = "data_dir = \"/x\"\nbootstrap = [\"/ip4/1.2.3.4/tcpp/1\"]\nvolumes = [\"/x/v\"]\n";
     std::fs::write(&cfg, text).unwrap();
     assert_fails_with(
         &check(&dir),
@@ -172,8 +174,8 @@ fn bad_cap_and_bad_multiaddr_in_config_are_quoted() {
 #[test]
 fn rule_violation_names_file_and_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = "data_dir = \"/x\"\n[capacity]\ninterval_secs = 10\nsuspect_after_intervals = 5\n\
-                dead_after_intervals = 2\n[[volumes]]\npath = \"/x/v\"\n";
+    let text = "data_dir = \"/x\"\nvolumes = [\"/x/v\"]\n[capacity]\ninterval_secs = 10\n\
+                suspect_after_intervals = 5\ndead_after_intervals = 2\n";
     let dir = node_with_config(tmp.path(), text);
     let cfg = dir.join("config.toml");
     assert_fails_with(

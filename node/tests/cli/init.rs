@@ -41,8 +41,7 @@ fn init_writes_config_key_and_default_volume() {
         "interval_secs = 10",
         "suspect_after_intervals = 3",
         "dead_after_intervals = 10",
-        &format!("path = \"{}\"", dir.join("volumes/0").display()),
-        "cap = \"10%\"",
+        &format!("volumes = [\"{}:10%\"]", dir.join("volumes/0").display()),
     ] {
         assert!(cfg.contains(want), "config lacks {want:?}:\n{cfg}");
     }
@@ -73,10 +72,12 @@ fn init_takes_volumes_listen_and_bootstrap() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    assert!(
-        cfg.contains("cap = \"500GiB\"") && cfg.contains("cap = \"25%\""),
-        "{cfg}"
+    let want = format!(
+        "volumes = [\"{}:500GiB\", \"{}:25%\"]",
+        a.display(),
+        b.display()
     );
+    assert!(cfg.contains(&want), "{cfg}");
     assert!(
         cfg.contains("listen = [\"/ip4/127.0.0.1/tcp/4200\"]"),
         "{cfg}"
