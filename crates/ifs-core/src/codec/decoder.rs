@@ -1,0 +1,167 @@
+//! The streaming decoder: takes chunks in order, opens them on worker
+//! threads, writes the plaintext in order.
+
+use super::pool::{BufferPool, OrderedPool};
+use super::segment::Opener;
+use super::{CHUNK_OVERHEAD, CodecError, CodecParams, FileKey, NoncePrefix};
+use crate::ids::ChunkId;
+use std::io::Write;
+use std::sync::Arc;
+
+/// A chunk to open: its data, whether the list ends with it, its listed id.
+type Job = (Vec<u8>, bool, ChunkId);
+
+/// Rebuilds a file from its chunks, given the ordered chunk ids of its
+/// manifest.
+///
+/// Chunks are [`push`](Decoder::push)ed in list order; each is checked
+/// against its id, decrypted as the segment at its position (the last
+/// position expecting the last flag) and decompressed on a worker thread,
+/// with at most `params.in_flight` in progress. Plaintext is written to the
+/// output in order, on the caller's thread. [`finish`](Decoder::finish)
+/// confirms that every listed chunk arrived.
+///
+/// The output holds the whole file only once `finish` returns `Ok`; on an
+/// error it may hold a prefix of it. A chunk given at the wrong position
+/// (`OutOfOrder`, `Duplicate`, `UnknownIndex`) is refused without harm and
+/// decoding can go on; any other error ends the stream and later calls
+/// return [`CodecError::Aborted`].
+pub struct Decoder<W: Write> {
+    out: W,
+    ids: Vec<ChunkId>,
+    in_flight: usize,
+    pool: OrderedPool<Job, Vec<u8>>,
+    buffers: Arc<BufferPool>,
+    next_in: u64,
+    next_out: u32,
+    written: u64,
+    failed: bool,
+}
+
+impl<W: Write> Decoder<W> {
+    /// Prepares to decode the file whose manifest lists `ids`, writing to
+    /// `out`. `params.segment_size` must be at least the encoder's: larger
+    /// segments are refused as [`CodecError::SegmentTooLarge`].
+    pub fn new(
+        key: &FileKey,
+        prefix: NoncePrefix,
+        ids: Vec<ChunkId>,
+        out: W,
+        params: &CodecParams,
+    ) -> Result<Self, CodecError> {
+        let params = params.validated()?;
+        if ids.is_empty() {
+            return Err(CodecError::EmptyManifest);
+        }
+        if ids.len() as u64 > u64::from(u32::MAX) + 1 {
+            return Err(CodecError::TooManySegments);
+        }
+        let buffers = Arc::new(BufferPool::new(
+            params.segment_size + CHUNK_OVERHEAD,
+            params.in_flight + 1,
+        ));
+        let (key, max_plain, pool_buffers) =
+            (key.clone(), params.segment_size, Arc::clone(&buffers));
+        let pool = OrderedPool::new(
+            params.threads,
+            params.in_flight,
+            move || Opener::new(&key, prefix, max_plain),
+            move |opener: &mut Opener, index, (data, last, id): Job| {
+                opener.open(index, last, &id, data, &pool_buffers)
+            },
+        )?;
+        Ok(Decoder {
+            out,
+            ids,
+            in_flight: params.in_flight,
+            pool,
+            buffers,
+            next_in: 0,
+            next_out: 0,
+            written: 0,
+            failed: false,
+        })
+    }
+
+    /// The position of the chunk expected next, or `None` once all were given.
+    pub fn expected(&self) -> Option<u32> {
+        u32::try_from(self.next_in)
+            .ok()
+            .filter(|&i| (i as usize) < self.ids.len())
+    }
+
+    /// Plaintext bytes written to the output so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Gives the chunk at position `index` (which must be the one
+    /// [`expected`](Decoder::expected)). May block while earlier chunks are
+    /// opened and written, and return their errors.
+    pub fn push(&mut self, index: u32, data: Vec<u8>) -> Result<(), CodecError> {
+        if self.failed {
+            return Err(CodecError::Aborted);
+        }
+        let count = self.ids.len();
+        if index as usize >= count {
+            return Err(CodecError::UnknownIndex { index, count });
+        }
+        if u64::from(index) < self.next_in {
+            return Err(CodecError::Duplicate { index });
+        }
+        if u64::from(index) > self.next_in {
+            let expected = self.next_in as u32; // < count ≤ 2^32, checked in `new`
+            return Err(CodecError::OutOfOrder {
+                expected,
+                got: index,
+            });
+        }
+        let last = index as usize == count - 1;
+        let id = self.ids[index as usize];
+        self.guard(|d| {
+            while d.pool.outstanding() >= d.in_flight {
+                d.write_next()?;
+            }
+            d.pool.submit(index, (data, last, id))
+        })?;
+        self.next_in += 1;
+        Ok(())
+    }
+
+    /// Waits for every chunk in progress, writes it out, flushes, and checks
+    /// that the whole list was given. Returns the output.
+    pub fn finish(mut self) -> Result<W, CodecError> {
+        if self.failed {
+            return Err(CodecError::Aborted);
+        }
+        // Chunks already given come first: their errors name earlier positions.
+        while self.pool.outstanding() > 0 {
+            self.write_next()?;
+        }
+        if let Some(index) = self.expected() {
+            return Err(CodecError::Missing { index });
+        }
+        self.out.flush().map_err(CodecError::Write)?;
+        Ok(self.out)
+    }
+
+    /// Runs `f`, marking the stream failed if it errs.
+    fn guard<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, CodecError>,
+    ) -> Result<T, CodecError> {
+        let result = f(self);
+        self.failed = result.is_err();
+        result
+    }
+
+    /// Takes the oldest chunk's plaintext and writes it.
+    fn write_next(&mut self) -> Result<(), CodecError> {
+        let plain = self.pool.take(self.next_out)?;
+        self.out.write_all(&plain).map_err(CodecError::Write)?;
+        self.written += plain.len() as u64;
+        self.next_out = self.next_out.wrapping_add(1);
+        self.buffers.give(plain);
+        Ok(())
+    }
+}

@@ -1,0 +1,262 @@
+//! One segment ⇄ one chunk, with no threads: the unit both pipelines run on
+//! their workers, and what [`decode_segment`] exposes to the network get path.
+
+use super::pool::BufferPool;
+use super::{CodecError, EncodedChunk, FileKey, NoncePrefix};
+use crate::ids::ChunkId;
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, Key};
+
+/// `plain_len: u32 LE ‖ encoding: u8` at the end of the sealed plaintext.
+pub(crate) const TRAILER_LEN: usize = 5;
+/// AES-GCM tag appended to every chunk.
+pub(crate) const TAG_LEN: usize = 16;
+/// Binds every chunk to this format, so a future version cannot be confused with it.
+const AAD: &[u8] = b"ifs/chunk/1";
+const STORED: u8 = 0;
+const ZSTD: u8 = 1;
+/// The sample that decides whether a segment is worth compressing: a few
+/// windows spread over it, so a segment whose head is compressible but whose
+/// body is not (an archive with a text header) is judged by its body too.
+const SAMPLE_WINDOWS: usize = 4;
+const SAMPLE_WINDOW: usize = 16 << 10;
+
+/// The 12-byte GCM nonce of a segment.
+fn nonce(prefix: &NoncePrefix, index: u32, last: bool) -> Nonce<Aes256Gcm> {
+    let mut n = [0u8; 12];
+    n[..7].copy_from_slice(&prefix.0);
+    n[7..11].copy_from_slice(&index.to_be_bytes());
+    n[11] = u8::from(last);
+    Nonce::<Aes256Gcm>::from(n)
+}
+
+fn cipher(key: &FileKey) -> Aes256Gcm {
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(key.0))
+}
+
+/// Compresses (or not), encrypts and names segments; one per worker thread,
+/// so the zstd context and the expanded AES key are built once.
+pub(crate) struct Sealer {
+    cipher: Aes256Gcm,
+    prefix: NoncePrefix,
+    zstd: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl Sealer {
+    pub(crate) fn new(key: &FileKey, prefix: NoncePrefix, level: i32) -> Result<Self, CodecError> {
+        let zstd = zstd::bulk::Compressor::new(level)
+            .map_err(|source| CodecError::Compress { index: 0, source })?;
+        Ok(Sealer {
+            cipher: cipher(key),
+            prefix,
+            zstd,
+            scratch: Vec::with_capacity(zstd::zstd_safe::compress_bound(SAMPLE_WINDOW)),
+        })
+    }
+
+    /// Seals the segment in `plain` (capacity for the overhead is reserved
+    /// if missing). Buffers no longer needed go back to `buffers`.
+    pub(crate) fn seal(
+        &mut self,
+        index: u32,
+        last: bool,
+        mut plain: Vec<u8>,
+        buffers: &BufferPool,
+    ) -> Result<EncodedChunk, CodecError> {
+        let plain_len = plain.len();
+        let mut body = plain_len;
+        let mut encoding = STORED;
+        if self.worth_compressing(&plain) {
+            let mut packed = buffers.take();
+            // A body that would not fit in the segment's own size is no
+            // saving; zstd then reports "too small" and the segment is stored.
+            packed.reserve_exact(plain_len);
+            if let Ok(n) = self.zstd.compress_to_buffer(&plain[..], &mut packed)
+                && n < plain_len
+            {
+                body = n;
+                encoding = ZSTD;
+                std::mem::swap(&mut plain, &mut packed);
+            }
+            buffers.give(packed);
+        }
+        let mut sealed = plain;
+        sealed.truncate(body);
+        sealed.reserve_exact(super::CHUNK_OVERHEAD);
+        // plain_len ≤ MAX_SEGMENT_SIZE < 2^32, checked with the params.
+        sealed.extend_from_slice(&(plain_len as u32).to_le_bytes());
+        sealed.push(encoding);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(
+                &nonce(&self.prefix, index, last),
+                AAD,
+                sealed.as_mut_slice().into(),
+            )
+            .map_err(|_| CodecError::Encrypt { index })?;
+        sealed.extend_from_slice(&tag);
+        Ok(EncodedChunk {
+            index,
+            id: ChunkId::of(&sealed),
+            last,
+            plain_len: plain_len as u64,
+            data: sealed,
+        })
+    }
+
+    /// Whether a sample of `plain` shrinks by at least 1/32 under zstd.
+    /// Small segments skip the sample: compressing them whole costs as little.
+    fn worth_compressing(&mut self, plain: &[u8]) -> bool {
+        if plain.len() <= SAMPLE_WINDOWS * SAMPLE_WINDOW {
+            return !plain.is_empty();
+        }
+        let step = (plain.len() - SAMPLE_WINDOW) / (SAMPLE_WINDOWS - 1);
+        let mut packed = 0;
+        for w in 0..SAMPLE_WINDOWS {
+            let window = &plain[w * step..w * step + SAMPLE_WINDOW];
+            packed += self
+                .zstd
+                .compress_to_buffer(window, &mut self.scratch)
+                .unwrap_or(SAMPLE_WINDOW);
+        }
+        let sampled = SAMPLE_WINDOWS * SAMPLE_WINDOW;
+        packed + sampled / 32 <= sampled
+    }
+}
+
+/// Checks, decrypts and decompresses chunks of one file; one per worker.
+pub(crate) struct Opener {
+    cipher: Aes256Gcm,
+    prefix: NoncePrefix,
+    zstd: zstd::bulk::Decompressor<'static>,
+    max_plain: usize,
+}
+
+impl Opener {
+    pub(crate) fn new(
+        key: &FileKey,
+        prefix: NoncePrefix,
+        max_plain: usize,
+    ) -> Result<Self, CodecError> {
+        let zstd = zstd::bulk::Decompressor::new().map_err(|_| CodecError::Worker)?;
+        Ok(Opener {
+            cipher: cipher(key),
+            prefix,
+            zstd,
+            max_plain,
+        })
+    }
+
+    /// Opens the chunk at `index` into its plaintext. A compressed segment
+    /// inflates into a buffer from `buffers`, and `data` goes back there.
+    pub(crate) fn open(
+        &mut self,
+        index: u32,
+        last: bool,
+        id: &ChunkId,
+        mut data: Vec<u8>,
+        buffers: &BufferPool,
+    ) -> Result<Vec<u8>, CodecError> {
+        let max = self.max_plain + super::CHUNK_OVERHEAD;
+        if data.len() > max {
+            return Err(CodecError::ChunkTooLarge {
+                index,
+                len: data.len(),
+                max,
+            });
+        }
+        if ChunkId::of(&data) != *id {
+            return Err(CodecError::IdMismatch { index });
+        }
+        self.decrypt(index, last, &mut data)?;
+        let Some(body_len) = data.len().checked_sub(TRAILER_LEN) else {
+            return Err(CodecError::BadTrailer { index });
+        };
+        let trailer = &data[body_len..];
+        let encoding = trailer[4];
+        let plain_len =
+            u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+        if plain_len > self.max_plain {
+            return Err(CodecError::SegmentTooLarge {
+                index,
+                len: plain_len as u64,
+                max: self.max_plain,
+            });
+        }
+        match encoding {
+            STORED if body_len == plain_len => {
+                data.truncate(body_len);
+                Ok(data)
+            }
+            ZSTD => {
+                let mut plain = buffers.take();
+                plain.reserve_exact(plain_len);
+                let n = self
+                    .zstd
+                    .decompress_to_buffer(&data[..body_len], &mut plain)
+                    .map_err(|_| CodecError::Decompress { index })?;
+                buffers.give(data);
+                if n != plain_len {
+                    return Err(CodecError::Decompress { index });
+                }
+                Ok(plain)
+            }
+            _ => Err(CodecError::BadTrailer { index }),
+        }
+    }
+
+    /// Decrypts in place, leaving the sealed plaintext. When the expected
+    /// last flag fails, the other one is tried, so a cut-short or
+    /// overlong chunk list gets its own error rather than a bare `Decrypt`.
+    fn decrypt(&self, index: u32, last: bool, data: &mut Vec<u8>) -> Result<(), CodecError> {
+        let Some(sealed_len) = data.len().checked_sub(TAG_LEN) else {
+            return Err(CodecError::Decrypt { index });
+        };
+        let (sealed, tag) = data.split_at_mut(sealed_len);
+        let tag = aes_gcm::Tag::<aes_gcm::aead::consts::U16>::try_from(&*tag)
+            .map_err(|_| CodecError::Decrypt { index })?;
+        let attempt = |last: bool, buf: &mut [u8]| {
+            self.cipher.decrypt_inout_detached(
+                &nonce(&self.prefix, index, last),
+                AAD,
+                buf.into(),
+                &tag,
+            )
+        };
+        if attempt(last, sealed).is_err() {
+            // GCM leaves the buffer untouched when the tag does not verify.
+            return Err(match (attempt(!last, sealed).is_ok(), last) {
+                (true, true) => CodecError::Truncated { index },
+                (true, false) => CodecError::UnexpectedLast { index },
+                (false, _) => CodecError::Decrypt { index },
+            });
+        }
+        data.truncate(sealed_len);
+        Ok(())
+    }
+}
+
+/// Decodes one chunk on the calling thread: checks it against `id`,
+/// decrypts it as segment `index` (the file's last when `last`) and
+/// decompresses it, refusing more than `max_plain` bytes of plaintext
+/// (pass the file's `segment_size`).
+///
+/// The get path calls this per fetched chunk; it must itself make sure it
+/// has every chunk of the manifest, in order ([`super::Decoder`] does that
+/// for a whole stream).
+pub fn decode_segment(
+    key: &FileKey,
+    prefix: &NoncePrefix,
+    index: u32,
+    last: bool,
+    id: &ChunkId,
+    data: Vec<u8>,
+    max_plain: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let max_plain = max_plain.min(super::MAX_SEGMENT_SIZE);
+    let mut opener = Opener::new(key, *prefix, max_plain)?;
+    // No pool to share with: fresh buffers, nothing kept.
+    let buffers = BufferPool::new(0, 0);
+    opener.open(index, last, id, data, &buffers)
+}
