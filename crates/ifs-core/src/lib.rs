@@ -7,8 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod crdt;
+pub mod file_record;
 pub mod ids;
 pub mod keys;
+pub mod node_table;
 pub mod wire;
 
 pub use ids::{ChunkId, NodeId, UserId};

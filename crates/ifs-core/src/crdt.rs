@@ -1,0 +1,71 @@
+//! The merge contract shared by the FAT's replicated records.
+
+use crate::ids::{ChunkId, NodeId};
+use crate::wire::WireError;
+
+/// A state-based CRDT: a value that replicas exchange whole and merge.
+///
+/// `merge` must be a join of a semilattice. For all valid states `a`, `b`, `c`
+/// (where `merged(x, y)` clones `x` and merges `y` into it):
+///
+/// - commutative: `merged(a, b) == merged(b, a)`
+/// - associative: `merged(merged(a, b), c) == merged(a, merged(b, c))`
+/// - idempotent: `merged(a, a) == a`
+///
+/// So replicas that have seen the same set of states hold equal values,
+/// whatever the order, grouping or repetition of delivery. Every type here
+/// holds only entries whose signatures were checked on the way in (insert
+/// or decode), so merging two values never admits a forged entry.
+pub trait Crdt {
+    /// Fold `other` into `self`.
+    fn merge(&mut self, other: &Self);
+}
+
+/// `a` merged with `b`, leaving both untouched.
+pub fn merged<T: Crdt + Clone>(a: &T, b: &T) -> T {
+    let mut out = a.clone();
+    out.merge(b);
+    out
+}
+
+/// Errors admitting an entry into a record, or decoding a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecordError {
+    /// The record or one of its entries failed to decode or verify.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// An entry names a different owner than the record.
+    #[error("{what} belongs to another owner")]
+    ForeignOwner {
+        /// Which kind of entry.
+        what: &'static str,
+    },
+    /// An entry names a different file than the record.
+    #[error("{what} belongs to another file name")]
+    ForeignName {
+        /// Which kind of entry.
+        what: &'static str,
+    },
+    /// A receipt's length disagrees with the manifest's for that chunk.
+    #[error("receipt from {node} gives chunk {chunk} a length the manifest does not")]
+    LengthMismatch {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The node that signed the receipt.
+        node: NodeId,
+    },
+}
+
+/// Replace `mine` with `theirs` when `theirs` ranks higher by `rank`.
+/// Ranks must be total (ties broken by content hash) for merges to commute.
+pub(crate) fn lww<T: Clone, K: Ord>(
+    mine: &mut Option<T>,
+    theirs: Option<&T>,
+    rank: impl Fn(&T) -> K,
+) {
+    if let Some(t) = theirs
+        && mine.as_ref().is_none_or(|m| rank(t) > rank(m))
+    {
+        *mine = Some(t.clone());
+    }
+}

@@ -1,0 +1,359 @@
+//! The file record: the FAT entry of one file, kept in the DHT as a CRDT.
+//!
+//! It holds the winning owner-signed manifest (highest version, ties by
+//! hash), the owner's delete tombstone if any, and per chunk an add-wins set
+//! of holder receipts: a holder's release cancels only the receipts it saw
+//! (stored at or before `receipt_stored_at_ms`), so a later re-store is live.
+//! Every entry is verified on the way in; merging is a pure join.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crdt::{Crdt, RecordError, lww};
+use crate::ids::{ChunkId, NodeId, UserId};
+use crate::wire::{ChunkRelease, FileDelete, Manifest, Receipt, from_cbor, to_cbor};
+
+const WHAT: &str = "file record";
+
+/// Replicated FAT entry of one file (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    owner: UserId,
+    name: String,
+    manifest: Option<Manifest>,
+    delete: Option<FileDelete>,
+    receipts: BTreeMap<(ChunkId, NodeId), Receipt>,
+    releases: BTreeMap<(ChunkId, NodeId), ChunkRelease>,
+}
+
+/// The flat form on the wire and on disk; maps are rebuilt on decode.
+#[derive(Serialize, Deserialize)]
+struct FileRecordWire {
+    owner: UserId,
+    name: String,
+    manifest: Option<Manifest>,
+    delete: Option<FileDelete>,
+    receipts: Vec<Receipt>,
+    releases: Vec<ChunkRelease>,
+}
+
+fn hash_of(bytes: &[u8]) -> [u8; 32] {
+    *blake3::hash(bytes).as_bytes()
+}
+
+// Total orders used for last-writer-wins; content hashes break ties so
+// merges commute even when a signer equivocates.
+fn manifest_rank(m: &Manifest) -> (u64, [u8; 32]) {
+    (m.version, m.hash())
+}
+fn delete_rank(d: &FileDelete) -> (u64, u64, [u8; 32]) {
+    (d.version, d.deleted_at_ms, hash_of(&d.encode()))
+}
+fn receipt_rank(r: &Receipt) -> (u64, [u8; 32]) {
+    (r.stored_at_ms, hash_of(&r.encode()))
+}
+fn release_rank(r: &ChunkRelease) -> (u64, u64, [u8; 32]) {
+    (
+        r.receipt_stored_at_ms,
+        r.released_at_ms,
+        hash_of(&r.encode()),
+    )
+}
+
+fn lww_map<K: Ord + Clone, T: Clone, R: Ord>(
+    map: &mut BTreeMap<K, T>,
+    key: K,
+    theirs: &T,
+    rank: impl Fn(&T) -> R,
+) {
+    let mut slot = map.remove(&key);
+    lww(&mut slot, Some(theirs), rank);
+    if let Some(v) = slot {
+        map.insert(key, v);
+    }
+}
+
+impl FileRecord {
+    /// Largest accepted encoding, in bytes. Files with more chunks than fit
+    /// keep their manifest in chunks of its own (DESIGN "The FAT as CRDTs").
+    pub const MAX_BYTES: usize = 8 << 20;
+
+    /// The DHT key of `owner`'s file `name`: BLAKE3(owner pubkey ‖ name).
+    pub fn key(owner: &UserId, name: &str) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        h.update(owner.as_bytes());
+        h.update(name.as_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// An empty record for `owner`'s file `name`.
+    pub fn new(owner: UserId, name: String) -> Self {
+        FileRecord {
+            owner,
+            name,
+            manifest: None,
+            delete: None,
+            receipts: BTreeMap::new(),
+            releases: BTreeMap::new(),
+        }
+    }
+
+    /// The record a client commits after a put: its manifest and receipts.
+    pub fn from_manifest(manifest: Manifest, receipts: Vec<Receipt>) -> Result<Self, RecordError> {
+        let mut rec = FileRecord::new(manifest.owner, manifest.name.clone());
+        rec.add_manifest(manifest)?;
+        for r in receipts {
+            rec.add_receipt(r)?;
+        }
+        Ok(rec)
+    }
+
+    /// This record's DHT key.
+    pub fn record_key(&self) -> [u8; 32] {
+        Self::key(&self.owner, &self.name)
+    }
+
+    /// The file's owner.
+    pub fn owner(&self) -> &UserId {
+        &self.owner
+    }
+
+    /// The file's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The winning manifest, even if a delete covers it.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    /// The winning manifest unless the owner deleted that version.
+    pub fn live_manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref().filter(|_| !self.is_deleted())
+    }
+
+    /// The owner's newest delete, if any.
+    pub fn delete(&self) -> Option<&FileDelete> {
+        self.delete.as_ref()
+    }
+
+    /// Whether a delete covers the winning manifest (or there is a delete
+    /// and no manifest).
+    pub fn is_deleted(&self) -> bool {
+        match (&self.delete, &self.manifest) {
+            (Some(d), Some(m)) => d.version >= m.version,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// The version a new put must use to supersede everything seen.
+    pub fn next_version(&self) -> u64 {
+        let m = self.manifest.as_ref().map_or(0, |m| m.version);
+        let d = self.delete.as_ref().map_or(0, |d| d.version);
+        m.max(d).saturating_add(1)
+    }
+
+    fn check_owner(&self, owner: &UserId, what: &'static str) -> Result<(), RecordError> {
+        if *owner == self.owner {
+            Ok(())
+        } else {
+            Err(RecordError::ForeignOwner { what })
+        }
+    }
+
+    fn check_name(&self, name: &str, what: &'static str) -> Result<(), RecordError> {
+        if name == self.name {
+            Ok(())
+        } else {
+            Err(RecordError::ForeignName { what })
+        }
+    }
+
+    fn check_receipt_len(&self, r: &Receipt) -> Result<(), RecordError> {
+        match self.manifest.as_ref().and_then(|m| m.chunk_len(&r.chunk)) {
+            Some(len) if len != r.len => Err(RecordError::LengthMismatch {
+                chunk: r.chunk,
+                node: r.node,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Verify and add a manifest version (kept if it ranks highest).
+    pub fn add_manifest(&mut self, m: Manifest) -> Result<(), RecordError> {
+        m.verify()?;
+        self.check_owner(&m.owner, "manifest")?;
+        self.check_name(&m.name, "manifest")?;
+        lww(&mut self.manifest, Some(&m), manifest_rank);
+        Ok(())
+    }
+
+    /// Verify and add the owner's delete.
+    pub fn add_delete(&mut self, d: FileDelete) -> Result<(), RecordError> {
+        d.verify()?;
+        self.check_owner(&d.owner, "file delete")?;
+        self.check_name(&d.name, "file delete")?;
+        lww(&mut self.delete, Some(&d), delete_rank);
+        Ok(())
+    }
+
+    /// Verify and add a holder's receipt. Refuses a receipt whose length
+    /// disagrees with the manifest for its chunk, so a client learns at once.
+    pub fn add_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
+        self.check_receipt_len(&r)?;
+        self.admit_receipt(r)
+    }
+
+    /// Receipts may arrive (by merge) before the manifest they belong to, so
+    /// only signature and owner gate entry; a length that disagrees with the
+    /// manifest makes the receipt count for nothing (see [`Self::live_holders`]).
+    fn admit_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
+        r.verify()?;
+        self.check_owner(&r.owner, "receipt")?;
+        lww_map(&mut self.receipts, (r.chunk, r.node), &r, receipt_rank);
+        Ok(())
+    }
+
+    /// Verify and add a holder's release of its copy.
+    pub fn add_release(&mut self, r: ChunkRelease) -> Result<(), RecordError> {
+        r.verify()?;
+        self.check_owner(&r.owner, "chunk release")?;
+        lww_map(&mut self.releases, (r.chunk, r.node), &r, release_rank);
+        Ok(())
+    }
+
+    /// Re-check every entry: manifest and delete signed by the owner and
+    /// naming this file, each receipt and release signed by its node (the
+    /// signature covers its chunk id and length) and held for this owner.
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if let Some(m) = &self.manifest {
+            m.verify()?;
+            self.check_owner(&m.owner, "manifest")?;
+            self.check_name(&m.name, "manifest")?;
+        }
+        if let Some(d) = &self.delete {
+            d.verify()?;
+            self.check_owner(&d.owner, "file delete")?;
+            self.check_name(&d.name, "file delete")?;
+        }
+        for r in self.receipts.values() {
+            r.verify()?;
+            self.check_owner(&r.owner, "receipt")?;
+        }
+        for r in self.releases.values() {
+            r.verify()?;
+            self.check_owner(&r.owner, "chunk release")?;
+        }
+        Ok(())
+    }
+
+    fn is_live(&self, r: &Receipt) -> bool {
+        let released = self
+            .releases
+            .get(&(r.chunk, r.node))
+            .is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms);
+        !released && self.check_receipt_len(r).is_ok()
+    }
+
+    /// Nodes holding a live copy of `chunk`, by node id: a receipt not
+    /// cancelled by the holder's release, whose length agrees with the
+    /// manifest. Independent of deletion: after `rm` it lists who still must free space.
+    pub fn live_holders(&self, chunk: &ChunkId) -> Vec<NodeId> {
+        self.receipts
+            .range((*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32])))
+            .filter(|(_, r)| self.is_live(r))
+            .map(|((_, n), _)| *n)
+            .collect()
+    }
+
+    /// The live receipt of `node` for `chunk`.
+    pub fn live_receipt(&self, chunk: &ChunkId, node: &NodeId) -> Option<&Receipt> {
+        self.receipts
+            .get(&(*chunk, *node))
+            .filter(|r| self.is_live(r))
+    }
+
+    /// Every receipt kept (newest per chunk and node), live or released.
+    pub fn receipts(&self) -> impl Iterator<Item = &Receipt> {
+        self.receipts.values()
+    }
+
+    /// Fewest live holders over the live manifest's chunks (what `ls`
+    /// shows); `None` if the file is deleted, has no manifest or no chunks.
+    pub fn min_live_replicas(&self) -> Option<usize> {
+        let m = self.live_manifest()?;
+        m.chunks
+            .iter()
+            .map(|c| self.live_holders(&c.id).len())
+            .min()
+    }
+
+    /// Chunks `node` holds live copies of that the live manifest no longer
+    /// references (deleted or superseded versions): space it may free.
+    pub fn freeable_by(&self, node: &NodeId) -> Vec<ChunkId> {
+        let live = self.live_manifest();
+        self.receipts
+            .iter()
+            .filter(|((_, n), r)| n == node && self.is_live(r))
+            .map(|((c, _), _)| *c)
+            .filter(|c| live.is_none_or(|m| m.chunk_len(c).is_none()))
+            .collect()
+    }
+
+    /// The encoding, for the DHT and for disk.
+    pub fn encode(&self) -> Vec<u8> {
+        to_cbor(&FileRecordWire {
+            owner: self.owner,
+            name: self.name.clone(),
+            manifest: self.manifest.clone(),
+            delete: self.delete.clone(),
+            receipts: self.receipts.values().cloned().collect(),
+            releases: self.releases.values().cloned().collect(),
+        })
+    }
+
+    /// Decode and validate every entry; refuses more than
+    /// [`Self::MAX_BYTES`] before parsing.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let w: FileRecordWire = from_cbor(bytes, Self::MAX_BYTES, WHAT)?;
+        let mut rec = FileRecord::new(w.owner, w.name);
+        if let Some(m) = w.manifest {
+            rec.add_manifest(m)?;
+        }
+        if let Some(d) = w.delete {
+            rec.add_delete(d)?;
+        }
+        for r in w.receipts {
+            rec.admit_receipt(r)?;
+        }
+        for r in w.releases {
+            rec.add_release(r)?;
+        }
+        Ok(rec)
+    }
+}
+
+impl Crdt for FileRecord {
+    /// Per part, last writer wins by a total rank: the manifest, the delete,
+    /// each (chunk, node) receipt and release. A record for another owner or
+    /// name is ignored (it has a different DHT key).
+    fn merge(&mut self, other: &Self) {
+        if other.owner != self.owner || other.name != self.name {
+            return;
+        }
+        lww(&mut self.manifest, other.manifest.as_ref(), manifest_rank);
+        lww(&mut self.delete, other.delete.as_ref(), delete_rank);
+        for (k, r) in &other.receipts {
+            lww_map(&mut self.receipts, *k, r, receipt_rank);
+        }
+        for (k, r) in &other.releases {
+            lww_map(&mut self.releases, *k, r, release_rank);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
