@@ -8,10 +8,12 @@
 
 pub mod codec;
 pub mod crdt;
+pub mod dir_record;
 pub mod file_record;
 pub mod ids;
 pub mod keys;
 pub mod node_table;
+pub mod placement;
 pub mod wire;
 
 pub use ids::{ChunkId, NodeId, UserId};

@@ -23,10 +23,12 @@ use serde::de::DeserializeOwned;
 
 use crate::keys::SigError;
 
-pub use capacity::{CapacityReport, CapacityStats};
-pub use chain::{ChainHop, HeaderChain};
+pub use capacity::{CapacityReport, CapacityStats, MAX_ADDR_LEN, MAX_ADDRS, MAX_VERSION_LEN};
+pub use chain::{ChainHop, HeaderChain, MAX_HOPS};
 pub use fetch::FetchRequest;
-pub use manifest::{ChunkRef, Manifest, ManifestFields};
+pub use manifest::{
+    ChunkRef, MAX_CHUNKS, MAX_NAME_LEN, MAX_READERS, MAX_WRAPS, Manifest, ManifestFields,
+};
 pub use receipt::Receipt;
 pub use reservation::ReservationGrant;
 pub use tombstone::{ChunkRelease, FileDelete, Tombstone};
