@@ -1,0 +1,116 @@
+//! The store's error type: one enum for every operation, each variant naming
+//! what a caller can act on (which chunk, which path, how many bytes).
+
+use ifs_core::ChunkId;
+use std::path::PathBuf;
+
+use crate::ReservationId;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Not enough donated space left for the request.
+    #[error("not enough space: needed {needed} bytes, {free} free")]
+    Full {
+        /// Bytes asked for.
+        needed: u64,
+        /// Bytes that were free at the time.
+        free: u64,
+    },
+    /// A write would use more than what is left of its reservation.
+    #[error("reservation {id} has {left} bytes left, write needs {needed}")]
+    ReservationExceeded {
+        /// The reservation charged.
+        id: ReservationId,
+        /// Bytes the write needs.
+        needed: u64,
+        /// Bytes left in the reservation.
+        left: u64,
+    },
+    /// No live reservation has this id (never made, committed, released or swept).
+    #[error("unknown reservation {0}")]
+    UnknownReservation(ReservationId),
+    /// The reservation's time ran out before it was used.
+    #[error("reservation {0} has expired")]
+    Expired(ReservationId),
+    /// The bytes offered for a chunk do not hash to its id.
+    #[error("data does not match chunk id {chunk}")]
+    WrongId {
+        /// The id the caller claimed.
+        chunk: ChunkId,
+    },
+    /// A stored chunk's bytes no longer hash to its id (bit rot, truncation).
+    #[error("chunk {chunk} is corrupt on disk")]
+    Corrupt {
+        /// The damaged chunk.
+        chunk: ChunkId,
+    },
+    /// The chunk is not stored here, or one of its pieces is gone.
+    #[error("chunk {chunk} is missing")]
+    Missing {
+        /// The absent chunk.
+        chunk: ChunkId,
+    },
+    /// A file system operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A configured volume directory does not exist or is not a directory.
+    #[error("volume directory {path} does not exist or is not a directory")]
+    VolumeMissing {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// A configured volume directory cannot be written.
+    #[error("volume directory {path} is read-only")]
+    VolumeReadOnly {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The local table (redb) failed or its file is not a valid database.
+    #[error("local table {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying redb error.
+        source: Box<redb::Error>,
+    },
+    /// A row in the local table could not be decoded.
+    #[error("local table {path}: undecodable {what} row")]
+    BadRow {
+        /// The database file.
+        path: PathBuf,
+        /// Which kind of row.
+        what: &'static str,
+    },
+    /// A volume spec or other configuration value is malformed.
+    #[error(transparent)]
+    BadSpec(#[from] crate::SpecError),
+    /// The store's actor has stopped (it was shut down or hit a fatal fault).
+    #[error("the store has stopped")]
+    Closed,
+}
+
+/// Shorthand for results of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Wraps an `std::io::Error` with the path it concerns.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let path = path.into();
+    move |source| StoreError::Io { path, source }
+}
+
+/// Wraps any redb error with the database path.
+pub(crate) fn db_err<E: Into<redb::Error>>(
+    path: &std::path::Path,
+) -> impl FnOnce(E) -> StoreError + use<E> {
+    let path = path.to_path_buf();
+    move |e| StoreError::Db {
+        path,
+        source: Box::new(e.into()),
+    }
+}

@@ -1,0 +1,168 @@
+//! The local table's layout in redb and the rows it holds.
+//!
+//! Rows are CBOR so fields can be added later; keys are fixed-size byte
+//! arrays. Counters (bytes used per volume, bytes reserved) are not stored:
+//! they are recomputed from the rows when the store opens, so they can never
+//! disagree with them.
+
+use ifs_core::{ChunkId, UserId};
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// chunk id → [`ChunkRecord`].
+pub(crate) const CHUNKS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("chunks");
+/// chunk id → the node's receipt for it, opaque bytes.
+pub(crate) const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// reservation id → [`ReservationRecord`].
+pub(crate) const RESERVATIONS: TableDefinition<&[u8; 16], &[u8]> =
+    TableDefinition::new("reservations");
+/// stable volume id → volume path, so pieces keep pointing at the right
+/// directory when volumes are added to the configuration.
+pub(crate) const VOLUMES: TableDefinition<u16, &str> = TableDefinition::new("volumes");
+const META_RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_records");
+const META_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_node_table");
+const META_REPUTATION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_reputation");
+
+/// The node's own key-value tables kept in the store's database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetaTable {
+    /// DHT records (file records, directory records) held by this node.
+    Records,
+    /// The node table: other nodes' capacity reports.
+    NodeTable,
+    /// Per-node reputation.
+    Reputation,
+}
+
+impl MetaTable {
+    pub(crate) fn definition(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        match self {
+            MetaTable::Records => META_RECORDS,
+            MetaTable::NodeTable => META_NODES,
+            MetaTable::Reputation => META_REPUTATION,
+        }
+    }
+}
+
+/// Names a reservation; random, so clients cannot guess each other's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReservationId(pub [u8; 16]);
+
+impl ReservationId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        ReservationId(rand::random())
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReservationId({})", hex::encode(&self.0[..6]))
+    }
+}
+
+/// Where one piece of a chunk lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PieceRef {
+    /// Stable volume id (see [`VOLUMES`]).
+    pub volume: u16,
+    /// File name under the volume's piece directory.
+    pub name: String,
+    /// Bytes in the piece.
+    pub len: u64,
+}
+
+/// One stored chunk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ChunkRecord {
+    /// Total bytes.
+    pub len: u64,
+    /// Who stored it.
+    pub owner: UserId,
+    /// Its pieces, in order.
+    pub pieces: Vec<PieceRef>,
+    /// When it was committed (ms since the epoch, as passed in by the caller).
+    pub stored_ms: u64,
+}
+
+/// One reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReservationRecord {
+    /// Bytes granted.
+    pub bytes: u64,
+    /// Bytes already charged by committed writes.
+    pub used: u64,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: u64,
+    /// Released while writes were in flight: it takes no new writes and is
+    /// removed when the last one finishes (or when the store reopens).
+    pub closed: bool,
+}
+
+impl ReservationRecord {
+    /// Bytes still held back from `free`.
+    pub fn outstanding(&self) -> u64 {
+        self.bytes.saturating_sub(self.used)
+    }
+}
+
+/// A reservation as the caller sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Its id, to pass to `put_chunk`, `commit_reservation` and `release`.
+    pub id: ReservationId,
+    /// Bytes granted.
+    pub bytes: u64,
+    /// When it lapses (ms since the epoch).
+    pub expires_ms: u64,
+}
+
+/// A stored chunk as listed by `list_chunks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// The chunk's id.
+    pub id: ChunkId,
+    /// Its size in bytes.
+    pub len: u64,
+    /// The user who stored it.
+    pub owner: UserId,
+    /// When it was committed (ms since the epoch).
+    pub stored_ms: u64,
+}
+
+pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for these plain structs.
+    cbor4ii::serde::to_vec(Vec::new(), row).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Option<T> {
+    cbor4ii::serde::from_slice(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_garbage_is_rejected() {
+        let row = ChunkRecord {
+            len: 9,
+            owner: UserId([3; 32]),
+            pieces: vec![PieceRef {
+                volume: 1,
+                name: "ab.0.1".into(),
+                len: 9,
+            }],
+            stored_ms: 5,
+        };
+        assert_eq!(decode::<ChunkRecord>(&encode(&row)), Some(row));
+        assert_eq!(decode::<ChunkRecord>(b"\xff\x00garbage"), None);
+    }
+}

@@ -1,0 +1,208 @@
+//! One volume directory on disk: checks before use, statvfs, where piece and
+//! temp files go, and the piece-file I/O that runs off the actor thread.
+//!
+//! Layout under a volume `V`: `V/ifs/pieces/<2 hex>/<chunk>.<index>.<nonce>`
+//! for committed pieces, `V/ifs/tmp/` for files being written. The nonce keeps
+//! two concurrent writes of one chunk from touching the same file.
+
+use crate::VolumeSpec;
+use crate::capacity::FsStat;
+use crate::error::{StoreError, StoreResult, io_err};
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A configured, checked volume.
+#[derive(Clone, Debug)]
+pub(crate) struct Volume {
+    /// Stable id used in piece rows.
+    pub id: u16,
+    /// What the configuration said.
+    pub spec: VolumeSpec,
+    /// `spec.path/ifs`.
+    root: PathBuf,
+}
+
+impl Volume {
+    /// Checks that `spec.path` is an existing, writable directory, without
+    /// writing anything (so a bad volume leaves every other one untouched).
+    pub fn check(spec: &VolumeSpec) -> StoreResult<()> {
+        let path = &spec.path;
+        let meta = match fs::metadata(path) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => return Err(StoreError::VolumeMissing { path: path.clone() }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(StoreError::VolumeMissing { path: path.clone() });
+            }
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        // A directory with no write bit is the owner saying "do not write
+        // here"; honour it even when running as root, which access() would not.
+        let no_write_bits = meta.permissions().mode() & 0o222 == 0;
+        if no_write_bits || statvfs(path)?.read_only || !access_writable(path) {
+            return Err(StoreError::VolumeReadOnly { path: path.clone() });
+        }
+        Ok(())
+    }
+
+    /// Creates the volume's own directories.
+    pub fn prepare(id: u16, spec: VolumeSpec) -> StoreResult<Volume> {
+        let root = spec.path.join("ifs");
+        for dir in [root.join("pieces"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(|e| match e.kind() {
+                ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+                    StoreError::VolumeReadOnly {
+                        path: spec.path.clone(),
+                    }
+                }
+                _ => io_err(&dir)(e),
+            })?;
+        }
+        Ok(Volume { id, spec, root })
+    }
+
+    /// The filesystem holding this volume.
+    pub fn fs_stat(&self) -> StoreResult<FsStat> {
+        let s = statvfs(&self.spec.path)?;
+        Ok(s.stat)
+    }
+
+    /// Where a committed piece named `name` lives.
+    pub fn piece_path(&self, name: &str) -> PathBuf {
+        let shard = name.get(..2).unwrap_or("__");
+        self.root.join("pieces").join(shard).join(name)
+    }
+
+    /// A fresh temp file path for a piece being written.
+    pub fn tmp_path(&self, name: &str) -> PathBuf {
+        self.root.join("tmp").join(format!("{name}.tmp"))
+    }
+
+    /// Deletes everything in the temp directory (left by a crash).
+    pub fn clear_tmp(&self) -> StoreResult<usize> {
+        let dir = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            remove_file(&entry.path())?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Every piece file on this volume: (name, length).
+    pub fn list_pieces(&self) -> StoreResult<Vec<(String, u64)>> {
+        let dir = self.root.join("pieces");
+        let mut out = Vec::new();
+        for shard in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let shard = shard.map_err(io_err(&dir))?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&shard).map_err(io_err(&shard))? {
+                let entry = entry.map_err(io_err(&shard))?;
+                let len = entry.metadata().map_err(io_err(entry.path()))?.len();
+                out.push((entry.file_name().to_string_lossy().into_owned(), len));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Writes one piece durably: temp file, fsync, rename, fsync of the directory.
+pub(crate) fn write_piece(tmp: &Path, dest: &Path, data: &[u8]) -> StoreResult<()> {
+    let mut file = File::create(tmp).map_err(io_err(tmp))?;
+    file.write_all(data).map_err(io_err(tmp))?;
+    file.sync_data().map_err(io_err(tmp))?;
+    drop(file);
+    let dir = dest.parent().unwrap_or(dest);
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    fs::rename(tmp, dest).map_err(io_err(dest))?;
+    // The rename is only durable once the directory entry is on disk.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Outcome of reading one piece.
+pub(crate) enum PieceRead {
+    /// The bytes were appended to the buffer.
+    Ok,
+    /// The file is absent.
+    Missing,
+    /// The file has the wrong length.
+    WrongLength,
+}
+
+/// Appends a piece to `out`, checking its length.
+pub(crate) fn read_piece(path: &Path, len: u64, out: &mut Vec<u8>) -> StoreResult<PieceRead> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(PieceRead::Missing),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let on_disk = file.metadata().map_err(io_err(path))?.len();
+    if on_disk != len {
+        return Ok(PieceRead::WrongLength);
+    }
+    let start = out.len();
+    out.reserve(len as usize);
+    (&mut file)
+        .take(len)
+        .read_to_end(out)
+        .map_err(io_err(path))?;
+    if (out.len() - start) as u64 != len {
+        return Ok(PieceRead::WrongLength);
+    }
+    Ok(PieceRead::Ok)
+}
+
+/// Removes a file; absent is fine.
+pub(crate) fn remove_file(path: &Path) -> StoreResult<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(io_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+struct Statvfs {
+    stat: FsStat,
+    read_only: bool,
+}
+
+fn c_path(path: &Path) -> StoreResult<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| StoreError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(ErrorKind::InvalidInput, "path contains a NUL byte"),
+    })
+}
+
+fn statvfs(path: &Path) -> StoreResult<Statvfs> {
+    let c = c_path(path)?;
+    // SAFETY: `c` is a valid NUL-terminated string and `buf` a properly sized
+    // out-parameter that statvfs fills in full on success.
+    let mut buf: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut buf) };
+    if rc != 0 {
+        return Err(io_err(path)(std::io::Error::last_os_error()));
+    }
+    let dev = fs::metadata(path).map_err(io_err(path))?.dev();
+    let frsize = buf.f_frsize as u64;
+    Ok(Statvfs {
+        stat: FsStat {
+            id: dev,
+            size: (buf.f_blocks as u64).saturating_mul(frsize),
+            avail: (buf.f_bavail as u64).saturating_mul(frsize),
+        },
+        read_only: buf.f_flag & libc::ST_RDONLY != 0,
+    })
+}
+
+fn access_writable(path: &Path) -> bool {
+    let Ok(c) = c_path(path) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
