@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod init;
+pub mod local_roundtrip;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check DIR/config.toml, the node key and every volume; print the effective settings
     Check(check::CheckArgs),
+    /// Encode a file, store it in a local store, read it back and compare (dev/demo)
+    #[command(hide = true)]
+    LocalRoundtrip(local_roundtrip::LocalRoundtripArgs),
 }
 
 /// Run the parsed command line.
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::LocalRoundtrip(args) => local_roundtrip::run(&cli.global, args),
     }
 }
 

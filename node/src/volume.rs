@@ -1,65 +1,18 @@
 //! Volume specs (`PATH[:SIZE|PCT]`) and the checks a volume directory must pass.
 //!
-//! The text form is the same on the command line and in `config.toml`.
-//! `Cap`/`VolumeSpec` mirror `ifs_store`'s types of the same name, which
-//! replace them once the node opens its store.
+//! The text form is the same on the command line and in `config.toml`; the
+//! parser is `ifs_store::VolumeSpec::parse`, this file adds the way back to
+//! text and the checks `ifsnode` runs on the directories.
 
 use anyhow::{Context, bail};
+pub use ifs_store::{Cap, VolumeSpec};
 use std::path::{Path, PathBuf};
 
 /// Cap of the volume `init` creates in the data dir when no `--volume` is
 /// given: that directory usually sits on the owner's system disk.
 pub const DEFAULT_VOLUME_CAP: Cap = Cap::Percent(10);
 
-/// How many bytes a volume may hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cap {
-    /// An absolute number of bytes.
-    Bytes(u64),
-    /// A percentage (1–100) of the size of the volume's filesystem.
-    Percent(u8),
-}
-
-/// Binary units first: `10G` means 10 GiB, as in most disk tools.
-const UNITS: &[(&str, u64)] = &[
-    ("", 1),
-    ("b", 1),
-    ("k", 1 << 10),
-    ("kib", 1 << 10),
-    ("m", 1 << 20),
-    ("mib", 1 << 20),
-    ("g", 1 << 30),
-    ("gib", 1 << 30),
-    ("t", 1 << 40),
-    ("tib", 1 << 40),
-    ("kb", 1_000),
-    ("mb", 1_000_000),
-    ("gb", 1_000_000_000),
-    ("tb", 1_000_000_000_000),
-];
-
-fn parse_cap(spec: &str, t: &str) -> anyhow::Result<Cap> {
-    let t = t.trim();
-    if let Some(pct) = t.strip_suffix('%') {
-        match pct.trim().parse::<u8>() {
-            Ok(n) if (1..=100).contains(&n) => return Ok(Cap::Percent(n)),
-            _ => bail!("volume spec {spec:?}: percent must be 1-100"),
-        }
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let unit = unit.trim().to_ascii_lowercase();
-    let mult = UNITS.iter().find(|(u, _)| *u == unit).map(|&(_, m)| m);
-    match (digits.parse::<u64>().ok(), mult) {
-        (Some(n), Some(m)) => match n.checked_mul(m) {
-            Some(b) => Ok(Cap::Bytes(b)),
-            None => bail!("volume spec {spec:?}: bad size {t:?} (more than 2^64 bytes)"),
-        },
-        _ => bail!("volume spec {spec:?}: bad size {t:?} (expected e.g. 500MiB, 50G or 30%)"),
-    }
-}
-
-/// `500GiB`, `250GB`-as-bytes or `25%`: the shortest exact text for a cap.
+/// `500GiB`, `4096B` or `25%`: exact text for a cap that parses back to it.
 pub fn cap_text(cap: Cap) -> String {
     match cap {
         Cap::Percent(p) => format!("{p}%"),
@@ -87,35 +40,6 @@ pub fn describe_cap(cap: Cap) -> String {
     }
 }
 
-/// One volume: a directory and how much of it IFS may use.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VolumeSpec {
-    /// The directory pieces are written to.
-    pub path: PathBuf,
-    /// The most bytes IFS keeps there.
-    pub cap: Cap,
-}
-
-impl VolumeSpec {
-    /// Parse `PATH[:SIZE|PCT]`, e.g. `/mnt/disk1:500GiB` or `/srv/ifs:25%`.
-    ///
-    /// The cap is whatever follows the last `:`; without one the volume may
-    /// fill its filesystem up to the owner reserve (`100%`).
-    pub fn parse(spec: &str) -> anyhow::Result<Self> {
-        let (path, cap) = match spec.rsplit_once(':') {
-            Some((path, cap)) => (path, parse_cap(spec, cap)?),
-            None => (spec, Cap::Percent(100)),
-        };
-        if path.is_empty() {
-            bail!("volume spec {spec:?}: empty path");
-        }
-        Ok(VolumeSpec {
-            path: PathBuf::from(path),
-            cap,
-        })
-    }
-}
-
 /// The `PATH:CAP` text of a volume, as written to `config.toml`.
 pub fn spec_text(v: &VolumeSpec) -> String {
     format!("{}:{}", v.path.display(), cap_text(v.cap))
@@ -136,7 +60,7 @@ pub mod spec_list {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<VolumeSpec>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
-            .map(|s| VolumeSpec::parse(s).map_err(|e| D::Error::custom(format!("{e:#}"))))
+            .map(|s| VolumeSpec::parse(s).map_err(D::Error::custom))
             .collect()
     }
 }

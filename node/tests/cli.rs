@@ -5,5 +5,7 @@
 mod bad_input;
 #[path = "cli/init.rs"]
 mod init;
+#[path = "cli/roundtrip.rs"]
+mod roundtrip;
 #[path = "cli/support.rs"]
 mod support;
