@@ -90,6 +90,13 @@ impl<W: Write> Decoder<W> {
             .filter(|&i| (i as usize) < self.ids.len())
     }
 
+    /// An empty buffer with room for one chunk, reused from chunks already
+    /// written out when there is one. Receiving the next chunk into it
+    /// instead of a fresh allocation spares faulting in new pages.
+    pub fn take_buffer(&self) -> Vec<u8> {
+        self.buffers.take()
+    }
+
     /// Plaintext bytes written to the output so far.
     pub fn written(&self) -> u64 {
         self.written
