@@ -8,10 +8,11 @@ use crate::engine::Engine;
 use crate::put::{self, FaultPoint, PutStart, StoredChunk};
 use crate::scrub::{self, ChunkHealth, ScrubReport};
 use crate::{
-    Capacity, ChunkInfo, MetaTable, Reservation, ReservationEnd, ReservationId, StoreConfig,
+    Cap, Capacity, ChunkInfo, MetaTable, Reservation, ReservationEnd, ReservationId, StoreConfig,
     StoreError, StoreResult,
 };
 use ifs_core::{ChunkId, UserId};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -172,7 +173,7 @@ impl StoreHandle {
     /// Re-hashes one chunk. `Missing` error when it is not stored at all.
     pub async fn verify(&self, chunk: ChunkId) -> StoreResult<ChunkHealth> {
         let loc = self.call(move |e| e.locate(&chunk)).await?;
-        blocking(move || scrub::verify_chunk(chunk, &loc)).await
+        blocking(move || Ok(scrub::verify_chunk(chunk, &loc))).await
     }
 
     /// Re-hashes every chunk as fast as the disk allows.
@@ -214,6 +215,12 @@ impl StoreHandle {
     /// Donated, used, reserved and free bytes, owner need, per-volume detail.
     pub async fn stats(&self) -> StoreResult<Capacity> {
         self.call(|e| e.capacity()).await
+    }
+
+    /// Changes a configured volume's cap at run time (a `donate` command or a
+    /// config reload); returns the new capacity, whose `excess` is what to offload.
+    pub async fn set_volume_cap(&self, path: PathBuf, cap: Cap) -> StoreResult<Capacity> {
+        self.call(move |e| e.set_volume_cap(&path, cap)).await
     }
 
     /// Stores this node's receipt (opaque bytes) for a stored chunk.

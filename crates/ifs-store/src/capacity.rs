@@ -187,4 +187,33 @@ mod tests {
             0
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn free_never_breaks_cap_or_reserve(
+            vols in proptest::collection::vec((0u64..1000, 0u64..1000, 0u64..3), 1..5),
+            size in 1u64..5000,
+            avail_frac in 0u64..=100,
+            reserve in 0u8..50,
+        ) {
+            let avail = size * avail_frac / 100;
+            let inputs: Vec<_> = vols
+                .iter()
+                .map(|(cap, used, fs)| vol(Cap::Bytes(*cap), *used, *fs, size, avail))
+                .collect();
+            let out = donated_and_free(&inputs, reserve);
+            let headroom = avail.saturating_sub(size * reserve as u64 / 100);
+            for fs in 0..3 {
+                let on_fs = inputs.iter().zip(&out).filter(|(i, _)| i.fs.id == fs);
+                let free: u64 = on_fs.clone().map(|(_, o)| o.1).sum();
+                proptest::prop_assert!(free <= headroom, "owner reserve kept");
+                for (i, (donated, f)) in on_fs {
+                    let cap = cap_bytes(i.cap, size);
+                    proptest::prop_assert!(*f <= cap.saturating_sub(i.used), "cap kept");
+                    proptest::prop_assert!(*donated <= cap, "never donates above the cap");
+                    proptest::prop_assert_eq!(donated.saturating_sub(i.used), *f);
+                }
+            }
+        }
+    }
 }

@@ -35,6 +35,7 @@ mod capacity;
 mod config;
 mod engine;
 mod error;
+mod meta;
 mod put;
 mod reservations;
 mod scrub;

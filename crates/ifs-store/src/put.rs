@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// Where a test wants the store to stop as if the machine had crashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPoint {
-    /// After a put's temp files are written and synced, before any rename.
+    /// After a put's temp files are written, before any rename.
     AfterTempWrite,
     /// After a put's piece files are renamed into place, before the redb commit.
     BeforeCommit,

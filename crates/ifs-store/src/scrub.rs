@@ -67,12 +67,16 @@ pub(crate) fn read_chunk(chunk: ChunkId, loc: &ChunkLocation) -> StoreResult<Vec
     Ok(out)
 }
 
-/// Checks a chunk: I/O errors other than a missing file are still errors.
-pub(crate) fn verify_chunk(chunk: ChunkId, loc: &ChunkLocation) -> StoreResult<ChunkHealth> {
+/// Checks a chunk. A piece that cannot be read (bad sector, permissions)
+/// counts as corrupt: either way the node must refetch it from a peer.
+pub(crate) fn verify_chunk(chunk: ChunkId, loc: &ChunkLocation) -> ChunkHealth {
     match read_chunk(chunk, loc) {
-        Ok(_) => Ok(ChunkHealth::Healthy),
-        Err(StoreError::Corrupt { .. }) => Ok(ChunkHealth::Corrupt),
-        Err(StoreError::Missing { .. }) => Ok(ChunkHealth::Missing),
-        Err(e) => Err(e),
+        Ok(_) => ChunkHealth::Healthy,
+        Err(StoreError::Missing { .. }) => ChunkHealth::Missing,
+        Err(StoreError::Corrupt { .. }) => ChunkHealth::Corrupt,
+        Err(e) => {
+            tracing::warn!(%chunk, error = %e, "unreadable piece");
+            ChunkHealth::Corrupt
+        }
     }
 }

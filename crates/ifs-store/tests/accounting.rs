@@ -312,3 +312,37 @@ async fn a_duplicate_put_is_not_charged_twice() {
     assert_eq!((s.used, s.reserved), (300 * KIB, 300 * KIB));
     assert_eq!(disk_bytes(&f.cfg.volumes[0].path), 300 * KIB);
 }
+
+#[tokio::test]
+async fn shrinking_the_donation_below_use_shows_excess_to_offload() {
+    let f = fixture(&[1024 * KIB], 128 * KIB);
+    let store = StoreHandle::open(f.cfg.clone()).await.unwrap();
+    let res = store.reserve(600 * KIB, TTL, 0).await.unwrap();
+    let (id, data) = chunk(4, 600 * KIB);
+    store.put_chunk(res.id, id, OWNER, data, 1).await.unwrap();
+    let path = f.cfg.volumes[0].path.clone();
+    let s = store
+        .set_volume_cap(path.clone(), Cap::Bytes(400 * KIB))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.donated, s.used, s.free, s.excess),
+        (400 * KIB, 600 * KIB, 0, 200 * KIB)
+    );
+    assert!(matches!(
+        store.reserve(1, TTL, 2).await,
+        Err(StoreError::Full { .. })
+    ));
+    // Offloading (here: deleting) the chunk clears the excess.
+    store.delete(id).await.unwrap();
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.used, s.free, s.excess), (0, 400 * KIB, 0));
+
+    // A percent cap resolves against the real filesystem, bounded by the owner reserve.
+    let s = store.set_volume_cap(path, Cap::Percent(100)).await.unwrap();
+    let v = &s.volumes[0];
+    assert_eq!(v.cap, v.fs_size);
+    let reserve = v.fs_size / 10;
+    assert!(v.free <= v.fs_avail.saturating_sub(reserve));
+    assert!(v.owner_need_pct <= 100 && s.owner_need_pct == v.owner_need_pct);
+}
