@@ -351,8 +351,9 @@ impl Engine {
         // Files go after the commit: a crash in between leaves orphans that
         // the next open deletes, never a row pointing at nothing.
         for p in &rec.pieces {
-            *self.used_by_volume.entry(p.volume).or_default() -= p.len;
-            self.used -= p.len;
+            let on_volume = self.used_by_volume.entry(p.volume).or_default();
+            *on_volume = on_volume.saturating_sub(p.len);
+            self.used = self.used.saturating_sub(p.len);
             if let Some(v) = self.volume(p.volume) {
                 volume::remove_file(&v.piece_path(&p.name))?;
             }

@@ -53,6 +53,7 @@ impl Engine {
         let live = *self
             .reservations
             .get(&id)
+            .filter(|r| !r.rec.closed)
             .ok_or(StoreError::UnknownReservation(id))?;
         let returned = live.rec.outstanding().saturating_sub(live.inflight);
         self.close(id, live)?;
@@ -171,5 +172,60 @@ impl Engine {
             };
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::Engine;
+    use crate::put::{self, PutStart};
+    use crate::{Cap, StoreConfig, StoreError, VolumeSpec};
+    use ifs_core::{ChunkId, UserId};
+    use std::time::Duration;
+
+    #[test]
+    fn releasing_with_a_write_in_flight_keeps_only_that_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let vol = dir.path().join("vol");
+        std::fs::create_dir(&vol).unwrap();
+        let spec = VolumeSpec {
+            path: vol,
+            cap: Cap::Bytes(1 << 20),
+        };
+        let mut engine =
+            Engine::open(&StoreConfig::new(dir.path().join("data"), vec![spec])).unwrap();
+        let res = engine.reserve(1000, Duration::from_secs(60), 0).unwrap();
+        let data = vec![7u8; 300];
+        let id = ChunkId::of(&data);
+        let PutStart::Planned(plan) = engine
+            .begin_put(res.id, id, UserId([0; 32]), 300, 1)
+            .unwrap()
+        else {
+            panic!("chunk is new");
+        };
+        // Release while the piece is being written: 700 bytes return at once.
+        let end = engine.end_reservation(res.id).unwrap();
+        assert_eq!((end.used, end.returned), (0, 700));
+        assert_eq!(
+            engine.reserved(),
+            300,
+            "the write in flight keeps its share"
+        );
+        assert!(matches!(
+            engine.end_reservation(res.id),
+            Err(StoreError::UnknownReservation(_))
+        ));
+        let other = ChunkId::of(b"x");
+        assert!(matches!(
+            engine.begin_put(res.id, other, UserId([0; 32]), 1, 2),
+            Err(StoreError::UnknownReservation(_))
+        ));
+        put::write_pieces(&plan, &data, false).unwrap();
+        engine.finish_put(plan, 3).unwrap();
+        assert_eq!((engine.used, engine.reserved()), (300, 0));
+        assert!(
+            engine.reservations.is_empty(),
+            "removed once the last write landed"
+        );
     }
 }

@@ -50,7 +50,10 @@ impl ScrubReport {
 
 /// Reads a chunk and verifies it.
 pub(crate) fn read_chunk(chunk: ChunkId, loc: &ChunkLocation) -> StoreResult<Vec<u8>> {
-    let mut out = Vec::with_capacity(usize::try_from(loc.len).unwrap_or(0));
+    // The row's length is only a hint: never let a damaged row make us
+    // allocate more than a few pieces' worth up front.
+    let hint = loc.len.min(64 << 20);
+    let mut out = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
     for (path, len) in &loc.pieces {
         let Some(path) = path else {
             return Err(StoreError::Missing { chunk });
