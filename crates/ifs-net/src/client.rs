@@ -1,0 +1,246 @@
+//! [`Client`]: the cheap, cloneable handle the rest of the program uses. Each
+//! method sends a [`Command`] to the swarm task and awaits a oneshot reply.
+
+use std::time::Duration;
+
+use libp2p::{Multiaddr, PeerId, Stream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::behaviour::CHUNK_PROTOCOL;
+use crate::error::NetError;
+use crate::event::{Acceptance, MessageId, ResponseToken};
+
+/// A value found by [`Client::get_records`]: who returned it (`None` for the
+/// local store) and the raw value.
+pub type FoundRecord = (Option<PeerId>, Vec<u8>);
+
+/// Caps the client checks before handing anything to the swarm task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_request_bytes: usize,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) max_record_bytes: usize,
+    pub(crate) stream_open_timeout: Duration,
+}
+
+/// A request from a [`Client`] to the swarm task.
+pub(crate) enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+    ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Subscribe(String, oneshot::Sender<Result<bool, NetError>>),
+    Unsubscribe(String, oneshot::Sender<bool>),
+    Publish(
+        String,
+        Vec<u8>,
+        oneshot::Sender<Result<MessageId, NetError>>,
+    ),
+    ReportValidation(MessageId, PeerId, Acceptance, oneshot::Sender<bool>),
+    Request(PeerId, Vec<u8>, oneshot::Sender<Result<Vec<u8>, NetError>>),
+    Respond(
+        ResponseToken,
+        Vec<u8>,
+        oneshot::Sender<Result<(), NetError>>,
+    ),
+    PutRecord(Vec<u8>, Vec<u8>, oneshot::Sender<Result<bool, NetError>>),
+    GetRecords(Vec<u8>, oneshot::Sender<Result<Vec<FoundRecord>, NetError>>),
+    StoreLocal(Vec<u8>, Vec<u8>, oneshot::Sender<Result<(), NetError>>),
+    GetLocal(Vec<u8>, oneshot::Sender<Option<Vec<u8>>>),
+    RemoveLocal(Vec<u8>, oneshot::Sender<()>),
+    AddAddress(PeerId, Multiaddr, oneshot::Sender<()>),
+    Bootstrap(oneshot::Sender<bool>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to a running swarm task. Clone it freely; the task stops on
+/// [`Client::shutdown`] or when every clone is dropped.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) peer_id: PeerId,
+    pub(crate) streams: libp2p_stream::Control,
+    pub(crate) limits: Limits,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
+}
+
+impl Client {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Shutdown)?;
+        rx.await.map_err(|_| NetError::Shutdown)
+    }
+
+    /// This node's `PeerId`.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The bound listen addresses, each ending in `/p2p/<local peer id>`.
+    /// Waits until at least one listener is up; empty for an ephemeral client
+    /// or when every listener failed.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.call(Command::ListenAddrs).await
+    }
+
+    /// Connect to `addr` and return the peer's id once the connection is up.
+    /// With a `/p2p/` suffix the peer also joins the Kademlia routing table.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        self.call(|r| Command::Dial(addr, r)).await?
+    }
+
+    /// Peers with at least one open connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        self.call(Command::ConnectedPeers).await
+    }
+
+    /// Join a gossip topic; `Ok(false)` if already subscribed.
+    pub async fn subscribe(&self, topic: &str) -> Result<bool, NetError> {
+        self.call(|r| Command::Subscribe(topic.to_string(), r))
+            .await?
+    }
+
+    /// Leave a gossip topic; `false` if not subscribed.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<bool, NetError> {
+        self.call(|r| Command::Unsubscribe(topic.to_string(), r))
+            .await
+    }
+
+    /// Publish a signed gossip message. Fails with
+    /// [`crate::PublishFailure::NoPeers`] while no peer is subscribed.
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<MessageId, NetError> {
+        self.call(|r| Command::Publish(topic.to_string(), data, r))
+            .await?
+    }
+
+    /// Report the verdict on a [`crate::NetEvent::Gossip`] message. Returns
+    /// `false` when the message was no longer in the cache.
+    pub async fn report_validation(
+        &self,
+        id: MessageId,
+        propagated_by: PeerId,
+        acceptance: Acceptance,
+    ) -> Result<bool, NetError> {
+        self.call(|r| Command::ReportValidation(id, propagated_by, acceptance, r))
+            .await
+    }
+
+    /// Send a `/ifs/ctl/1` request and await the response (size-capped both
+    /// ways, bounded by the request timeout).
+    pub async fn request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        let max = self.limits.max_request_bytes;
+        if data.len() > max {
+            return Err(NetError::RequestTooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        self.call(|r| Command::Request(peer, data, r)).await?
+    }
+
+    /// Answer an inbound request.
+    pub async fn respond(&self, token: ResponseToken, data: Vec<u8>) -> Result<(), NetError> {
+        let max = self.limits.max_response_bytes;
+        if data.len() > max {
+            return Err(NetError::ResponseTooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        self.call(|r| Command::Respond(token, data, r)).await?
+    }
+
+    /// Store a record locally and at the closest peers (quorum one). Succeeds
+    /// once stored locally and the replication query has ended, even when no
+    /// peer took it (a lone node); Kademlia republishes it later.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), NetError> {
+        self.put_record_replicated(key, value).await.map(|_| ())
+    }
+
+    /// Like [`Client::put_record`], returning whether at least one remote
+    /// peer acknowledged the record.
+    pub async fn put_record_replicated(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<bool, NetError> {
+        self.check_record(&value)?;
+        self.call(|r| Command::PutRecord(key, value, r)).await?
+    }
+
+    /// Every value for `key` found in the DHT, including the local store's
+    /// copy (peer `None`), for the caller to validate and merge. Empty when
+    /// none exists; [`NetError::QueryTimeout`] only when nothing was found in time.
+    pub async fn get_records(&self, key: Vec<u8>) -> Result<Vec<FoundRecord>, NetError> {
+        self.call(|r| Command::GetRecords(key, r)).await?
+    }
+
+    /// Put a validated (merged) record into the local Kademlia store, from
+    /// where it is served to peers and replicated.
+    pub async fn store_local(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), NetError> {
+        self.check_record(&value)?;
+        self.call(|r| Command::StoreLocal(key, value, r)).await?
+    }
+
+    /// The local store's value for `key`, if any.
+    pub async fn get_local(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, NetError> {
+        self.call(|r| Command::GetLocal(key, r)).await
+    }
+
+    /// Drop `key` from the local store.
+    pub async fn remove_local(&self, key: Vec<u8>) -> Result<(), NetError> {
+        self.call(|r| Command::RemoveLocal(key, r)).await
+    }
+
+    /// Tell Kademlia (and so every protocol dialing by peer id) about an address.
+    pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), NetError> {
+        self.call(|r| Command::AddAddress(peer, addr, r)).await
+    }
+
+    /// Start a Kademlia bootstrap; `false` when no peer is known yet.
+    pub async fn bootstrap(&self) -> Result<bool, NetError> {
+        self.call(Command::Bootstrap).await
+    }
+
+    /// Open a bulk `/ifs/chunk/1` stream to `peer`, dialing it if needed.
+    pub async fn open_stream(&self, peer: PeerId) -> Result<Stream, NetError> {
+        let mut control = self.streams.clone();
+        let open = control.open_stream(peer, CHUNK_PROTOCOL);
+        match tokio::time::timeout(self.limits.stream_open_timeout, open).await {
+            Err(_) => Err(NetError::StreamTimeout(peer)),
+            Ok(Err(e)) => Err(NetError::Stream {
+                peer,
+                reason: e.to_string(),
+            }),
+            Ok(Ok(stream)) => Ok(stream),
+        }
+    }
+
+    /// Stop the swarm task and close every connection. Idempotent.
+    pub async fn shutdown(&self) {
+        let _ = self.call(Command::Shutdown).await;
+    }
+
+    fn check_record(&self, value: &[u8]) -> Result<(), NetError> {
+        let max = self.limits.max_record_bytes;
+        if value.len() > max {
+            return Err(NetError::RecordTooLarge {
+                size: value.len(),
+                max,
+            });
+        }
+        Ok(())
+    }
+}

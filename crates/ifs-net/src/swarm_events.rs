@@ -1,0 +1,278 @@
+//! How the swarm task reacts to each swarm and behaviour event.
+
+use libp2p::kad::{self, GetRecordOk, QueryResult};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundFailure};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, identify, mdns, ping};
+use tracing::{debug, info, warn};
+
+use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
+use crate::error::{NetError, RequestFailure};
+use crate::event::{Frame, NetEvent};
+use crate::event_loop::EventLoop;
+
+impl EventLoop {
+    pub(crate) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(b) => self.on_behaviour_event(b),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let local = *self.swarm.local_peer_id();
+                let full = address.with(Protocol::P2p(local));
+                info!(addr = %full, "listening");
+                self.listen_addrs.push(full);
+                self.listeners_pending = self.listeners_pending.saturating_sub(1);
+                self.answer_listen_waiters();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs
+                    .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                if addresses.is_empty() {
+                    // Closed before it ever bound an address: count it as failed.
+                    self.listeners_pending = self.listeners_pending.saturating_sub(1);
+                }
+                warn!(?reason, "listener closed");
+                self.answer_listen_waiters();
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                if num_established.get() == 1 {
+                    let addr = endpoint.get_remote_address().clone();
+                    self.emit(NetEvent::PeerConnected {
+                        peer: peer_id,
+                        addr,
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                debug!(peer = %peer_id, ?cause, "connection closed");
+                if num_established == 0 {
+                    self.emit(NetEvent::PeerDisconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                debug!(?peer_id, %error, "outgoing connection failed");
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial(error.to_string())));
+                }
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(%error, "incoming connection failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn answer_listen_waiters(&mut self) {
+        if self.listeners_pending == 0 || !self.listen_addrs.is_empty() {
+            for reply in self.listen_waiters.drain(..) {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossip(e) => self.on_gossip(e),
+            BehaviourEvent::Ctl(e) => self.on_ctl(e),
+            BehaviourEvent::Kad(e) => self.on_kad(e),
+            BehaviourEvent::Ping(ping::Event { peer, result, .. }) => match result {
+                Ok(rtt) => self.emit(NetEvent::PingRtt { peer, rtt }),
+                Err(e) => debug!(%peer, error = %e, "ping failed"),
+            },
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // Only peers serving our DHT belong in its routing table.
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for addr in &info.listen_addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, addr.clone());
+                    }
+                }
+                self.emit(NetEvent::Identified {
+                    peer: peer_id,
+                    listen_addrs: info.listen_addrs,
+                    agent_version: info.agent_version,
+                });
+            }
+            BehaviourEvent::Identify(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.swarm.is_connected(&peer)
+                        && let Err(e) = self.swarm.dial(addr.with(Protocol::P2p(peer)))
+                    {
+                        debug!(%peer, error = %e, "cannot dial mDNS peer");
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+            BehaviourEvent::Stream(()) => {}
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        // Strict validation guarantees a signed source; reject anything else.
+        let Some(source) = message.source else {
+            self.swarm
+                .behaviour_mut()
+                .gossip
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    gossipsub::MessageAcceptance::Reject,
+                );
+            return;
+        };
+        self.emit(NetEvent::Gossip {
+            topic: message.topic.into_string(),
+            source,
+            propagated_by: propagation_source,
+            id: message_id,
+            data: message.data,
+        });
+    }
+
+    fn on_ctl(&mut self, event: request_response::Event<Frame, Frame>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let data = request.into_vec();
+                    if data.len() > self.max_request_bytes {
+                        // Dropping the channel makes the requester see a failure.
+                        warn!(%peer, size = data.len(), "rejecting oversized request");
+                        return;
+                    }
+                    let token = crate::event::ResponseToken { channel, peer };
+                    self.emit(NetEvent::Request { peer, data, token });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response.into_vec()));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let reason = match error {
+                    OutboundFailure::DialFailure => RequestFailure::DialFailure,
+                    OutboundFailure::Timeout => RequestFailure::Timeout,
+                    OutboundFailure::ConnectionClosed => RequestFailure::ConnectionClosed,
+                    OutboundFailure::UnsupportedProtocols => RequestFailure::UnsupportedProtocols,
+                    OutboundFailure::Io(e) => RequestFailure::Io(e.to_string()),
+                };
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request { peer, reason }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                // Oversized or malformed requests end up here; the node goes on.
+                warn!(%peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                self.emit(NetEvent::InboundRecord {
+                    peer: Some(source),
+                    key: record.key.to_vec(),
+                    value: record.value,
+                });
+            }
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
+                QueryResult::GetRecord(res) => self.on_get_record(id, res, step.last),
+                QueryResult::PutRecord(res) => {
+                    if let Some(reply) = self.puts.remove(&id) {
+                        if let Err(e) = &res {
+                            debug!(error = %e, "record stored locally only");
+                        }
+                        let _ = reply.send(Ok(res.is_ok()));
+                    }
+                }
+                QueryResult::Bootstrap(Err(e)) => debug!(error = %e, "bootstrap failed"),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn on_get_record(&mut self, id: kad::QueryId, res: kad::GetRecordResult, last: bool) {
+        let Some(pending) = self.gets.get_mut(&id) else {
+            return;
+        };
+        let timed_out = match res {
+            Ok(GetRecordOk::FoundRecord(peer_record)) => {
+                pending
+                    .found
+                    .push((peer_record.peer, peer_record.record.value));
+                false
+            }
+            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) => false,
+            Err(kad::GetRecordError::NotFound { .. }) => false,
+            Err(kad::GetRecordError::Timeout { .. }) => true,
+        };
+        if last && let Some(pending) = self.gets.remove(&id) {
+            let result = if timed_out && pending.found.is_empty() {
+                Err(NetError::QueryTimeout)
+            } else {
+                Ok(pending.found)
+            };
+            let _ = pending.reply.send(result);
+        }
+    }
+}

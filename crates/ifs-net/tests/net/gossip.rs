@@ -1,0 +1,78 @@
+//! Gossip reaches every subscriber, and each must validate it.
+
+use ifs_net::{Acceptance, NetError, NetEvent, PublishFailure};
+
+use crate::helpers::{connect, eventually, start_loopback};
+
+const TOPIC: &str = "ifs/test/1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_reaches_all_subscribers_after_validation() {
+    let a = start_loopback().await;
+    let mut b = start_loopback().await;
+    let mut c = start_loopback().await;
+    connect(&b, &a).await;
+    connect(&c, &a).await;
+    connect(&c, &b).await;
+    for n in [&a, &b, &c] {
+        assert!(n.client.subscribe(TOPIC).await.expect("subscribe"));
+    }
+    assert!(
+        !a.client.subscribe(TOPIC).await.expect("subscribe again"),
+        "already subscribed"
+    );
+
+    // Publishing fails with a typed error until a peer's subscription is known.
+    let payload = b"capacity report".to_vec();
+    eventually(|| {
+        let client = a.client.clone();
+        let payload = payload.clone();
+        async move {
+            match client.publish(TOPIC, payload).await {
+                Ok(id) => Some(id),
+                Err(NetError::Publish(PublishFailure::NoPeers)) => None,
+                Err(e) => panic!("unexpected publish error: {e}"),
+            }
+        }
+    })
+    .await;
+
+    for node in [&mut b, &mut c] {
+        let (source, propagated_by, id, data) = node
+            .wait_for(|e| match e {
+                NetEvent::Gossip {
+                    topic,
+                    source,
+                    propagated_by,
+                    id,
+                    data,
+                } if topic == TOPIC => Ok((source, propagated_by, id, data)),
+                other => Err(other),
+            })
+            .await;
+        assert_eq!(source, a.peer_id(), "the author is the signed source");
+        assert_eq!(data, payload);
+        let known = node
+            .client
+            .report_validation(id, propagated_by, Acceptance::Accept)
+            .await
+            .expect("report");
+        assert!(known, "the message waits in the cache for its verdict");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_client_is_not_a_gossip_peer() {
+    let node = start_loopback().await;
+    let cli = crate::helpers::start(ifs_net::NetConfig::ephemeral()).await;
+    assert!(cli.client.listen_addrs().await.expect("addrs").is_empty());
+    connect(&cli, &node).await;
+    node.client.subscribe(TOPIC).await.expect("subscribe");
+    let err = node.client.publish(TOPIC, b"x".to_vec()).await.unwrap_err();
+    assert!(
+        matches!(err, NetError::Publish(PublishFailure::NoPeers)),
+        "{err}"
+    );
+    let peers = node.client.connected_peers().await.expect("peers");
+    assert_eq!(peers, vec![cli.peer_id()]);
+}
