@@ -14,6 +14,10 @@ pub mod ids;
 pub mod keys;
 pub mod node_table;
 pub mod placement;
+pub mod proto;
 pub mod wire;
 
+pub use codec::{
+    CodecError, CodecParams, Decoder, EncodedChunk, Encoder, FileKey, NoncePrefix, decode_segment,
+};
 pub use ids::{ChunkId, NodeId, UserId};

@@ -1,7 +1,31 @@
-//! IFS node service: the part of `ifsnode run` that wires a node's disk
-//! (`ifs-store`) to its network (`ifs-net`).
+//! The IFS node service: wires a node's store and swarm together and runs
+//! the protocols: capacity gossip and the node table, RTT and hop-count
+//! measurement, DHT record validation and merging, reservations, chain
+//! forwarding of chunks with receipts, fetches, deletes.
 //!
-//! It owns the node's decisions: publishing capacity reports, granting and
-//! expiring reservations, storing and forwarding chunks along header chains,
-//! validating and merging DHT records, audits, repair and offload. It parses
-//! no command lines or config files; `ifsnode` hands it a ready config.
+//! [`Node::spawn`] starts everything and returns a [`NodeHandle`]. Decisions
+//! that can be pure (when a report is due, how RTT samples are smoothed)
+//! live in small modules with their own tests; the service is the glue.
+#![deny(missing_docs)]
+
+mod capacity;
+mod config;
+mod error;
+mod metrics;
+mod node;
+mod service;
+
+pub use capacity::{next_seq, report_due};
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use metrics::{MetricsTable, PeerMetrics};
+pub use node::{ADDR_FILE, Node, NodeHandle, node_agent};
+pub use service::CAPACITY_TOPIC;
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

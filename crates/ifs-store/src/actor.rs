@@ -207,6 +207,11 @@ impl StoreHandle {
         self.call(move |e| e.delete(&chunk)).await
     }
 
+    /// One stored chunk's size, owner and commit time; `None` if not held.
+    pub async fn chunk_info(&self, chunk: ChunkId) -> StoreResult<Option<ChunkInfo>> {
+        self.call(move |e| e.chunk_info(&chunk)).await
+    }
+
     /// Every stored chunk, in id order.
     pub async fn list_chunks(&self) -> StoreResult<Vec<ChunkInfo>> {
         self.call(|e| e.list_chunks()).await

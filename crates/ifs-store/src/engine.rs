@@ -286,6 +286,15 @@ impl Engine {
         Ok(out)
     }
 
+    pub fn chunk_info(&self, chunk: &ChunkId) -> StoreResult<Option<ChunkInfo>> {
+        Ok(self.chunk_row(chunk)?.map(|r| ChunkInfo {
+            id: *chunk,
+            len: r.len,
+            owner: r.owner,
+            stored_ms: r.stored_ms,
+        }))
+    }
+
     pub fn list_chunks(&self) -> StoreResult<Vec<ChunkInfo>> {
         Ok(self
             .chunk_rows()?

@@ -1,0 +1,72 @@
+//! [`NodeConfig`]: everything a node needs to start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ifs_core::keys::NodeKey;
+use ifs_net::Multiaddr;
+use ifs_store::StoreConfig;
+
+/// Configuration of one node service.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// The node's identity.
+    pub key: NodeKey,
+    /// Where the node keeps its state (`node.addr`, the local table).
+    pub data_dir: PathBuf,
+    /// Volumes, caps and owner reserve.
+    pub store: StoreConfig,
+    /// Addresses to listen on (TCP and QUIC).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Addresses to announce instead of the bound ones (e.g. behind NAT).
+    pub announce: Vec<Multiaddr>,
+    /// Time between two capacity reports.
+    pub capacity_interval: Duration,
+    /// Missed intervals before a node is suspect.
+    pub suspect_after: u32,
+    /// Missed intervals before a node is dead.
+    pub dead_after: u32,
+    /// Longest reservation the node grants.
+    pub max_reservation_ttl: Duration,
+    /// Time between two hop-count probes of each peer.
+    pub hop_probe_interval: Duration,
+    /// Time between two republications of the DHT records the node holds.
+    pub republish_interval: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for everything but identity, data dir and volumes.
+    pub fn new(key: NodeKey, data_dir: PathBuf, store: StoreConfig) -> Self {
+        NodeConfig {
+            key,
+            data_dir,
+            store,
+            listen: vec!["/ip4/0.0.0.0/tcp/4100".parse().expect("valid multiaddr")],
+            bootstrap: Vec::new(),
+            mdns: false,
+            announce: Vec::new(),
+            capacity_interval: Duration::from_secs(10),
+            suspect_after: 3,
+            dead_after: 10,
+            max_reservation_ttl: Duration::from_secs(600),
+            hop_probe_interval: Duration::from_secs(30),
+            republish_interval: Duration::from_secs(600),
+        }
+    }
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("node", &self.key.node_id())
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("bootstrap", &self.bootstrap)
+            .field("capacity_interval", &self.capacity_interval)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,151 @@
+//! [`Node::spawn`] wires the store, the swarm and the service tasks together;
+//! [`NodeHandle`] is what the binary and tests hold.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ifs_core::proto::{NodeStatus, PeerRow};
+use ifs_net::{Multiaddr, NetConfig, PeerId};
+use ifs_store::StoreHandle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::NodeError;
+use crate::service::{self, Shared};
+use crate::{NodeConfig, now_ms};
+
+/// File in the data dir holding the node's dialable address.
+pub const ADDR_FILE: &str = "node.addr";
+
+/// The agent version nodes announce; clients announce something else, so a
+/// node exchanges tables only with nodes.
+pub fn node_agent() -> String {
+    format!("ifsnode/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The node service entry point.
+pub struct Node;
+
+impl Node {
+    /// Open the store, start the swarm and the service; returns once the node
+    /// listens and `DIR/node.addr` is written.
+    pub async fn spawn(cfg: NodeConfig) -> Result<NodeHandle, NodeError> {
+        let store = StoreHandle::open(cfg.store.clone()).await?;
+        let mut net_cfg = NetConfig::listening_on(cfg.listen.clone());
+        net_cfg.keypair = ifs_net::keypair_from_ed25519_secret(cfg.key.to_bytes());
+        net_cfg.bootstrap = cfg.bootstrap.clone();
+        net_cfg.mdns = cfg.mdns;
+        net_cfg.agent_version = node_agent();
+        let (net, events) = ifs_net::spawn(net_cfg).await?;
+        let listen = net.listen_addrs().await?;
+
+        let hop_ports: Vec<u16> = listen.iter().filter_map(service::tcp_port).collect();
+        let responder = match hop_ports.first() {
+            Some(port) => Some(ifs_net::hops::HopResponder::bind(*port)?),
+            None => None,
+        };
+
+        let announce = if cfg.announce.is_empty() {
+            listen.clone()
+        } else {
+            cfg.announce.clone()
+        };
+        write_addr_file(&cfg.data_dir, &announce)?;
+
+        let shared = Arc::new(Shared::new(cfg, net, store, announce, now_ms()));
+        shared.load_persisted().await;
+        shared.restore_records().await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(service::run(shared.clone(), events, stop_rx, responder));
+        Ok(NodeHandle {
+            shared,
+            stop: stop_tx,
+            task: Some(task),
+            started: Instant::now(),
+        })
+    }
+}
+
+fn write_addr_file(dir: &std::path::Path, addrs: &[Multiaddr]) -> Result<(), NodeError> {
+    // Prefer a routable address over loopback/unspecified for other processes.
+    let best = addrs
+        .iter()
+        .find(|a| !a.to_string().contains("/ip4/0.0.0.0/") && a.to_string().contains("/tcp/"))
+        .or_else(|| addrs.first());
+    let path = dir.join(ADDR_FILE);
+    let text = best.map(|a| format!("{a}\n")).unwrap_or_default();
+    let tmp = dir.join(format!(".{ADDR_FILE}.tmp"));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|source| NodeError::Io { path, source })
+}
+
+/// A running node.
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+    started: Instant,
+}
+
+impl NodeHandle {
+    /// The node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.shared.net.local_peer_id()
+    }
+
+    /// The node's id.
+    pub fn node_id(&self) -> ifs_core::NodeId {
+        self.shared.node_id
+    }
+
+    /// Dialable addresses (with `/p2p/`).
+    pub fn addrs(&self) -> Vec<Multiaddr> {
+        self.shared.announce.clone()
+    }
+
+    /// The node's view of every known node.
+    pub fn peers(&self) -> Vec<PeerRow> {
+        self.shared.peer_rows(now_ms())
+    }
+
+    /// The node's own status.
+    pub async fn status(&self) -> NodeStatus {
+        self.shared.status(now_ms()).await
+    }
+
+    /// The network client (for tests and in-process tools).
+    pub fn net(&self) -> &ifs_net::Client {
+        &self.shared.net
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &StoreHandle {
+        &self.shared.store
+    }
+
+    /// How long the node has run.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Stop the service, persist state, close the swarm and the store.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.shared.persist_table().await;
+        self.shared.net.shutdown().await;
+        self.shared.store.shutdown().await;
+    }
+
+    /// Wait until the service stops on its own (it does not, unless the
+    /// swarm dies).
+    pub async fn wait(&mut self) {
+        if let Some(task) = self.task.as_mut() {
+            let _ = task.await;
+        }
+        self.task = None;
+    }
+}

@@ -1,0 +1,284 @@
+//! The bulk chunk protocol on a node: store-and-forward along the header
+//! chain (cut-through: bytes go on to the next hop while they arrive), and
+//! serving fetches to the chunk's owner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt};
+use ifs_core::ChunkId;
+use ifs_core::proto::{
+    CtlError, FetchOutcome, FetchReply, MAX_CHUNK_BYTES, MAX_STREAM_FRAME, StoreReply, StreamOpen,
+    decode, encode,
+};
+use ifs_core::wire::{FetchRequest, HeaderChain, Receipt, Tombstone};
+use ifs_core::{NodeId, UserId};
+use ifs_net::frame::{read_frame, write_frame};
+use ifs_net::{PeerId, Stream};
+use ifs_store::ReservationId;
+use tracing::{debug, info, warn};
+
+use super::Shared;
+use super::control::store_error;
+use crate::now_ms;
+
+/// Time allowed for a header frame or a reply.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time allowed between two blocks of chunk bytes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How far a fetch request's clock may be from ours.
+const MAX_FETCH_SKEW_MS: u64 = 10 * 60 * 1000;
+/// Cut-through block size.
+const BLOCK: usize = 1 << 20;
+
+impl Shared {
+    /// Serve one inbound `/ifs/chunk/1` stream.
+    pub async fn on_stream(self: Arc<Self>, peer: PeerId, mut stream: Stream) {
+        let _load = self.load_guard();
+        let open = match read_frame(&mut stream, MAX_STREAM_FRAME, FRAME_TIMEOUT).await {
+            Ok(f) => f,
+            Err(e) => {
+                debug!(%peer, "chunk stream closed before its header: {e}");
+                return;
+            }
+        };
+        match decode::<StreamOpen>(&open, MAX_STREAM_FRAME) {
+            Ok(StreamOpen::Store { chain }) => self.serve_store(peer, stream, chain).await,
+            Ok(StreamOpen::Fetch(req)) => self.serve_fetch(peer, stream, req).await,
+            Err(e) => warn!(%peer, "rejected malformed chunk stream header: {e}"),
+        }
+    }
+
+    async fn serve_store(&self, peer: PeerId, mut up: Stream, chain: HeaderChain) {
+        let reply = self.store_and_forward(peer, &mut up, chain).await;
+        let bytes = encode(&reply);
+        let sent = async {
+            write_frame(&mut up, &bytes).await?;
+            up.flush().await?;
+            up.close().await.map_err(ifs_net::frame::FrameError::Io)
+        };
+        if let Err(e) = sent.await {
+            debug!(%peer, "store reply not delivered: {e}");
+        }
+    }
+
+    async fn store_and_forward(
+        &self,
+        peer: PeerId,
+        up: &mut Stream,
+        chain: HeaderChain,
+    ) -> StoreReply {
+        let fail = |node: NodeId, why: String| StoreReply {
+            receipts: Vec::new(),
+            failure: Some((node, why)),
+        };
+        let hop = match chain.accept(&self.node_id) {
+            Ok(h) => h,
+            Err(e) => {
+                warn!(%peer, "rejected header chain: {e}");
+                return fail(self.node_id, format!("header chain rejected: {e}"));
+            }
+        };
+        if chain.len > MAX_CHUNK_BYTES {
+            return fail(
+                self.node_id,
+                format!("chunk of {} bytes exceeds the cap", chain.len),
+            );
+        }
+        // Open the next hop first so bytes can flow on as they arrive.
+        let mut down: Option<(NodeId, Stream)> = None;
+        let mut down_failure: Option<(NodeId, String)> = None;
+        if let Some(next) = chain.forwarded() {
+            let next_node = next.current().map(|h| h.node).unwrap_or(self.node_id);
+            match self.open_next(next_node, &next).await {
+                Ok(s) => down = Some((next_node, s)),
+                Err(why) => down_failure = Some((next_node, why)),
+            }
+        }
+
+        let mut data = Vec::with_capacity(chain.len as usize);
+        let mut block = vec![0u8; BLOCK];
+        let mut left = chain.len as usize;
+        while left > 0 {
+            let want = left.min(BLOCK);
+            let got = match tokio::time::timeout(IDLE_TIMEOUT, up.read(&mut block[..want])).await {
+                Ok(Ok(0)) | Err(_) => {
+                    return fail(
+                        self.node_id,
+                        "upstream stopped before the end of the chunk".into(),
+                    );
+                }
+                Ok(Err(e)) => return fail(self.node_id, format!("upstream: {e}")),
+                Ok(Ok(n)) => n,
+            };
+            if let Some((node, s)) = down.as_mut()
+                && let Err(e) = s.write_all(&block[..got]).await
+            {
+                down_failure = Some((*node, format!("forwarding failed: {e}")));
+                down = None;
+            }
+            data.extend_from_slice(&block[..got]);
+            left -= got;
+        }
+
+        let mut receipts = Vec::new();
+        let mut failure = None;
+        let now = now_ms();
+        match self
+            .store
+            .put_chunk(
+                ReservationId(hop.reservation_id),
+                chain.chunk,
+                chain.owner,
+                data,
+                now,
+            )
+            .await
+        {
+            Ok(_) => {
+                let receipt = Receipt::new(&self.key, chain.chunk, chain.len, chain.owner, now);
+                if let Err(e) = self.store.set_receipt(chain.chunk, receipt.encode()).await {
+                    warn!("receipt not kept: {e}");
+                }
+                receipts.push(receipt);
+            }
+            Err(e) => {
+                warn!(chunk = %chain.chunk, "chunk not stored: {e}");
+                failure = Some((self.node_id, store_error(e).to_string()));
+            }
+        }
+
+        if let Some((node, mut s)) = down {
+            match self.downstream_reply(&mut s).await {
+                Ok(r) => {
+                    receipts.extend(r.receipts);
+                    failure = failure.or(r.failure);
+                }
+                Err(why) => failure = failure.or(Some((node, why))),
+            }
+        }
+        StoreReply {
+            receipts,
+            failure: failure.or(down_failure),
+        }
+    }
+
+    async fn open_next(&self, node: NodeId, chain: &HeaderChain) -> Result<Stream, String> {
+        let peer = ifs_net::node_id_to_peer_id(&node).map_err(|e| e.to_string())?;
+        self.dial_known(peer, &node).await;
+        let mut s = self
+            .net
+            .open_stream(peer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let open = encode(&StreamOpen::Store {
+            chain: chain.clone(),
+        });
+        write_frame(&mut s, &open)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+
+    /// Make sure the swarm knows the node's addresses from its capacity report.
+    pub async fn dial_known(&self, peer: PeerId, node: &NodeId) {
+        let addrs: Vec<String> = super::shared::lock(&self.table)
+            .get(node)
+            .map(|e| e.report.addrs.clone())
+            .unwrap_or_default();
+        for a in addrs {
+            if let Ok(ma) = a.parse() {
+                let _ = self.net.add_address(peer, ma).await;
+            }
+        }
+    }
+
+    async fn downstream_reply(&self, s: &mut Stream) -> Result<StoreReply, String> {
+        s.flush().await.map_err(|e| e.to_string())?;
+        let bytes = read_frame(s, MAX_STREAM_FRAME, FRAME_TIMEOUT * 4)
+            .await
+            .map_err(|e| e.to_string())?;
+        decode::<StoreReply>(&bytes, MAX_STREAM_FRAME).map_err(|e| e.to_string())
+    }
+
+    async fn serve_fetch(&self, peer: PeerId, mut s: Stream, req: FetchRequest) {
+        let reply = self.check_fetch(&req).await;
+        let (head, body) = match reply {
+            Ok(data) => (
+                FetchReply::Ok {
+                    len: data.len() as u64,
+                },
+                Some(data),
+            ),
+            Err(e) => {
+                warn!(%peer, chunk = %req.chunk, "refused fetch: {e}");
+                (FetchReply::Error(e), None)
+            }
+        };
+        let sent = async {
+            write_frame(&mut s, &encode(&head)).await?;
+            if let Some(data) = body {
+                s.write_all(&data).await?;
+            }
+            s.flush().await?;
+            s.close().await.map_err(ifs_net::frame::FrameError::Io)
+        };
+        if let Err(e) = sent.await {
+            debug!(%peer, "fetch reply not delivered: {e}");
+        }
+    }
+
+    async fn check_fetch(&self, req: &FetchRequest) -> Result<Vec<u8>, CtlError> {
+        req.verify().map_err(|e| CtlError::Invalid(e.to_string()))?;
+        if req.node != self.node_id {
+            return Err(CtlError::Invalid("fetch addressed to another node".into()));
+        }
+        if !req.is_fresh(now_ms(), MAX_FETCH_SKEW_MS) {
+            return Err(CtlError::Invalid("stale fetch request".into()));
+        }
+        let owner = self.chunk_owner(req.chunk).await?;
+        if owner != req.requester {
+            return Err(CtlError::Denied(
+                "only the chunk's owner may fetch it".into(),
+            ));
+        }
+        self.store.get_chunk(req.chunk).await.map_err(store_error)
+    }
+
+    async fn chunk_owner(&self, chunk: ChunkId) -> Result<UserId, CtlError> {
+        let info = self.store.chunk_info(chunk).await.map_err(store_error)?;
+        info.map(|i| i.owner)
+            .ok_or_else(|| CtlError::Invalid(format!("chunk {chunk} is not held here")))
+    }
+
+    /// Drop chunks of a file its owner deleted (owner-signed tombstone).
+    pub async fn forget(&self, tombstone: &[u8], chunks: &[ChunkId]) -> Result<(), CtlError> {
+        let t = Tombstone::decode(tombstone).map_err(|e| CtlError::Invalid(e.to_string()))?;
+        t.verify().map_err(|e| CtlError::Invalid(e.to_string()))?;
+        let Tombstone::Delete(del) = t else {
+            return Err(CtlError::Invalid("not a file deletion".into()));
+        };
+        let mut freed = 0u64;
+        for chunk in chunks {
+            match self.chunk_owner(*chunk).await {
+                Ok(owner) if owner == del.owner => match self.store.delete(*chunk).await {
+                    Ok(n) => freed += n,
+                    Err(e) => warn!(%chunk, "cannot delete: {e}"),
+                },
+                Ok(_) => return Err(CtlError::Denied(format!("chunk {chunk} has another owner"))),
+                Err(_) => {} // not held here: nothing to free
+            }
+        }
+        if freed > 0 {
+            info!(bytes = freed, name = %del.name, "freed a deleted file's chunks");
+        }
+        Ok(())
+    }
+
+    /// A client's report of how nodes served its get.
+    pub fn record_results(&self, peer: PeerId, results: &[(NodeId, FetchOutcome)]) {
+        for (node, outcome) in results {
+            debug!(%peer, %node, ?outcome, "fetch result reported");
+        }
+    }
+}

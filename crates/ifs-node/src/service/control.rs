@@ -1,0 +1,106 @@
+//! Answers to `/ifs/ctl/1` requests from nodes and clients.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ifs_core::proto::{CtlError, CtlRequest, CtlResponse, MAX_CTL_REQUEST, decode, encode};
+use ifs_core::wire::ReservationGrant;
+use ifs_net::{PeerId, ResponseToken};
+use ifs_store::StoreError;
+use tracing::{debug, warn};
+
+use super::Shared;
+use crate::now_ms;
+
+impl Shared {
+    /// Decode, answer and respond to one control request.
+    pub async fn on_request(self: Arc<Self>, peer: PeerId, data: Vec<u8>, token: ResponseToken) {
+        let response = match decode::<CtlRequest>(&data, MAX_CTL_REQUEST) {
+            Ok(req) => self.answer(peer, req).await,
+            Err(e) => {
+                warn!(%peer, "rejected malformed control request: {e}");
+                CtlResponse::Error(CtlError::Invalid(e.to_string()))
+            }
+        };
+        if let Err(e) = self.net.respond(token, encode(&response)).await {
+            debug!(%peer, "response not delivered: {e}");
+        }
+    }
+
+    async fn answer(self: &Arc<Self>, peer: PeerId, req: CtlRequest) -> CtlResponse {
+        let now = now_ms();
+        match req {
+            CtlRequest::TableExchange { table } => {
+                self.merge_table(peer, &table, now);
+                let table = super::shared::lock(&self.table).encode();
+                CtlResponse::Table { table }
+            }
+            CtlRequest::Probe { nonce } => CtlResponse::Pong {
+                nonce,
+                load: self.load.load(Ordering::Relaxed),
+            },
+            CtlRequest::Peers => CtlResponse::Peers(self.peer_rows(now)),
+            CtlRequest::Status => CtlResponse::Status(self.status(now).await),
+            CtlRequest::Reserve {
+                client,
+                bytes,
+                ttl_ms,
+            } => {
+                let ttl = Duration::from_millis(ttl_ms).min(self.cfg.max_reservation_ttl);
+                match self.store.reserve(bytes, ttl, now).await {
+                    Ok(r) => {
+                        let grant =
+                            ReservationGrant::new(&self.key, r.id.0, client, bytes, r.expires_ms);
+                        // A grant changes reserved bytes: report soon.
+                        let s = self.clone();
+                        tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
+                        CtlResponse::Granted(grant)
+                    }
+                    Err(e) => CtlResponse::Error(store_error(e)),
+                }
+            }
+            CtlRequest::Settle { reservation_id } => {
+                match self
+                    .store
+                    .commit_reservation(ifs_store::ReservationId(reservation_id))
+                    .await
+                {
+                    Ok(_) => {
+                        let s = self.clone();
+                        tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
+                        CtlResponse::Done
+                    }
+                    Err(e) => CtlResponse::Error(store_error(e)),
+                }
+            }
+            CtlRequest::GetRecord { key } => match self.get_record(key).await {
+                Ok(v) => CtlResponse::Record(v),
+                Err(e) => CtlResponse::Error(e),
+            },
+            CtlRequest::PutRecord { key, value } => match self.put_record(key, value).await {
+                Ok(()) => CtlResponse::Done,
+                Err(e) => CtlResponse::Error(e),
+            },
+            CtlRequest::Forget { tombstone, chunks } => {
+                match self.forget(&tombstone, &chunks).await {
+                    Ok(()) => CtlResponse::Done,
+                    Err(e) => CtlResponse::Error(e),
+                }
+            }
+            CtlRequest::ReportResults { results } => {
+                self.record_results(peer, &results);
+                CtlResponse::Done
+            }
+        }
+    }
+}
+
+/// The requester-facing form of a store error.
+pub(crate) fn store_error(e: StoreError) -> CtlError {
+    match e {
+        StoreError::Full { needed, free } => CtlError::Full { needed, free },
+        StoreError::UnknownReservation(_) | StoreError::Expired(_) => CtlError::UnknownReservation,
+        other => CtlError::Internal(other.to_string()),
+    }
+}

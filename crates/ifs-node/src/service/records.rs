@@ -1,0 +1,167 @@
+//! DHT records (the FAT): every inbound or client-submitted record is
+//! validated (every signature) and merged with the local copy, never blindly
+//! overwritten; merged records persist in the local table and are
+//! republished.
+
+use ifs_core::crdt::Crdt;
+use ifs_core::dir_record::DirRecord;
+use ifs_core::file_record::FileRecord;
+use ifs_core::proto::{CtlError, RecordKey};
+use ifs_net::PeerId;
+use ifs_store::MetaTable;
+use tracing::{debug, info, warn};
+
+use super::Shared;
+
+/// A validated record of either kind.
+enum Record {
+    File(FileRecord),
+    Dir(DirRecord),
+}
+
+impl Record {
+    /// Decode and validate `value` as the record `key` names.
+    fn parse(key: &[u8], value: &[u8]) -> Result<Record, String> {
+        match RecordKey::from_bytes(key) {
+            Some(RecordKey::File(k)) => {
+                let r = FileRecord::decode(value).map_err(|e| e.to_string())?;
+                if r.record_key() != k {
+                    return Err("file record stored under a key that is not its own".into());
+                }
+                Ok(Record::File(r))
+            }
+            Some(RecordKey::Dir(owner)) => {
+                let r = DirRecord::decode(value).map_err(|e| e.to_string())?;
+                if *r.owner() != owner {
+                    return Err("directory record stored under another owner's key".into());
+                }
+                Ok(Record::Dir(r))
+            }
+            None => Err("not an IFS record key".into()),
+        }
+    }
+
+    fn merge(&mut self, other: &Record) {
+        match (self, other) {
+            (Record::File(a), Record::File(b)) => a.merge(b),
+            (Record::Dir(a), Record::Dir(b)) => a.merge(b),
+            // Both were parsed under the same key, so kinds always match.
+            _ => {}
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::File(r) => r.encode(),
+            Record::Dir(r) => r.encode(),
+        }
+    }
+}
+
+impl Shared {
+    /// Merge `value` into the local copy of `key`; returns the merged bytes
+    /// and whether they changed.
+    async fn merge_local(&self, key: &[u8], value: &[u8]) -> Result<(Vec<u8>, bool), String> {
+        let mut incoming = Record::parse(key, value)?;
+        let local = self
+            .store
+            .meta_get(MetaTable::Records, key.to_vec())
+            .await
+            .map_err(|e| e.to_string())?;
+        let before = local.clone();
+        if let Some(bytes) = local {
+            match Record::parse(key, &bytes) {
+                Ok(mine) => incoming.merge(&mine),
+                Err(e) => warn!("replacing an unreadable local record: {e}"),
+            }
+        }
+        let merged = incoming.encode();
+        let changed = before.as_deref() != Some(merged.as_slice());
+        if changed {
+            self.store
+                .meta_put(MetaTable::Records, key.to_vec(), merged.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Err(e) = self.net.store_local(key.to_vec(), merged.clone()).await {
+                warn!("cannot hand a merged record to the DHT: {e}");
+            }
+        }
+        Ok((merged, changed))
+    }
+
+    /// A record a peer asked us to store (Kademlia, filtered).
+    pub async fn on_inbound_record(&self, peer: Option<PeerId>, key: Vec<u8>, value: Vec<u8>) {
+        match self.merge_local(&key, &value).await {
+            Ok((_, changed)) => debug!(?peer, changed, "merged inbound record"),
+            Err(e) => warn!(?peer, "rejected inbound record: {e}"),
+        }
+    }
+
+    /// Every copy of a record in the DHT, validated and merged (invalid
+    /// copies are dropped and logged).
+    pub async fn get_record(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, CtlError> {
+        if RecordKey::from_bytes(&key).is_none() {
+            return Err(CtlError::Invalid("not an IFS record key".into()));
+        }
+        let found = match self.net.get_records(key.clone()).await {
+            Ok(f) => f,
+            Err(e) => {
+                debug!("DHT lookup found nothing: {e}");
+                Vec::new()
+            }
+        };
+        for (peer, value) in found {
+            if let Err(e) = self.merge_local(&key, &value).await {
+                warn!(?peer, "dropped an invalid copy of a record: {e}");
+            }
+        }
+        self.store
+            .meta_get(MetaTable::Records, key)
+            .await
+            .map_err(|e| CtlError::Internal(e.to_string()))
+    }
+
+    /// A client's new or updated record: validate, merge, publish.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), CtlError> {
+        let (merged, _) = self
+            .merge_local(&key, &value)
+            .await
+            .map_err(CtlError::Invalid)?;
+        if let Err(e) = self.net.put_record(key, merged).await {
+            warn!("record stored locally but not replicated yet: {e}");
+        }
+        Ok(())
+    }
+
+    /// Put every record this node holds back into the DHT.
+    pub async fn republish_records(&self) {
+        let records = match self.store.meta_list(MetaTable::Records, Vec::new()).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("cannot list records to republish: {e}");
+                return;
+            }
+        };
+        let n = records.len();
+        for (key, value) in records {
+            if let Err(e) = self.net.put_record(key, value).await {
+                debug!("republish failed: {e}");
+            }
+        }
+        if n > 0 {
+            info!(records = n, "republished records");
+        }
+    }
+
+    /// Load persisted records into the DHT's local store at start.
+    pub async fn restore_records(&self) {
+        let Ok(records) = self.store.meta_list(MetaTable::Records, Vec::new()).await else {
+            return;
+        };
+        for (key, value) in records {
+            if let Err(e) = self.net.store_local(key, value).await {
+                warn!("cannot restore a record: {e}");
+            }
+        }
+    }
+}

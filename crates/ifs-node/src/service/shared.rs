@@ -1,0 +1,464 @@
+//! The state every task of a node shares: identity, swarm client, store,
+//! node table and peer measurements. Locks are std mutexes held for
+//! in-memory work only, never across an await.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ifs_core::NodeId;
+use ifs_core::keys::NodeKey;
+use ifs_core::node_table::{InsertOutcome, Liveness, NodeTable};
+use ifs_core::proto::{NodeStatus, PeerRow};
+use ifs_core::wire::{CapacityReport, CapacityStats};
+use ifs_net::{Acceptance, Client, MessageId, Multiaddr, NetError, PeerId};
+use ifs_store::{MetaTable, StoreHandle};
+use tracing::{debug, info, warn};
+
+use crate::NodeConfig;
+use crate::capacity::{next_seq, report_due};
+use crate::metrics::MetricsTable;
+
+use super::CAPACITY_TOPIC;
+
+const SEQ_KEY: &[u8] = b"self/seq";
+const TABLE_KEY: &[u8] = b"table";
+
+/// What a node's tasks share.
+pub(crate) struct Shared {
+    pub cfg: NodeConfig,
+    pub key: NodeKey,
+    pub node_id: NodeId,
+    pub net: Client,
+    pub store: StoreHandle,
+    pub announce: Vec<Multiaddr>,
+    pub started_ms: u64,
+    pub table: Mutex<NodeTable>,
+    pub metrics: Mutex<MetricsTable>,
+    /// The figures of the last report sent and when.
+    last_report: Mutex<Option<(CapacityStats, u64)>>,
+    seq: Mutex<u64>,
+    /// Streams being served right now (reported by the app probe).
+    pub load: AtomicU32,
+}
+
+/// Lock a mutex, recovering the data if a task panicked while holding it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn new(
+        cfg: NodeConfig,
+        net: Client,
+        store: StoreHandle,
+        announce: Vec<Multiaddr>,
+        now_ms: u64,
+    ) -> Self {
+        let key = cfg.key.clone();
+        Shared {
+            node_id: key.node_id(),
+            key,
+            cfg,
+            net,
+            store,
+            announce,
+            started_ms: now_ms,
+            table: Mutex::new(NodeTable::default()),
+            metrics: Mutex::new(MetricsTable::default()),
+            last_report: Mutex::new(None),
+            seq: Mutex::new(0),
+            load: AtomicU32::new(0),
+        }
+    }
+
+    fn interval_ms(&self) -> u64 {
+        self.cfg.capacity_interval.as_millis() as u64
+    }
+
+    /// Restore the node table and the report sequence from the local table.
+    pub async fn load_persisted(&self) {
+        match self
+            .store
+            .meta_get(MetaTable::NodeTable, TABLE_KEY.to_vec())
+            .await
+        {
+            Ok(Some(bytes)) => match NodeTable::decode(&bytes) {
+                Ok(t) => {
+                    info!(nodes = t.len(), "restored node table");
+                    *lock(&self.table) = t;
+                }
+                Err(e) => warn!("ignoring corrupt persisted node table: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => warn!("cannot read persisted node table: {e}"),
+        }
+        if let Ok(Some(bytes)) = self
+            .store
+            .meta_get(MetaTable::NodeTable, SEQ_KEY.to_vec())
+            .await
+            && let Ok(arr) = <[u8; 8]>::try_from(bytes.as_slice())
+        {
+            *lock(&self.seq) = u64::from_be_bytes(arr);
+        }
+    }
+
+    /// Save the node table (called on a timer and at shutdown).
+    pub async fn persist_table(&self) {
+        let bytes = lock(&self.table).encode();
+        if let Err(e) = self
+            .store
+            .meta_put(MetaTable::NodeTable, TABLE_KEY.to_vec(), bytes)
+            .await
+        {
+            warn!("cannot persist node table: {e}");
+        }
+    }
+
+    /// Current figures of this node, from its store.
+    pub async fn capacity_stats(&self, now_ms: u64) -> Option<CapacityStats> {
+        let cap = match self.store.stats().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("cannot read store capacity: {e}");
+                return None;
+            }
+        };
+        Some(CapacityStats {
+            donated_bytes: cap.donated,
+            used_bytes: cap.used,
+            reserved_bytes: cap.reserved,
+            free_bytes: cap.free.min(cap.donated),
+            owner_need_pct: cap.owner_need_pct.min(100),
+            bandwidth_bps: 0,
+            uptime_s: now_ms.saturating_sub(self.started_ms) / 1000,
+        })
+    }
+
+    /// Publish a capacity report when one is due (interval or >1% change).
+    pub async fn maybe_publish_report(&self, now_ms: u64) {
+        let Some(stats) = self.capacity_stats(now_ms).await else {
+            return;
+        };
+        let due = {
+            let last = lock(&self.last_report);
+            match last.as_ref() {
+                None => true,
+                Some((s, at)) => report_due(
+                    Some(s),
+                    &stats,
+                    now_ms.saturating_sub(*at),
+                    self.interval_ms(),
+                ),
+            }
+        };
+        if !due {
+            return;
+        }
+        let seq = {
+            let mut seq = lock(&self.seq);
+            *seq = next_seq(*seq, now_ms);
+            *seq
+        };
+        let addrs = self.announce.iter().map(|a| a.to_string()).collect();
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        let report = CapacityReport::new(&self.key, seq, addrs, stats, version, now_ms);
+        if let Err(e) = lock(&self.table).insert(report.clone(), now_ms) {
+            warn!("own capacity report rejected: {e}");
+        }
+        *lock(&self.last_report) = Some((stats, now_ms));
+        let seq_bytes = seq.to_be_bytes().to_vec();
+        if let Err(e) = self
+            .store
+            .meta_put(MetaTable::NodeTable, SEQ_KEY.to_vec(), seq_bytes)
+            .await
+        {
+            warn!("cannot persist report sequence: {e}");
+        }
+        match self.net.publish(CAPACITY_TOPIC, report.encode()).await {
+            Ok(_) => debug!(seq, "capacity report published"),
+            Err(NetError::Publish(_)) => {
+                debug!(seq, "capacity report not sent: no gossip peers yet")
+            }
+            Err(e) => warn!("cannot publish capacity report: {e}"),
+        }
+    }
+
+    /// Validate a gossiped capacity report and merge it into the node table.
+    pub async fn on_gossip(
+        &self,
+        topic: &str,
+        source: PeerId,
+        propagated_by: PeerId,
+        id: MessageId,
+        data: Vec<u8>,
+        now_ms: u64,
+    ) {
+        let verdict = if topic != CAPACITY_TOPIC {
+            warn!(%source, topic, "gossip on an unknown topic");
+            Acceptance::Reject
+        } else {
+            self.accept_report(source, &data, now_ms)
+        };
+        if let Err(e) = self.net.report_validation(id, propagated_by, verdict).await {
+            debug!("validation report not delivered: {e}");
+        }
+    }
+
+    fn accept_report(&self, source: PeerId, data: &[u8], now_ms: u64) -> Acceptance {
+        let report = match CapacityReport::decode(data).and_then(|r| r.verify().map(|_| r)) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%source, "rejected capacity report: {e}");
+                return Acceptance::Reject;
+            }
+        };
+        // The gossip author signs the envelope; the report must be its own.
+        if ifs_net::peer_id_to_node_id(&source) != Some(report.node) {
+            warn!(%source, node = %report.node, "rejected capacity report relayed as someone else's");
+            return Acceptance::Reject;
+        }
+        match lock(&self.table).insert(report, now_ms) {
+            Ok(InsertOutcome::Adopted) => Acceptance::Accept,
+            // Stale or replayed: honest peers re-gossip old reports, so no penalty.
+            Ok(InsertOutcome::Stale) => Acceptance::Ignore,
+            Err(e) => {
+                warn!(%source, "rejected capacity report: {e}");
+                Acceptance::Reject
+            }
+        }
+    }
+
+    /// Full-table exchange with a node that just connected.
+    pub async fn exchange_tables(&self, peer: PeerId, now_ms: u64) {
+        use ifs_core::proto::{CtlRequest, CtlResponse, MAX_CTL_RESPONSE, decode, encode};
+        let table = lock(&self.table).encode();
+        let req = encode(&CtlRequest::TableExchange { table });
+        let resp = match self.net.request(peer, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(%peer, "table exchange failed: {e}");
+                return;
+            }
+        };
+        match decode::<CtlResponse>(&resp, MAX_CTL_RESPONSE) {
+            Ok(CtlResponse::Table { table }) => self.merge_table(peer, &table, now_ms),
+            Ok(other) => warn!(%peer, "unexpected answer to a table exchange: {other:?}"),
+            Err(e) => warn!(%peer, "malformed table exchange answer: {e}"),
+        }
+    }
+
+    /// Merge a peer's encoded node table; invalid entries are dropped.
+    pub fn merge_table(&self, peer: PeerId, bytes: &[u8], now_ms: u64) {
+        match NodeTable::decode(bytes) {
+            Ok(theirs) => {
+                let added = lock(&self.table).absorb(&theirs, now_ms);
+                debug!(%peer, added, "merged node table");
+            }
+            Err(e) => warn!(%peer, "rejected node table: {e}"),
+        }
+    }
+
+    pub fn on_rtt(&self, peer: PeerId, rtt: Duration) {
+        if let Some(node) = ifs_net::peer_id_to_node_id(&peer) {
+            lock(&self.metrics).record_rtt(node, rtt);
+        }
+    }
+
+    /// Start hop probes of alive nodes whose hop count is missing or old.
+    pub fn probe_due_peers(self: Arc<Self>, now_ms: u64) {
+        let max_age = self.cfg.hop_probe_interval.as_millis() as u64;
+        let targets: Vec<(NodeId, SocketAddr)> = {
+            let table = lock(&self.table);
+            let metrics = lock(&self.metrics);
+            table
+                .iter()
+                .map(|(_, e)| &e.report)
+                .filter(|r| r.node != self.node_id)
+                .filter(|r| self.liveness_in(&table, &r.node, now_ms) == Liveness::Alive)
+                .filter(|r| metrics.hops_stale(&r.node, now_ms, max_age))
+                .filter_map(|r| {
+                    r.addrs
+                        .iter()
+                        .find_map(|a| probe_target(a))
+                        .map(|t| (r.node, t))
+                })
+                .collect()
+        };
+        for (node, target) in targets {
+            // Mark as measured now so a slow probe is not started twice.
+            let s = self.clone();
+            tokio::spawn(async move {
+                match ifs_net::hops::probe_hops(target, Duration::from_secs(2)).await {
+                    Ok(r) => {
+                        let mut m = lock(&s.metrics);
+                        m.record_hops(node, r.hops, now_ms);
+                        m.record_rtt(node, r.rtt);
+                    }
+                    Err(e) => debug!(%node, %target, "hop probe failed: {e}"),
+                }
+            });
+        }
+    }
+
+    fn liveness_in(&self, table: &NodeTable, node: &NodeId, now_ms: u64) -> Liveness {
+        if *node == self.node_id {
+            return Liveness::Alive;
+        }
+        table.state(
+            node,
+            now_ms,
+            self.interval_ms(),
+            self.cfg.suspect_after,
+            self.cfg.dead_after,
+        )
+    }
+
+    /// Release expired reservations.
+    pub async fn sweep(&self, now_ms: u64) {
+        match self.store.sweep_expired(now_ms).await {
+            Ok(0) => {}
+            Ok(n) => info!(bytes = n, "released expired reservations"),
+            Err(e) => warn!("reservation sweep failed: {e}"),
+        }
+    }
+
+    /// Every known node as a row of `ifsnode peers`.
+    pub fn peer_rows(&self, now_ms: u64) -> Vec<PeerRow> {
+        let table = lock(&self.table);
+        let metrics = lock(&self.metrics);
+        let mut rows: Vec<PeerRow> = table
+            .iter()
+            .map(|(_, e)| {
+                let (report, heard_ms) = (&e.report, e.last_heard_ms);
+                let m = metrics.get(&report.node);
+                let is_self = report.node == self.node_id;
+                let state = match self.liveness_in(&table, &report.node, now_ms) {
+                    Liveness::Alive => "alive",
+                    Liveness::Suspect => "suspect",
+                    Liveness::Dead => "dead",
+                };
+                PeerRow {
+                    peer_id: ifs_net::node_id_to_peer_id(&report.node)
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|_| report.node.to_hex()),
+                    state: state.to_string(),
+                    addrs: report.addrs.clone(),
+                    donated_bytes: report.donated_bytes,
+                    used_bytes: report.used_bytes,
+                    reserved_bytes: report.reserved_bytes,
+                    free_bytes: report.free_bytes,
+                    owner_need_pct: report.owner_need_pct,
+                    rtt_ms: if is_self { Some(0.0) } else { m.rtt_ms },
+                    hops: if is_self { Some(0) } else { m.hops },
+                    report_age_s: now_ms.saturating_sub(heard_ms) / 1000,
+                    seq: report.seq,
+                    reputation: 1.0,
+                    is_self,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| b.is_self.cmp(&a.is_self).then(a.peer_id.cmp(&b.peer_id)));
+        rows
+    }
+
+    /// This node's status.
+    pub async fn status(&self, now_ms: u64) -> NodeStatus {
+        let rows = self.peer_rows(now_ms);
+        let alive = rows
+            .iter()
+            .filter(|r| !r.is_self && r.state == "alive")
+            .count() as u32;
+        let node = match rows.iter().find(|r| r.is_self) {
+            Some(r) => r.clone(),
+            None => self.self_row(now_ms).await,
+        };
+        let connected = self
+            .net
+            .connected_peers()
+            .await
+            .map(|p| p.len())
+            .unwrap_or(0) as u32;
+        let chunks = self.store.list_chunks().await.map(|c| c.len()).unwrap_or(0) as u64;
+        NodeStatus {
+            node,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_s: now_ms.saturating_sub(self.started_ms) / 1000,
+            alive_peers: alive,
+            connected_peers: connected,
+            chunks,
+        }
+    }
+
+    async fn self_row(&self, now_ms: u64) -> PeerRow {
+        let s = self.capacity_stats(now_ms).await.unwrap_or_default();
+        PeerRow {
+            peer_id: self.net.local_peer_id().to_string(),
+            state: "alive".into(),
+            addrs: self.announce.iter().map(|a| a.to_string()).collect(),
+            donated_bytes: s.donated_bytes,
+            used_bytes: s.used_bytes,
+            reserved_bytes: s.reserved_bytes,
+            free_bytes: s.free_bytes,
+            owner_need_pct: s.owner_need_pct,
+            rtt_ms: Some(0.0),
+            hops: Some(0),
+            report_age_s: 0,
+            seq: *lock(&self.seq),
+            reputation: 1.0,
+            is_self: true,
+        }
+    }
+
+    /// Count a stream being served, for the load figure of probes.
+    pub fn load_guard(self: &Arc<Self>) -> LoadGuard {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        LoadGuard(self.clone())
+    }
+}
+
+/// Decrements the load figure when dropped.
+pub(crate) struct LoadGuard(Arc<Shared>);
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        self.0.load.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The UDP hop-probe target of a node address: its IP and TCP port number.
+fn probe_target(addr: &str) -> Option<SocketAddr> {
+    let ma: Multiaddr = addr.parse().ok()?;
+    let mut ip: Option<IpAddr> = None;
+    let mut port = None;
+    for p in ma.iter() {
+        match p {
+            multiaddr::Protocol::Ip4(a) => ip = Some(a.into()),
+            multiaddr::Protocol::Ip6(a) => ip = Some(a.into()),
+            multiaddr::Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let ip = ip?;
+    if ip.is_unspecified() {
+        return None;
+    }
+    Some(SocketAddr::new(ip, port?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_target;
+
+    #[test]
+    fn probe_targets_come_from_tcp_addresses() {
+        let t = probe_target(
+            "/ip4/10.1.0.5/tcp/4100/p2p/12D3KooWGzRb1sxd3jN8h6Y1w6gZ9q9m6QJn1T3tEwqXyqRkQZsp",
+        );
+        assert_eq!(t, Some("10.1.0.5:4100".parse().unwrap()));
+        assert_eq!(probe_target("/ip4/0.0.0.0/tcp/4100"), None);
+        assert_eq!(probe_target("/ip4/10.1.0.5/udp/4101/quic-v1"), None);
+        assert_eq!(probe_target("garbage"), None);
+    }
+}
