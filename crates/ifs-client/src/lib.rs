@@ -5,3 +5,10 @@
 //! each chunk once along a header chain, checks every receipt and resends
 //! when one is missing; on get it fetches each chunk from the best replica
 //! and falls back to the next. It never touches a node's disk.
+#![deny(missing_docs)]
+
+mod error;
+mod session;
+
+pub use error::ClientError;
+pub use session::{Session, client_agent};
