@@ -291,10 +291,10 @@ impl EventLoop {
                 let _ = reply.send(store.get(&RecordKey::new(&key)).map(|r| r.value.clone()));
             }
             Command::RemoveLocal(key, reply) => {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .remove_record(&RecordKey::new(&key));
+                // `Behaviour::remove_record` only removes records we published.
+                use libp2p::kad::store::RecordStore;
+                let store = self.swarm.behaviour_mut().kad.store_mut();
+                store.remove(&RecordKey::new(&key));
                 let _ = reply.send(());
             }
             Command::AddAddress(peer, addr, reply) => {
