@@ -8,9 +8,9 @@
 
 #[path = "bench_codec/corpus.rs"]
 mod corpus;
+#[path = "bench_codec/primitives.rs"]
+mod primitives;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use ifs_core::codec::{CodecParams, Decoder, Encoder, FileKey, NoncePrefix};
 use std::error::Error;
 use std::fs::File;
@@ -37,18 +37,6 @@ fn mbps(bytes: u64, secs: f64) -> f64 {
 fn loadavg() -> String {
     let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
-/// CPU seconds used by the calling thread (on-CPU time, so time spent
-/// waiting for a core the other builds on this machine hold is not counted).
-fn thread_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns: u64 = stat
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    ns as f64 / 1e9
 }
 
 /// CPU seconds used by the whole process, all threads (user + system).
@@ -100,7 +88,7 @@ fn main() -> Res<()> {
     )?;
 
     println!("load average: {}", loadavg());
-    let p = primitives(&text, prim_mb * MIB, params.segment_size)?;
+    let p = primitives::measure(&text, prim_mb * MIB, params.segment_size)?;
     println!(
         "\nprimitives alone, one core, on {prim_mb} MiB in {} MiB segments (MB per CPU-second):",
         params.segment_size >> 20
@@ -177,92 +165,6 @@ fn ensure(path: &Path, len: u64, source: &mut dyn Read) -> Res<PathBuf> {
         start.elapsed().as_secs_f64()
     );
     Ok(path.to_path_buf())
-}
-
-struct Primitives {
-    zstd_c: f64,
-    zstd_d: f64,
-    ratio: f64,
-    aes_e: f64,
-    aes_d: f64,
-    blake3: f64,
-}
-
-/// Times each primitive alone on the calling thread, over `len` bytes of
-/// the text corpus in segment-sized pieces (the codec's working size).
-fn primitives(text: &Path, len: u64, seg: usize) -> Res<Primitives> {
-    let mut segments = Vec::new();
-    let mut f = File::open(text)?.take(len);
-    loop {
-        let mut s = Vec::with_capacity(seg);
-        let n = (&mut f).take(seg as u64).read_to_end(&mut s)?;
-        if n == 0 {
-            break;
-        }
-        segments.push(s);
-    }
-    let total: u64 = segments.iter().map(|s| s.len() as u64).sum();
-    let time = |f: &mut dyn FnMut()| {
-        let start = thread_cpu();
-        f();
-        mbps(total, thread_cpu() - start)
-    };
-
-    let mut zc = zstd::bulk::Compressor::new(1)?;
-    let mut packed: Vec<Vec<u8>> = segments
-        .iter()
-        .map(|_| Vec::with_capacity(zstd::zstd_safe::compress_bound(seg)))
-        .collect();
-    let zstd_c = time(&mut || {
-        for (s, p) in segments.iter().zip(packed.iter_mut()) {
-            zc.compress_to_buffer(&s[..], p).expect("compress");
-        }
-    });
-    let ratio = total as f64 / packed.iter().map(|p| p.len() as f64).sum::<f64>();
-    let mut zd = zstd::bulk::Decompressor::new()?;
-    let mut plain = Vec::with_capacity(seg);
-    let zstd_d = time(&mut || {
-        for p in &packed {
-            zd.decompress_to_buffer(&p[..], &mut plain)
-                .expect("decompress");
-        }
-    });
-    drop(packed);
-
-    let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from([7u8; 32]));
-    let nonce = Nonce::from([1u8; 12]);
-    let mut tags = Vec::new();
-    let aes_e = time(&mut || {
-        for s in segments.iter_mut() {
-            tags.push(
-                cipher
-                    .encrypt_inout_detached(&nonce, b"", s.as_mut_slice().into())
-                    .expect("encrypt"),
-            );
-        }
-    });
-    let aes_d = time(&mut || {
-        for (s, t) in segments.iter_mut().zip(&tags) {
-            cipher
-                .decrypt_inout_detached(&nonce, b"", s.as_mut_slice().into(), t)
-                .expect("decrypt");
-        }
-    });
-    let mut sink = 0u8;
-    let blake3 = time(&mut || {
-        for s in &segments {
-            sink ^= blake3::hash(s).as_bytes()[0];
-        }
-    });
-    std::hint::black_box(sink);
-    Ok(Primitives {
-        zstd_c,
-        zstd_d,
-        ratio,
-        aes_e,
-        aes_d,
-        blake3,
-    })
 }
 
 struct CodecRun {
