@@ -331,6 +331,271 @@ cmd_netem() {
     done
 }
 
+# ---- put / get ----------------------------------------------------------
+
+# put_file NODE FILE NAME: store FILE as NAME through NODE; prints put's JSON.
+put_file() {
+    local n=$1 file=$2 name=$3
+    ifs "$n" put "$file" --name "$name" --json
+}
+
+# get_file NODE NAME OUT: read NAME back through NODE into OUT.
+get_file() {
+    local n=$1 name=$2 out=$3
+    ifs "$n" get "$name" "$out" >/dev/null
+}
+
+# Holder node names of a put, from its JSON.
+holders_of() {
+    load_peer_ids
+    local id
+    for id in $(jq -r '[.. | objects | .holders? // empty | .[]? | if type == "object" then (.peer_id // .node // .id) else . end] | unique | .[]' <<<"$1"); do
+        name_of_peer "$id"
+    done | sort -u | tr '\n' ' '
+}
+
+cmd_put() {
+    local file=${1:-} n=${2:-n1} name out
+    [[ -f $file ]] || die "usage: put FILE [NODE]"
+    name=$(basename "$file")
+    out=$(put_file "$n" "$file" "$name") || return 1
+    echo "$out"
+    say "put $name through $n (subnet ${SUBNET_OF[$n]}); holders: $(holders_of "$out")"
+}
+
+cmd_get() {
+    local name=${1:-} out=${2:-} n=${3:-n5}
+    [[ -n $name && -n $out ]] || die "usage: get NAME OUT [NODE]"
+    get_file "$n" "$name" "$out"
+    say "got $name through $n (subnet ${SUBNET_OF[$n]}) into $out ($(stat -c %s "$out") bytes)"
+}
+
+# ---- chaos ---------------------------------------------------------------
+
+FILES="$WORK/files" # every file put successfully, under its IFS name
+RESULTS=()          # table rows
+SEQ=0
+
+# make_file NAME SIZE_KIB: a file with half random, half compressible bytes.
+make_file() {
+    local name=$1 kib=$2 f="$WORK/src/$1"
+    mkdir -p "$WORK/src"
+    {
+        head -c $((kib * 512)) /dev/urandom
+        seq 1 1000000000 | head -c $((kib * 512))
+    } >"$f"
+    echo "$f"
+}
+
+# register NAME FILE: remember a file that was put successfully.
+register() {
+    mkdir -p "$FILES"
+    cp "$2" "$FILES/$1"
+}
+
+# round_trip PUT_NODE GET_NODE LABEL: put a fresh file, read it back, compare.
+# Prints "ok" or "FAILED: why"; registers the file when the put succeeded.
+LAST_HOLDERS=""
+round_trip() {
+    local pn=$1 gn=$2 label=$3 name f out err
+    SEQ=$((SEQ + 1))
+    name="$label-$SEQ"
+    f=$(make_file "$name" $((1024 + RANDOM % 4096)))
+    err="$WORK/err"
+    if ! out=$(put_file "$pn" "$f" "$name" 2>"$err"); then
+        echo "FAILED: put via $pn: $(tail -n1 "$err")"
+        return 1
+    fi
+    register "$name" "$f"
+    LAST_HOLDERS=$(holders_of "$out")
+    if ! get_file "$gn" "$name" "$WORK/rt.out" 2>"$err"; then
+        echo "FAILED: get via $gn: $(tail -n1 "$err")"
+        return 1
+    fi
+    if ! cmp -s "$f" "$WORK/rt.out"; then
+        echo "FAILED: $name read back through $gn differs"
+        return 1
+    fi
+    echo "ok"
+}
+
+# verify_all NODE: read every registered file back through NODE (three tries,
+# 5 s apart) and compare. Sets CHECKED, OK, LOST and LOST_NAMES.
+verify_all() {
+    local n=$1 f name try good
+    CHECKED=0 OK=0 LOST=0 LOST_NAMES=""
+    for f in "$FILES"/*; do
+        [[ -f $f ]] || continue
+        name=$(basename "$f")
+        CHECKED=$((CHECKED + 1))
+        good=0
+        for try in 1 2 3; do
+            if get_file "$n" "$name" "$WORK/verify.out" 2>"$WORK/err" && cmp -s "$f" "$WORK/verify.out"; then
+                good=1
+                break
+            fi
+            say "  $name: try $try through $n failed: $(tail -n1 "$WORK/err" 2>/dev/null)"
+            sleep 5
+        done
+        if ((good)); then OK=$((OK + 1)); else
+            LOST=$((LOST + 1))
+            LOST_NAMES+=" $name"
+        fi
+    done
+    rm -f "$WORK/verify.out"
+}
+
+# A holder of the last round trip's file, other than the given nodes.
+pick_holder() {
+    local h x skip
+    for h in $LAST_HOLDERS; do
+        skip=0
+        for x in "$@"; do [[ $h == "$x" ]] && skip=1; done
+        ((skip)) || { echo "$h"; return; }
+    done
+    echo n4
+}
+
+finish_scenario() {
+    local name=$1 t0=$2 notes=$3 rt vn=${4:-n1}
+    rt=$(round_trip n2 n5 "$name-after")
+    verify_all "$vn"
+    [[ $rt == ok ]] || notes+="; final round trip $rt"
+    [[ -z $LOST_NAMES ]] || notes+="; lost:$LOST_NAMES"
+    RESULTS+=("$(printf '%-10s %7s %5s %5s %6ss  %s' "$name" "$CHECKED" "$OK" "$LOST" "$((SECONDS - t0))" "$notes")")
+    say "$name: $CHECKED checked, $OK ok, $LOST lost ($notes)"
+    [[ $rt == ok && $LOST == 0 ]]
+}
+
+chaos_kill() {
+    local t0=$SECONDS victim big name=kill-midput rc notes out
+    say "kill: kill -9 a holder while a 96 MiB put is under way"
+    round_trip n1 n3 kill-probe >/dev/null || true
+    victim=$(pick_holder n1 n5)
+    big=$(make_file "$name" $((96 * 1024)))
+    put_file n1 "$big" "$name" >"$WORK/kill.out" 2>"$WORK/kill.err" &
+    local p=$!
+    sleep 1.5
+    say "  docker kill -s KILL ifs-$victim (subnet ${SUBNET_OF[$victim]}) mid-put"
+    docker kill -s KILL "$(cname "$victim")" >/dev/null
+    if wait $p; then
+        register "$name" "$big"
+        notes="put during kill of $victim: ok, holders $(holders_of "$(cat "$WORK/kill.out")")"
+    else
+        notes="put during kill of $victim failed cleanly: $(tail -n1 "$WORK/kill.err")"
+    fi
+    out=$(round_trip n3 n6 kill-down)
+    notes+="; round trip while down: $out"
+    docker start "$(cname "$victim")" >/dev/null
+    wait_ready 180 || notes+="; $victim did not come back"
+    finish_scenario kill "$t0" "$notes"
+}
+
+chaos_pause() {
+    local t0=$SECONDS victim=n3 out notes
+    say "pause: docker pause $victim (seed, subnet b) for 60 s"
+    docker pause "$(cname "$victim")" >/dev/null
+    out=$(round_trip n1 n5 pause-during)
+    notes="round trip while paused: $out"
+    while ((SECONDS - t0 < 60)); do sleep 1; done
+    docker unpause "$(cname "$victim")" >/dev/null
+    wait_ready 180 || notes+="; $victim did not recover"
+    finish_scenario pause "$t0" "$notes"
+}
+
+chaos_partition() {
+    local t0=$SECONDS out notes net="${PROJECT}_ifs_c"
+    say "partition: cut subnet c (n5, n6) off: disconnect router r2 from it"
+    docker network disconnect "$net" "$(cname r2)"
+    out=$(round_trip n1 n2 partition-during)
+    notes="round trip in a+b while c is cut: $out"
+    sleep 25
+    say "  reconnecting subnet c"
+    docker network connect --ip 10.61.3.254 "$net" "$(cname r2)"
+    routes_of r2 || true
+    wait_ready 180 || notes+="; subnet c did not rejoin"
+    finish_scenario partition "$t0" "$notes" n6
+}
+
+chaos_restart() {
+    local t0=$SECONDS n notes="all six restarted (docker restart, SIGTERM)"
+    say "restart: restart every node"
+    for n in "${NODES[@]}"; do docker restart -t 15 "$(cname "$n")" >/dev/null & done
+    wait
+    wait_ready 240 || notes+="; not all came back"
+    finish_scenario restart "$t0" "$notes"
+}
+
+chaos_fill() {
+    local t0=$SECONDS avail out notes filler="$SMALL_DISK/filler"
+    say "fill: fill n6's disk (a $SMALL_DISK_SIZE tmpfs) to the last byte"
+    avail=$(df --output=avail -B1 "$SMALL_DISK" | tail -n1)
+    fallocate -l "$avail" "$filler" 2>/dev/null || head -c "$avail" /dev/zero >"$filler" 2>/dev/null || true
+    say "  n6 disk: $(df -h --output=used,avail "$SMALL_DISK" | tail -n1)"
+    sleep 8
+    out=$(round_trip n5 n6 fill-during)
+    notes="round trip via n5 while n6 is full: $out, holders $LAST_HOLDERS"
+    [[ " $LAST_HOLDERS " != *" n6 "* ]] || notes+=" (n6 chosen while full)"
+    verify_all n6
+    notes+="; reads through the full n6: $OK/$CHECKED"
+    rm -f "$filler"
+    finish_scenario fill "$t0" "$notes"
+}
+
+ALL_SCENARIOS=(kill pause partition restart fill)
+
+cmd_chaos() {
+    local scenarios=("$@") s failed=0 t0=$SECONDS
+    ((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
+    for s in "${scenarios[@]}"; do
+        [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "unknown scenario $s (known: ${ALL_SCENARIOS[*]})"
+    done
+    if ! running n1; then cmd_up; else IFS_TESTNET_NO_BUILD=1 wait_ready 60; fi
+    if [[ -z $(ls -A "$FILES" 2>/dev/null) ]]; then
+        say "putting the first files (through n1, n3 and n5)"
+        round_trip n1 n5 base >/dev/null || die "the first round trip failed"
+        round_trip n3 n1 base >/dev/null || die "the first round trip failed"
+        round_trip n5 n2 base >/dev/null || die "the first round trip failed"
+    fi
+    for s in "${scenarios[@]}"; do
+        "chaos_$s" || failed=$((failed + 1))
+    done
+    echo
+    printf '%-10s %7s %5s %5s %7s  %s\n' SCENARIO CHECKED OK LOST TIME NOTES
+    printf '%s\n' "${RESULTS[@]}"
+    say "chaos done in $((SECONDS - t0)) s; $failed scenario(s) failed"
+    ((failed == 0))
+}
+
+# ---- smoke ---------------------------------------------------------------
+
+cmd_smoke() {
+    local t0=$SECONDS t f out holders victim rc=0 steps=()
+    step() { steps+=("$(printf '%-44s %4ss' "$1" "$((SECONDS - t))")"); t=$SECONDS; }
+    t=$SECONDS
+    trap 'cmd_down; printf "%s\n" "${steps[@]}"' EXIT
+    cmd_up
+    step "up (build, start, all healthy)"
+    mkdir -p "$WORK"
+    f=$(make_file smoke $((8 * 1024)))
+    out=$(put_file n1 "$f" smoke) || die "smoke: put through n1 (subnet a) failed"
+    holders=$(holders_of "$out")
+    say "put 8 MiB through n1 (subnet a); holders: $holders"
+    step "put 8 MiB through n1 (subnet a)"
+    get_file n5 smoke "$WORK/smoke.out" || die "smoke: get through n5 (subnet c) failed"
+    cmp "$f" "$WORK/smoke.out" || die "smoke: the file read back through n5 differs"
+    step "get through n5 (subnet c), compare"
+    LAST_HOLDERS=$holders
+    victim=$(pick_holder n5)
+    say "kill -9 holder $victim"
+    docker kill -s KILL "$(cname "$victim")" >/dev/null
+    rm -f "$WORK/smoke.out"
+    get_file n5 smoke "$WORK/smoke.out" || die "smoke: get after killing $victim failed"
+    cmp "$f" "$WORK/smoke.out" || die "smoke: the file read back after killing $victim differs"
+    step "kill -9 $victim, get again, compare"
+    say "smoke passed in $((SECONDS - t0)) s"
+}
+
 # ---- main ----------------------------------------------------------------
 
 usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
