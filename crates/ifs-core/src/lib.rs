@@ -6,6 +6,8 @@
 //! filesystem access: time and randomness are passed in.
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod audit;
 pub mod codec;
 pub mod crdt;
 pub mod dir_record;
@@ -15,6 +17,8 @@ pub mod keys;
 pub mod node_table;
 pub mod placement;
 pub mod proto;
+pub mod repair;
+pub mod reputation;
 pub mod wire;
 
 pub use codec::{
