@@ -41,3 +41,162 @@ pub enum ClientError {
         what: String,
     },
 }
+
+/// Why a receipt handed back for a chunk was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// The signature does not verify under the node it names.
+    #[error("receipt from {node}: {reason}")]
+    BadSignature {
+        /// The node the receipt names.
+        node: String,
+        /// Why verification failed.
+        reason: String,
+    },
+    /// The receipt is for another chunk.
+    #[error("receipt from {node} is for another chunk")]
+    WrongChunk {
+        /// The node.
+        node: String,
+    },
+    /// The receipt gives the chunk another length.
+    #[error("receipt from {node} says {got} bytes, the chunk has {want}")]
+    WrongLength {
+        /// The node.
+        node: String,
+        /// Length in the receipt.
+        got: u64,
+        /// The chunk's length.
+        want: u64,
+    },
+    /// The receipt names another owner.
+    #[error("receipt from {node} names another owner")]
+    WrongOwner {
+        /// The node.
+        node: String,
+    },
+    /// The signer was not on the chunk's header chain.
+    #[error("receipt from {node}, which is not on the chunk's chain")]
+    NotInChain {
+        /// The node.
+        node: String,
+    },
+}
+
+/// Errors of `put`.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// Talking to the entry node failed.
+    #[error(transparent)]
+    Session(#[from] ClientError),
+    /// Encoding the input failed (reading it, or the codec).
+    #[error("encoding failed: {0}")]
+    Codec(#[from] ifs_core::CodecError),
+    /// Not enough usable nodes to place R replicas at all.
+    #[error("{usable} usable nodes, {replicas} replicas asked{discarded}")]
+    NotEnoughNodes {
+        /// Nodes that passed probing and granted a reservation.
+        usable: usize,
+        /// The replication factor asked.
+        replicas: usize,
+        /// Why the others were dropped (", a: why; b: why").
+        discarded: String,
+    },
+    /// A chunk could not reach R receipts from the preliminary table.
+    #[error(
+        "chunk {index} ({chunk}) has {have} of {replicas} replicas and no node left to try; \
+         holders: [{holders}]; failed: [{failed}]"
+    )]
+    Replicas {
+        /// Position of the chunk.
+        index: u32,
+        /// The chunk.
+        chunk: String,
+        /// Verified receipts.
+        have: usize,
+        /// Replicas asked.
+        replicas: usize,
+        /// Nodes holding it.
+        holders: String,
+        /// Nodes that failed it and why.
+        failed: String,
+    },
+    /// A signed message could not be built (a name too long, too many chunks).
+    #[error("cannot build the record: {0}")]
+    Build(#[from] ifs_core::wire::WireError),
+    /// The record could not be assembled.
+    #[error("cannot build the record: {0}")]
+    Record(#[from] ifs_core::crdt::RecordError),
+    /// Wrapping the file key failed.
+    #[error("cannot wrap the file key: {0}")]
+    Key(#[from] ifs_core::keys::KeyError),
+    /// The encoder thread stopped without a result.
+    #[error("the encoder stopped unexpectedly")]
+    EncoderGone,
+}
+
+/// Errors of `get`, `ls` and `rm`: reading and changing records.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    /// Talking to the entry node failed.
+    #[error(transparent)]
+    Session(#[from] ClientError),
+    /// No such file (or it was deleted).
+    #[error("no file named {0:?}")]
+    NotFound(String),
+    /// The record did not verify (owner signature, receipts, structure).
+    #[error("the record of {name:?} is invalid: {source}")]
+    BadRecord {
+        /// The file.
+        name: String,
+        /// What failed.
+        source: ifs_core::crdt::RecordError,
+    },
+    /// The record is not the one asked for (another owner or name).
+    #[error("the record returned for {0:?} belongs to another owner or file")]
+    ForeignRecord(String),
+    /// The manifest carries no key wrap this user key opens.
+    #[error("cannot open the file key: {0}")]
+    Key(#[from] ifs_core::keys::KeyError),
+    /// Every holder of a chunk failed.
+    #[error("chunk {index} ({chunk}) could not be fetched: {tried}")]
+    ChunkUnavailable {
+        /// Position of the chunk.
+        index: u32,
+        /// The chunk.
+        chunk: String,
+        /// Each holder tried and why it failed.
+        tried: String,
+    },
+    /// Decrypting or decompressing failed, or writing the output.
+    #[error("decoding failed: {0}")]
+    Codec(#[from] ifs_core::CodecError),
+    /// A signed message could not be built.
+    #[error("cannot build the update: {0}")]
+    Build(#[from] ifs_core::wire::WireError),
+    /// The decoder thread stopped without a result.
+    #[error("the decoder stopped unexpectedly")]
+    DecoderGone,
+}
+
+/// Why one fetch of a chunk from one node failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The stream could not be opened or broke.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The node refused.
+    #[error("refused: {0}")]
+    Refused(CtlError),
+    /// The node announced a length other than the manifest's.
+    #[error("announced {got} bytes, the manifest says {want}")]
+    WrongLength {
+        /// Announced.
+        got: u64,
+        /// Expected.
+        want: u64,
+    },
+    /// The bytes do not hash to the chunk id.
+    #[error("bytes do not match the chunk id")]
+    IdMismatch,
+}

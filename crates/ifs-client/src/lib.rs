@@ -5,10 +5,26 @@
 //! each chunk once along a header chain, checks every receipt and resends
 //! when one is missing; on get it fetches each chunk from the best replica
 //! and falls back to the next. It never touches a node's disk.
+//!
+//! The pure decisions (reservation sizing, chain assignment, resend
+//! targets, receipt checks) live in [`plan`]; the rest is I/O around them.
 #![deny(missing_docs)]
 
+mod catalog;
 mod error;
+mod get;
+mod place;
+pub mod plan;
+mod put;
+pub mod records;
+mod reserve;
 mod session;
+pub mod table;
+pub mod transfer;
 
-pub use error::ClientError;
+pub use catalog::{FileInfo, RmReport, ls, min_live_replicas, rm};
+pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError};
+pub use get::{GetOptions, GetReport, by_rtt, get};
+pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, put};
+pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};

@@ -1,0 +1,199 @@
+//! `ls` and `rm`: the owner's directory, and deleting a file so its
+//! holders free the space.
+
+use std::collections::HashSet;
+
+use futures::future::join_all;
+use ifs_core::NodeId;
+use ifs_core::dir_record::DirEntry;
+use ifs_core::file_record::FileRecord;
+use ifs_core::keys::UserKey;
+use ifs_core::proto::CtlRequest;
+use ifs_core::wire::{FileDelete, Tombstone};
+use tracing::{info, warn};
+
+use crate::error::GetError;
+use crate::plan::node_name;
+use crate::put::now_ms;
+use crate::records;
+use crate::session::Session;
+use crate::table;
+
+/// One file as `ls` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Its name.
+    pub name: String,
+    /// Plaintext size.
+    pub size: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Lowest count of live holders over its chunks (alive in the entry
+    /// node's table and not released).
+    pub min_live_replicas: usize,
+    /// Manifest version.
+    pub version: u64,
+}
+
+/// Lowest number of holders alive in `alive` over the live manifest's
+/// chunks; 0 for a deleted or empty record.
+pub fn min_live_replicas(record: &FileRecord, alive: &HashSet<NodeId>) -> usize {
+    let Some(m) = record.live_manifest() else {
+        return 0;
+    };
+    m.chunks
+        .iter()
+        .map(|c| {
+            record
+                .live_holders(&c.id)
+                .iter()
+                .filter(|n| alive.contains(n))
+                .count()
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// The owner's files, by name.
+pub async fn ls(session: &Session, key: &UserKey) -> Result<Vec<FileInfo>, GetError> {
+    let owner = key.user_id();
+    let dir = records::get_dir_record(session, &owner).await?;
+    let alive: HashSet<NodeId> = table::known_nodes(session)
+        .await?
+        .into_iter()
+        .filter(|k| k.row.state == "alive")
+        .map(|k| k.node)
+        .collect();
+    let mut out = Vec::new();
+    for e in dir.live() {
+        let min = match records::get_file_record(session, &owner, &e.name).await {
+            Ok(Some(rec)) => min_live_replicas(&rec, &alive),
+            Ok(None) => 0,
+            Err(err) => {
+                warn!(name = %e.name, "file record unreadable: {err}");
+                0
+            }
+        };
+        out.push(FileInfo {
+            name: e.name.clone(),
+            size: e.size,
+            chunks: e.chunks,
+            min_live_replicas: min,
+            version: e.version,
+        });
+    }
+    Ok(out)
+}
+
+/// What `rm` did.
+#[derive(Clone, Debug)]
+pub struct RmReport {
+    /// Chunks of the deleted version.
+    pub chunks: usize,
+    /// Holders told to free them.
+    pub holders: usize,
+    /// Holders that confirmed.
+    pub confirmed: usize,
+}
+
+/// Delete `name`: an owner-signed tombstone in the file record, a deleted
+/// directory entry, and a `Forget` to every holder so it frees the space.
+pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport, GetError> {
+    let owner = key.user_id();
+    let mut rec = records::get_file_record(session, &owner, name)
+        .await?
+        .ok_or_else(|| GetError::NotFound(name.to_string()))?;
+    let manifest = rec
+        .live_manifest()
+        .ok_or_else(|| GetError::NotFound(name.to_string()))?
+        .clone();
+    let now = now_ms();
+    let del = FileDelete::new(key, name.to_string(), manifest.version, now);
+    let bad = |source| GetError::BadRecord {
+        name: name.to_string(),
+        source,
+    };
+    rec.add_delete(del.clone()).map_err(bad)?;
+    records::put_file_record(session, &rec).await?;
+    let mut dir = records::get_dir_record(session, &owner).await?;
+    dir.insert(DirEntry::deleted(key, name.to_string(), manifest.version, now))
+        .map_err(bad)?;
+    records::put_dir_record(session, &dir).await?;
+
+    let chunks: Vec<_> = manifest.chunks.iter().map(|c| c.id).collect();
+    let mut holders: Vec<NodeId> = rec.receipts().map(|r| r.node).collect();
+    holders.sort();
+    holders.dedup();
+    // Registers the holders' addresses so they can be dialled.
+    let _ = table::known_nodes(session).await?;
+    let tombstone = Tombstone::Delete(del).encode();
+    let forgets = holders.iter().filter_map(|n| {
+        let peer = ifs_net::node_id_to_peer_id(n).ok()?;
+        let req = CtlRequest::Forget {
+            tombstone: tombstone.clone(),
+            chunks: chunks.clone(),
+        };
+        Some(async move {
+            match session.request_to(peer, &req).await {
+                Ok(_) => true,
+                Err(e) => {
+                    warn!(node = %node_name(n), "holder not told to free the file: {e}");
+                    false
+                }
+            }
+        })
+    });
+    let confirmed = join_all(forgets).await.into_iter().filter(|ok| *ok).count();
+    info!(name, holders = holders.len(), confirmed, "file deleted");
+    Ok(RmReport {
+        chunks: chunks.len(),
+        holders: holders.len(),
+        confirmed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ifs_core::codec::NoncePrefix;
+    use ifs_core::keys::NodeKey;
+    use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, Receipt};
+    use ifs_core::ChunkId;
+
+    #[test]
+    fn min_live_replicas_counts_only_holders_alive_in_the_table() {
+        let mut rng = rand::rng();
+        let user = UserKey::generate(&mut rng);
+        let nodes: Vec<NodeKey> = (0..3).map(|_| NodeKey::generate(&mut rng)).collect();
+        let (a, b) = (ChunkId::of(b"a"), ChunkId::of(b"b"));
+        let m = Manifest::new(
+            &user,
+            ManifestFields {
+                name: "f".into(),
+                version: 1,
+                size: 2,
+                created_at_ms: 1,
+                segment_size: 1,
+                nonce_prefix: NoncePrefix([0; 7]),
+                chunks: vec![ChunkRef { id: a, len: 1 }, ChunkRef { id: b, len: 1 }],
+                key_wraps: vec![],
+                readers: vec![],
+            },
+        )
+        .unwrap();
+        let r = |k: &NodeKey, c| Receipt::new(k, c, 1, user.user_id(), 1);
+        let receipts = vec![
+            r(&nodes[0], a),
+            r(&nodes[1], a),
+            r(&nodes[2], a),
+            r(&nodes[0], b),
+            r(&nodes[1], b),
+        ];
+        let rec = FileRecord::from_manifest(m, receipts).unwrap();
+        let all: HashSet<_> = nodes.iter().map(|k| k.node_id()).collect();
+        assert_eq!(min_live_replicas(&rec, &all), 2);
+        let two: HashSet<_> = [nodes[0].node_id(), nodes[2].node_id()].into();
+        assert_eq!(min_live_replicas(&rec, &two), 1);
+        assert_eq!(min_live_replicas(&rec, &HashSet::new()), 0);
+    }
+}

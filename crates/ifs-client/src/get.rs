@@ -1,0 +1,303 @@
+//! `get`: read and verify the file record, unwrap the key, fetch every chunk
+//! from its best live holder (falling back to the next), decode on the
+//! codec's threads and stream the plaintext out; then tell the nodes how
+//! they served.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ifs_core::codec::{CodecParams, Decoder, FileKey};
+use ifs_core::file_record::FileRecord;
+use ifs_core::keys::{KeyError, UserKey};
+use ifs_core::proto::{CtlRequest, FetchOutcome};
+use ifs_core::wire::{FetchRequest, Manifest};
+use ifs_core::{ChunkId, NodeId};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::error::GetError;
+use crate::plan::node_name;
+use crate::put::now_ms;
+use crate::records;
+use crate::session::Session;
+use crate::table;
+use crate::transfer::fetch_chunk;
+
+/// How a get runs.
+#[derive(Clone, Debug)]
+pub struct GetOptions {
+    /// Chunks fetched at once.
+    pub in_flight: usize,
+    /// Plaintext bytes written so far (for progress bars).
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+impl Default for GetOptions {
+    fn default() -> Self {
+        GetOptions {
+            in_flight: 4,
+            progress: None,
+        }
+    }
+}
+
+/// The outcome of a get.
+#[derive(Clone, Debug)]
+pub struct GetReport {
+    /// Plaintext bytes written.
+    pub size: u64,
+    /// Chunks fetched.
+    pub chunks: usize,
+    /// How each node served.
+    pub results: Vec<(NodeId, FetchOutcome)>,
+}
+
+/// Per-node tallies while fetching.
+#[derive(Default)]
+struct Tally {
+    ok: u32,
+    failed: u32,
+    millis: f64,
+}
+
+/// Fetch `key`'s file `name` through `session` and write it to `out`.
+pub async fn get<W: Write + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    out: W,
+    opts: GetOptions,
+) -> Result<(GetReport, W), GetError> {
+    let owner = key.user_id();
+    let record = records::get_file_record(session, &owner, name)
+        .await?
+        .ok_or_else(|| GetError::NotFound(name.to_string()))?;
+    let manifest = record
+        .live_manifest()
+        .ok_or_else(|| GetError::NotFound(name.to_string()))?
+        .clone();
+    let wrap = manifest
+        .wrap_for(&key.x25519_public())
+        .ok_or(KeyError::UnwrapFailed)?;
+    let file_key = FileKey(key.unwrap_key(wrap)?);
+
+    let order = holder_order(session, &record, &manifest).await?;
+    let tallies: std::sync::Mutex<HashMap<NodeId, Tally>> = Default::default();
+    let record_key = FileRecord::key(&owner, name);
+
+    // The decoder runs on its own threads; the channel bounds what waits for it.
+    let (tx, mut rx) = mpsc::channel::<(u32, Vec<u8>)>(2);
+    let params = CodecParams::with_segment_size(manifest.segment_size as usize);
+    let ids: Vec<ChunkId> = manifest.chunks.iter().map(|c| c.id).collect();
+    let (progress, prefix) = (opts.progress.clone(), manifest.nonce_prefix);
+    let decoder = std::thread::spawn(move || -> Result<W, GetError> {
+        let mut dec = Decoder::new(&file_key, prefix, ids, out, &params)?;
+        while let Some((index, data)) = rx.blocking_recv() {
+            dec.push(index, data)?;
+            if let Some(p) = &progress {
+                p.store(dec.written(), Ordering::Relaxed);
+            }
+        }
+        Ok(dec.finish()?)
+    });
+
+    let fetches = futures::stream::iter(manifest.chunks.iter().enumerate())
+        .map(|(i, c)| {
+            let holders = order.get(&c.id).cloned().unwrap_or_default();
+            let tallies = &tallies;
+            async move {
+                let mut tried = Vec::new();
+                for node in holders {
+                    let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
+                        continue;
+                    };
+                    let req = FetchRequest::new(
+                        key,
+                        c.id,
+                        record_key,
+                        node,
+                        now_ms(),
+                        rand::random(),
+                    );
+                    let start = Instant::now();
+                    let got = fetch_chunk(session.net(), peer, &req, &c.id, c.len, Vec::new()).await;
+                    let mut t = lock(tallies);
+                    let tally = t.entry(node).or_default();
+                    match got {
+                        Ok(data) => {
+                            tally.ok += 1;
+                            tally.millis += start.elapsed().as_secs_f64() * 1000.0;
+                            return Ok((i as u32, data));
+                        }
+                        Err(e) => {
+                            tally.failed += 1;
+                            warn!(index = i, node = %peer, "fetch failed, trying the next holder: {e}");
+                            tried.push(format!("{peer}: {e}"));
+                        }
+                    }
+                }
+                Err(GetError::ChunkUnavailable {
+                    index: i as u32,
+                    chunk: c.id.to_hex(),
+                    tried: if tried.is_empty() {
+                        "no live holder".into()
+                    } else {
+                        tried.join("; ")
+                    },
+                })
+            }
+        })
+        .buffered(opts.in_flight.max(1));
+    futures::pin_mut!(fetches);
+    let mut failure = None;
+    while let Some(r) = fetches.next().await {
+        match r {
+            Ok(item) => {
+                if tx.send(item).await.is_err() {
+                    break; // the decoder failed: its error tells why
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let decoded = tokio::task::spawn_blocking(move || decoder.join())
+        .await
+        .map_err(|_| GetError::DecoderGone)?
+        .map_err(|_| GetError::DecoderGone)?;
+    let results = verdicts(&lock(&tallies));
+    report_results(session, &results).await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let out = decoded?;
+    Ok((
+        GetReport {
+            size: manifest.size,
+            chunks: manifest.chunks.len(),
+            results,
+        },
+        out,
+    ))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Per chunk, its live holders, fastest first (probed RTT; holders that did
+/// not answer the probe go last but are still tried).
+async fn holder_order(
+    session: &Session,
+    record: &FileRecord,
+    manifest: &Manifest,
+) -> Result<HashMap<ChunkId, Vec<NodeId>>, GetError> {
+    let known = table::known_nodes(session).await?;
+    let mut all: Vec<NodeId> = manifest
+        .chunks
+        .iter()
+        .flat_map(|c| record.live_holders(&c.id))
+        .collect();
+    all.sort();
+    all.dedup();
+    let probe = known.into_iter().filter(|k| all.contains(&k.node)).collect();
+    let rtt: HashMap<NodeId, f64> = table::probe_all(session, probe)
+        .await
+        .into_iter()
+        .filter_map(|p| p.rtt_ms.map(|r| (p.known.node, r)))
+        .collect();
+    Ok(manifest
+        .chunks
+        .iter()
+        .map(|c| (c.id, by_rtt(record.live_holders(&c.id), &rtt)))
+        .collect())
+}
+
+/// `holders` ordered by round trip, unmeasured ones last.
+pub fn by_rtt(mut holders: Vec<NodeId>, rtt: &HashMap<NodeId, f64>) -> Vec<NodeId> {
+    holders.sort_by(|a, b| {
+        let ra = rtt.get(a).copied().unwrap_or(f64::INFINITY);
+        let rb = rtt.get(b).copied().unwrap_or(f64::INFINITY);
+        ra.total_cmp(&rb).then(a.cmp(b))
+    });
+    holders
+}
+
+/// A node that failed any fetch failed; one whose mean fetch took over
+/// three times the median of the others' is slow; the rest are ok.
+fn verdicts(tallies: &HashMap<NodeId, Tally>) -> Vec<(NodeId, FetchOutcome)> {
+    let mut means: Vec<f64> = tallies
+        .values()
+        .filter(|t| t.ok > 0)
+        .map(|t| t.millis / f64::from(t.ok))
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let median = means.get(means.len() / 2).copied().unwrap_or(0.0);
+    let mut out: Vec<(NodeId, FetchOutcome)> = tallies
+        .iter()
+        .map(|(n, t)| {
+            let outcome = if t.failed > 0 {
+                FetchOutcome::Failed
+            } else if means.len() > 1 && t.millis / f64::from(t.ok.max(1)) > 3.0 * median {
+                FetchOutcome::Slow
+            } else {
+                FetchOutcome::Ok
+            };
+            (*n, outcome)
+        })
+        .collect();
+    out.sort_by_key(|(n, _)| *n);
+    out
+}
+
+/// Send the per-node results to every node involved (best effort).
+async fn report_results(session: &Session, results: &[(NodeId, FetchOutcome)]) {
+    let req = CtlRequest::ReportResults {
+        results: results.to_vec(),
+    };
+    let sends = results.iter().filter_map(|(n, _)| {
+        let peer = ifs_net::node_id_to_peer_id(n).ok()?;
+        let req = &req;
+        Some(async move {
+            let r = tokio::time::timeout(Duration::from_secs(5), session.request_to(peer, req)).await;
+            if !matches!(r, Ok(Ok(_))) {
+                debug!(node = %node_name(n), "results not delivered");
+            }
+        })
+    });
+    futures::future::join_all(sends).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_tried_fastest_first_and_unmeasured_last() {
+        let (a, b, c) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
+        let rtt = HashMap::from([(a, 9.0), (c, 1.0)]);
+        assert_eq!(by_rtt(vec![a, b, c], &rtt), vec![c, a, b]);
+    }
+
+    #[test]
+    fn failures_and_slow_nodes_are_reported_as_such() {
+        let mut t = HashMap::new();
+        let tally = |ok, failed, millis| Tally { ok, failed, millis };
+        t.insert(NodeId([1; 32]), tally(2, 0, 20.0));
+        t.insert(NodeId([2; 32]), tally(2, 0, 22.0));
+        t.insert(NodeId([3; 32]), tally(1, 0, 500.0));
+        t.insert(NodeId([4; 32]), tally(1, 1, 10.0));
+        let v = verdicts(&t);
+        assert_eq!(
+            v.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+            vec![FetchOutcome::Ok, FetchOutcome::Ok, FetchOutcome::Slow, FetchOutcome::Failed]
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! Placing one chunk: send it once along a header chain of R nodes, verify
+//! the receipts that come back, and resend to alternates until R distinct
+//! nodes hold it or the preliminary table is exhausted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use ifs_core::NodeId;
+use ifs_core::codec::EncodedChunk;
+use ifs_core::keys::UserKey;
+use ifs_core::wire::{ChainHop, ChunkRef, HeaderChain, Receipt};
+use ifs_net::PeerId;
+use tracing::{debug, info, warn};
+
+use crate::error::PutError;
+use crate::plan::{accept_receipts, chain_for, node_name, resend_targets};
+use crate::put::PlacedChunk;
+use crate::reserve::{Book, reserve};
+use crate::session::Session;
+use crate::transfer::send_chunk;
+
+/// Shared state of the chunks of one put.
+pub struct Placer<'a> {
+    session: &'a Session,
+    key: &'a UserKey,
+    ranked: Vec<NodeId>,
+    peers: HashMap<NodeId, PeerId>,
+    book: Mutex<Book>,
+    /// Nodes that could not be reached at all: not tried again in this put.
+    dead: Mutex<HashSet<NodeId>>,
+    replicas: usize,
+    topup: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere cannot leave these maps half-updated in a harmful way.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<'a> Placer<'a> {
+    /// A placer over the preliminary table `ranked` (best first).
+    pub fn new(
+        session: &'a Session,
+        key: &'a UserKey,
+        ranked: Vec<NodeId>,
+        peers: HashMap<NodeId, PeerId>,
+        book: Book,
+        replicas: usize,
+        topup: u64,
+    ) -> Self {
+        Placer {
+            session,
+            key,
+            ranked,
+            peers,
+            book: Mutex::new(book),
+            dead: Mutex::new(HashSet::new()),
+            replicas,
+            topup,
+        }
+    }
+
+    /// The reservations held, to settle them.
+    pub fn into_book(self) -> Book {
+        self.book.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A reservation on `node` with room for `len`, topping up if needed.
+    async fn slot(&self, node: &NodeId, len: u64) -> Result<[u8; 16], String> {
+        if let Some(id) = lock(&self.book).take(node, len) {
+            return Ok(id);
+        }
+        let peer = *self.peers.get(node).ok_or("unknown node")?;
+        let grant = reserve(
+            self.session,
+            peer,
+            node,
+            self.key.user_id(),
+            self.topup.max(len),
+        )
+        .await?;
+        debug!(%peer, bytes = grant.bytes, "reservation topped up");
+        let mut book = lock(&self.book);
+        book.add(grant);
+        book.take(node, len).ok_or_else(|| "top-up too small".into())
+    }
+
+    /// Place `chunk` on R distinct nodes.
+    pub async fn place(&self, chunk: EncodedChunk) -> Result<PlacedChunk, PutError> {
+        let cref = ChunkRef {
+            id: chunk.id,
+            len: chunk.data.len() as u64,
+        };
+        let owner = self.key.user_id();
+        let mut held: Vec<Receipt> = Vec::new();
+        let mut failed: Vec<(NodeId, String)> = Vec::new();
+        let mut first_chain = Vec::new();
+        while held.len() < self.replicas {
+            let holders: Vec<NodeId> = held.iter().map(|r| r.node).collect();
+            let mut excluded: Vec<NodeId> = failed.iter().map(|(n, _)| *n).collect();
+            excluded.extend(lock(&self.dead).iter().copied());
+            let missing = self.replicas - held.len();
+            let targets = if held.is_empty() && failed.is_empty() {
+                chain_for(chunk.index, &self.ranked, missing, |n| !excluded.contains(n))
+            } else {
+                resend_targets(chunk.index, &self.ranked, missing, &holders, &excluded)
+            };
+            if targets.is_empty() {
+                return Err(self.exhausted(&chunk, &held, &failed));
+            }
+            let mut hops = Vec::new();
+            for node in targets {
+                match self.slot(&node, cref.len).await {
+                    Ok(reservation_id) => hops.push(ChainHop {
+                        node,
+                        reservation_id,
+                    }),
+                    Err(e) => failed.push((node, format!("no reservation: {e}"))),
+                }
+            }
+            if hops.is_empty() {
+                continue;
+            }
+            let nodes: Vec<NodeId> = hops.iter().map(|h| h.node).collect();
+            if first_chain.is_empty() {
+                first_chain = nodes.clone();
+            } else {
+                info!(index = chunk.index, to = ?nodes.iter().map(node_name).collect::<Vec<_>>(),
+                      "resending chunk to alternates");
+            }
+            let chain = HeaderChain::new(self.key, chunk.id, cref.len, hops.clone())?;
+            let first = self.peers[&nodes[0]];
+            match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
+                Ok(reply) => {
+                    let (ok, bad) = accept_receipts(reply.receipts, &cref, &owner, &nodes, &holders);
+                    for e in bad {
+                        warn!(index = chunk.index, "refused receipt: {e}");
+                    }
+                    held.extend(ok);
+                    for hop in &hops {
+                        if held.iter().any(|r| r.node == hop.node) {
+                            continue;
+                        }
+                        let why = match &reply.failure {
+                            Some((n, why)) if *n == hop.node => why.clone(),
+                            Some((n, why)) => format!("no receipt ({} failed: {why})", node_name(n)),
+                            None => "no valid receipt".into(),
+                        };
+                        lock(&self.book).give_back(&hop.node, &hop.reservation_id, cref.len);
+                        failed.push((hop.node, why));
+                    }
+                }
+                Err(why) => {
+                    warn!(index = chunk.index, node = %first, "chain failed at its first hop: {why}");
+                    lock(&self.dead).insert(nodes[0]);
+                    failed.push((nodes[0], why));
+                    let mut book = lock(&self.book);
+                    for hop in &hops {
+                        book.give_back(&hop.node, &hop.reservation_id, cref.len);
+                    }
+                }
+            }
+        }
+        Ok(PlacedChunk {
+            index: chunk.index,
+            id: chunk.id,
+            len: cref.len,
+            plain_len: chunk.plain_len,
+            receipts: held,
+            chain: first_chain,
+        })
+    }
+
+    fn exhausted(
+        &self,
+        chunk: &EncodedChunk,
+        held: &[Receipt],
+        failed: &[(NodeId, String)],
+    ) -> PutError {
+        let dead = lock(&self.dead);
+        let mut failed: Vec<String> = failed
+            .iter()
+            .map(|(n, why)| format!("{}: {why}", node_name(n)))
+            .collect();
+        failed.extend(
+            dead.iter()
+                .filter(|n| !held.iter().any(|r| r.node == **n))
+                .map(|n| format!("{}: unreachable earlier in this put", node_name(n))),
+        );
+        failed.dedup();
+        PutError::Replicas {
+            index: chunk.index,
+            chunk: chunk.id.to_hex(),
+            have: held.len(),
+            replicas: self.replicas,
+            holders: held
+                .iter()
+                .map(|r| node_name(&r.node))
+                .collect::<Vec<_>>()
+                .join(", "),
+            failed: failed.join("; "),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! `put`: encode a stream, place every chunk R times along header chains,
+//! verify receipts, resend what is missing, commit the records.
+//!
+//! The codec runs on its own threads and hands chunks over a bounded
+//! channel, so memory stays bounded whatever the input size; the
+//! preliminary table is built while the first chunks are encoded.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams, EncodedChunk, Encoder, FileKey, NoncePrefix};
+use ifs_core::dir_record::DirEntry;
+use ifs_core::file_record::FileRecord;
+use ifs_core::keys::{UserKey, wrap_key};
+use ifs_core::placement::Policy;
+use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, Receipt};
+use ifs_core::{ChunkId, NodeId};
+use ifs_net::PeerId;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::error::{ClientError, PutError};
+use crate::place::Placer;
+use crate::plan::{cipher_estimate, node_name, reservation_bytes};
+use crate::records;
+use crate::reserve::{Book, reserve, settle_all};
+use crate::session::Session;
+use crate::table::{self, Probed};
+
+/// Nodes reserved beyond R, as alternates for resends.
+pub const EXTRA_CANDIDATES: usize = 2;
+
+/// What to put and how.
+#[derive(Clone, Debug)]
+pub struct PutOptions {
+    /// The file's name in the owner's namespace.
+    pub name: String,
+    /// Replicas per chunk (R).
+    pub replicas: usize,
+    /// Extra reservation, percent.
+    pub overprovision_pct: u32,
+    /// The input's size when known (a file), to size reservations.
+    pub size_hint: Option<u64>,
+    /// Codec settings.
+    pub codec: CodecParams,
+    /// Chunks travelling at once.
+    pub in_flight: usize,
+    /// Plaintext bytes placed so far (for progress bars).
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+impl PutOptions {
+    /// Defaults: R=3, +20%, 8 MiB segments, 4 chunks in flight.
+    pub fn new(name: impl Into<String>) -> Self {
+        PutOptions {
+            name: name.into(),
+            replicas: 3,
+            overprovision_pct: 20,
+            size_hint: None,
+            codec: CodecParams::default(),
+            in_flight: 4,
+            progress: None,
+        }
+    }
+}
+
+/// One placed chunk and its verified receipts.
+#[derive(Clone, Debug)]
+pub struct PlacedChunk {
+    /// Position in the file.
+    pub index: u32,
+    /// The chunk.
+    pub id: ChunkId,
+    /// Ciphertext length.
+    pub len: u64,
+    /// Plaintext bytes it holds.
+    pub plain_len: u64,
+    /// One verified receipt per holder.
+    pub receipts: Vec<Receipt>,
+    /// The first header chain it was sent along.
+    pub chain: Vec<NodeId>,
+}
+
+/// The outcome of a put.
+#[derive(Clone, Debug)]
+pub struct PutReport {
+    /// The file's name.
+    pub name: String,
+    /// The manifest version written.
+    pub version: u64,
+    /// Plaintext size.
+    pub size: u64,
+    /// Every chunk, in order.
+    pub chunks: Vec<PlacedChunk>,
+}
+
+/// Put `input` as `opts.name`, owned by `key`, through `session`'s entry node.
+pub async fn put<R: Read + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    input: R,
+    opts: PutOptions,
+) -> Result<PutReport, PutError> {
+    let replicas = opts.replicas.max(1);
+    let file_key = FileKey::generate(&mut rand::rng());
+    let prefix = NoncePrefix::generate(&mut rand::rng());
+    let (tx, mut rx) = mpsc::channel::<Result<EncodedChunk, ifs_core::CodecError>>(2);
+    let (enc_key, params) = (file_key.clone(), opts.codec.clone());
+    // The encoder thread stops as soon as the channel closes (put failed).
+    let encoder = std::thread::spawn(move || {
+        let enc = match Encoder::new(input, &enc_key, prefix, &params) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        for item in enc {
+            if tx.blocking_send(item).is_err() {
+                return;
+            }
+        }
+    });
+
+    let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
+    let (ranked, peers, book) = preliminary_table(session, key, &opts, replicas, max_chunk).await?;
+    let topup = reservation_bytes(0, 1, 1, 0, max_chunk).max(4 * max_chunk);
+    let placer = Placer::new(session, key, ranked, peers, book, replicas, topup);
+
+    let placed = {
+        let chunks = futures::stream::poll_fn(|cx| rx.poll_recv(cx))
+            .map(|item| {
+                let placer = &placer;
+                let progress = opts.progress.clone();
+                async move {
+                    let chunk = item?;
+                    let placed = placer.place(chunk).await?;
+                    if let Some(p) = progress {
+                        p.fetch_add(placed.plain_len, Ordering::Relaxed);
+                    }
+                    Ok::<_, PutError>(placed)
+                }
+            })
+            .buffer_unordered(opts.in_flight.max(1));
+        futures::pin_mut!(chunks);
+        let mut placed = Vec::new();
+        while let Some(r) = chunks.next().await {
+            placed.push(r?);
+        }
+        Ok::<_, PutError>(placed)
+    };
+    let mut placed = placed?;
+    let _ = encoder.join();
+    placed.sort_by_key(|c| c.index);
+    if placed.is_empty() || placed.iter().enumerate().any(|(i, c)| c.index as usize != i) {
+        return Err(PutError::EncoderGone);
+    }
+
+    let report = commit(session, key, &opts.name, &file_key, prefix, &opts.codec, placed).await;
+    // Settle even after a failed commit: nothing stored is lost by it, and
+    // unused space goes back at once.
+    settle_all(session, &placer.into_book()).await;
+    report
+}
+
+/// Probe the entry node's peers, rank them and reserve on the best R+k.
+async fn preliminary_table(
+    session: &Session,
+    key: &UserKey,
+    opts: &PutOptions,
+    replicas: usize,
+    max_chunk: u64,
+) -> Result<(Vec<NodeId>, HashMap<NodeId, PeerId>, Book), PutError> {
+    let known = table::known_nodes(session).await?;
+    let probed: Vec<Probed> = table::probe_all(session, known).await;
+    let want = replicas + EXTRA_CANDIDATES;
+    let total = match opts.size_hint {
+        Some(s) => cipher_estimate(s, opts.codec.segment_size as u64),
+        // Unknown size: start with a few chunks per node, top up later.
+        None => 4 * max_chunk * want as u64 / replicas as u64,
+    };
+    let per_node = reservation_bytes(total, replicas, want, opts.overprovision_pct, max_chunk);
+    let policy = Policy {
+        need_bytes: per_node,
+        ..Policy::default()
+    };
+    let (order, discards) = table::rank(&probed, &policy);
+    let mut why: Vec<String> = discards
+        .iter()
+        .map(|(i, d)| format!("{}: {d}", probed[*i].known.peer))
+        .collect();
+
+    let mut book = Book::default();
+    let mut ranked = Vec::new();
+    let mut peers = HashMap::new();
+    for batch in order.chunks(want) {
+        if ranked.len() >= want {
+            break;
+        }
+        let asks = batch.iter().map(|&i| {
+            let k = &probed[i].known;
+            async move {
+                let g = reserve(session, k.peer, &k.node, key.user_id(), per_node).await;
+                (k, g)
+            }
+        });
+        for (k, grant) in futures::future::join_all(asks).await {
+            match grant {
+                Ok(g) if ranked.len() < want => {
+                    book.add(g);
+                    ranked.push(k.node);
+                    peers.insert(k.node, k.peer);
+                }
+                Ok(_) => {} // more than needed: its reservation lapses unused
+                Err(e) => {
+                    info!(node = %k.peer, "discarded candidate: reservation refused: {e}");
+                    why.push(format!("{}: reservation refused: {e}", k.peer));
+                }
+            }
+        }
+    }
+    if ranked.len() < replicas {
+        settle_all(session, &book).await;
+        return Err(PutError::NotEnoughNodes {
+            usable: ranked.len(),
+            replicas,
+            discarded: if why.is_empty() {
+                String::new()
+            } else {
+                format!("; discarded: {}", why.join("; "))
+            },
+        });
+    }
+    info!(nodes = ranked.len(), per_node, "preliminary table ready");
+    Ok((ranked, peers, book))
+}
+
+/// Write the manifest, the file record and the directory entry.
+async fn commit(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    file_key: &FileKey,
+    prefix: NoncePrefix,
+    codec: &CodecParams,
+    placed: Vec<PlacedChunk>,
+) -> Result<PutReport, PutError> {
+    let owner = key.user_id();
+    let version = match records::get_file_record(session, &owner, name).await {
+        Ok(Some(rec)) => rec.next_version(),
+        Ok(None) => 1,
+        Err(e) => {
+            warn!("existing record unreadable, writing version 1 over it: {e}");
+            1
+        }
+    };
+    let size = placed.iter().map(|c| c.plain_len).sum();
+    let wrap = wrap_key(file_key.as_bytes(), &key.x25519_public(), &mut rand::rng())?;
+    let manifest = Manifest::new(
+        key,
+        ManifestFields {
+            name: name.to_string(),
+            version,
+            size,
+            created_at_ms: now_ms(),
+            segment_size: codec.segment_size as u64,
+            nonce_prefix: prefix,
+            chunks: placed
+                .iter()
+                .map(|c| ChunkRef {
+                    id: c.id,
+                    len: c.len,
+                })
+                .collect(),
+            key_wraps: vec![wrap],
+            readers: Vec::new(),
+        },
+    )?;
+    let receipts = placed.iter().flat_map(|c| c.receipts.clone()).collect();
+    let record = FileRecord::from_manifest(manifest.clone(), receipts)?;
+    records::put_file_record(session, &record).await?;
+    let mut dir = records::get_dir_record(session, &owner)
+        .await
+        .map_err(|e| ClientError::Request {
+            peer: session.entry().to_string(),
+            reason: e.to_string(),
+        })?;
+    dir.insert(DirEntry::live(key, &manifest))?;
+    records::put_dir_record(session, &dir).await?;
+    for c in &placed {
+        let holders: Vec<String> = c.receipts.iter().map(|r| node_name(&r.node)).collect();
+        info!(index = c.index, chunk = %c.id, ?holders, "chunk committed");
+    }
+    Ok(PutReport {
+        name: name.to_string(),
+        version,
+        size,
+        chunks: placed,
+    })
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,223 @@
+//! The preliminary table: candidates from the entry node's node table,
+//! probed for RTT and IP hops, checked and ranked by
+//! [`ifs_core::placement`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use ifs_core::NodeId;
+use ifs_core::placement::{self, AddrRange, Candidate, Discard, Policy};
+use ifs_core::proto::{CtlRequest, CtlResponse, PeerRow};
+use ifs_net::{Client, Multiaddr, PeerId};
+use tracing::{debug, info};
+
+use crate::error::ClientError;
+use crate::session::Session;
+
+/// Time allowed for one RTT or hop probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One known node and how to reach it.
+#[derive(Clone, Debug)]
+pub struct Known {
+    /// Its id.
+    pub node: NodeId,
+    /// Its libp2p peer id.
+    pub peer: PeerId,
+    /// The entry node's row for it.
+    pub row: PeerRow,
+}
+
+/// A probed node: what placement needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Probed {
+    /// The node.
+    pub known: Known,
+    /// Measured application round trip, ms (`None`: unreachable).
+    pub rtt_ms: Option<f64>,
+    /// Measured IP hops (`None`: no answer).
+    pub hops: Option<u32>,
+}
+
+/// The IP and TCP port of the first `/ip4|ip6/…/tcp/…` address: where the
+/// node's UDP hop responder listens.
+pub fn hop_target(addrs: &[String]) -> Option<SocketAddr> {
+    addrs.iter().find_map(|a| {
+        let parts: Vec<&str> = a.split('/').collect();
+        let ip = parts.windows(2).find_map(|w| match w[0] {
+            "ip4" | "ip6" => IpAddr::from_str(w[1]).ok(),
+            _ => None,
+        })?;
+        let port = parts.windows(2).find_map(|w| match w[0] {
+            "tcp" => w[1].parse::<u16>().ok(),
+            _ => None,
+        })?;
+        Some(SocketAddr::new(ip, port))
+    })
+}
+
+/// The placement view of a probed node.
+pub fn candidate_of(p: &Probed) -> Candidate {
+    Candidate {
+        rtt_ms: p.rtt_ms,
+        hops: p.hops,
+        free_bytes: p.known.row.free_bytes,
+        owner_need_pct: p.known.row.owner_need_pct,
+        reputation: p.known.row.reputation,
+        range: hop_target(&p.known.row.addrs).map(|s| AddrRange::of(s.ip())),
+        alive: p.known.row.state == "alive",
+    }
+}
+
+/// Rank probed nodes: indexes into `probed`, best first, and every discarded
+/// node with the reason (logged at info, shown with `-v`).
+pub fn rank(probed: &[Probed], policy: &Policy) -> (Vec<usize>, Vec<(usize, Discard)>) {
+    let cands: Vec<Candidate> = probed.iter().map(candidate_of).collect();
+    let discards = placement::discards(&cands, policy);
+    for (i, why) in &discards {
+        info!(node = %probed[*i].known.peer, "discarded candidate: {why}");
+    }
+    (placement::rank(&cands, policy, cands.len()), discards)
+}
+
+/// The entry node's node table, as dialable peers (addresses registered).
+pub async fn known_nodes(session: &Session) -> Result<Vec<Known>, ClientError> {
+    let rows = match session.request(&CtlRequest::Peers).await? {
+        CtlResponse::Peers(rows) => rows,
+        other => {
+            return Err(ClientError::Unexpected {
+                peer: session.entry().to_string(),
+                what: format!("{other:?}"),
+            });
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Ok(peer) = PeerId::from_str(&row.peer_id) else {
+            debug!(peer = %row.peer_id, "skipping a row with a bad peer id");
+            continue;
+        };
+        let Some(node) = ifs_net::peer_id_to_node_id(&peer) else {
+            continue;
+        };
+        register(session.net(), peer, &row.addrs).await;
+        out.push(Known { node, peer, row });
+    }
+    Ok(out)
+}
+
+/// Tell the swarm where `peer` listens, so requests and streams can dial it.
+async fn register(net: &Client, peer: PeerId, addrs: &[String]) {
+    for a in addrs {
+        // The swarm wants the address without the trailing `/p2p/<id>`.
+        let bare = a.split("/p2p/").next().unwrap_or(a);
+        if let Ok(ma) = Multiaddr::from_str(bare) {
+            let _ = net.add_address(peer, ma).await;
+        }
+    }
+}
+
+/// Probe every node (RTT over the control protocol, IP hops over UDP), all
+/// at once.
+pub async fn probe_all(session: &Session, nodes: Vec<Known>) -> Vec<Probed> {
+    join_all(nodes.into_iter().map(|k| probe_one(session, k))).await
+}
+
+async fn probe_one(session: &Session, known: Known) -> Probed {
+    let rtt = async {
+        let start = Instant::now();
+        let req = CtlRequest::Probe { nonce: rand::random() };
+        match tokio::time::timeout(PROBE_TIMEOUT, session.request_to(known.peer, &req)).await {
+            Ok(Ok(CtlResponse::Pong { .. })) => Some(start.elapsed().as_secs_f64() * 1000.0),
+            Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
+        }
+    };
+    let hops = async {
+        let target = hop_target(&known.row.addrs)?;
+        ifs_net::hops::probe_hops(target, PROBE_TIMEOUT)
+            .await
+            .ok()
+            .map(|r| u32::from(r.hops))
+    };
+    let (rtt_ms, hops) = tokio::join!(rtt, hops);
+    debug!(node = %known.peer, ?rtt_ms, ?hops, "probed");
+    Probed {
+        known,
+        rtt_ms,
+        hops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: &str, addrs: &[&str]) -> PeerRow {
+        PeerRow {
+            peer_id: String::new(),
+            state: state.into(),
+            addrs: addrs.iter().map(|s| s.to_string()).collect(),
+            donated_bytes: 100,
+            used_bytes: 0,
+            reserved_bytes: 0,
+            free_bytes: 100,
+            owner_need_pct: 0,
+            rtt_ms: None,
+            hops: None,
+            report_age_s: 0,
+            seq: 1,
+            reputation: 1.0,
+            is_self: false,
+        }
+    }
+
+    #[test]
+    fn the_hop_target_is_the_first_ip_tcp_address() {
+        let addrs = vec![
+            "/ip4/10.0.0.1/udp/9/quic-v1".to_string(),
+            "/ip4/127.0.0.1/tcp/4100/p2p/12D3Koo".to_string(),
+        ];
+        assert_eq!(
+            hop_target(&addrs),
+            Some("127.0.0.1:4100".parse().unwrap())
+        );
+        assert_eq!(hop_target(&["/dns4/x/tcp/1".to_string()]), None);
+        assert_eq!(hop_target(&[]), None);
+    }
+
+    #[test]
+    fn dead_or_unreachable_nodes_are_discarded_with_a_reason() {
+        let mut rng = rand::rng();
+        let mut known = |state: &str| {
+            let key = ifs_core::keys::NodeKey::generate(&mut rng);
+            let node = key.node_id();
+            Known {
+                node,
+                peer: ifs_net::node_id_to_peer_id(&node).unwrap(),
+                row: row(state, &["/ip4/127.0.0.1/tcp/1"]),
+            }
+        };
+        let probed = vec![
+            Probed {
+                known: known("alive"),
+                rtt_ms: Some(1.0),
+                hops: Some(0),
+            },
+            Probed {
+                known: known("dead"),
+                rtt_ms: Some(1.0),
+                hops: Some(0),
+            },
+            Probed {
+                known: known("alive"),
+                rtt_ms: None,
+                hops: None,
+            },
+        ];
+        let (ranked, discards) = rank(&probed, &Policy::default());
+        assert_eq!(ranked, vec![0]);
+        assert_eq!(discards, vec![(1, Discard::NotAlive), (2, Discard::Unreachable)]);
+    }
+}
