@@ -2,8 +2,12 @@
 //! dispatch to one file per subcommand.
 
 pub mod check;
+pub mod devnet;
 pub mod init;
 pub mod local_roundtrip;
+pub mod peers;
+pub mod run;
+pub mod status;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +64,14 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check DIR/config.toml, the node key and every volume; print the effective settings
     Check(check::CheckArgs),
+    /// Start the node: join the network, gossip capacity, serve peers; stops on Ctrl-C/SIGTERM
+    Run(run::RunArgs),
+    /// List every node the entry node knows: state, RTT, hops, capacity
+    Peers(peers::PeersArgs),
+    /// The entry node's own state; exit 0 only when it is up with at least one peer alive
+    Status(status::StatusArgs),
+    /// Start N local nodes on 127.0.0.1 bootstrapped to each other; Ctrl-C stops them
+    Devnet(devnet::DevnetArgs),
     /// Encode a file, store it in a local store, read it back and compare (dev/demo)
     #[command(hide = true)]
     LocalRoundtrip(local_roundtrip::LocalRoundtripArgs),
@@ -70,6 +82,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Peers(args) => peers::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Devnet(args) => devnet::run(&cli.global, args),
         Command::LocalRoundtrip(args) => local_roundtrip::run(&cli.global, args),
     }
 }

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 /// File name of the config inside the data dir.
 pub const CONFIG_FILE: &str = "config.toml";
 
-/// Default TCP and QUIC listen addresses: every interface, port 4100.
-pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4100", "/ip4/0.0.0.0/udp/4100/quic-v1"];
+/// Default TCP and QUIC listen addresses: every interface, TCP port 4100 and
+/// QUIC on UDP port 4101, because the UDP hop-count responder answers on the
+/// TCP port number (UDP 4100).
+pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4100", "/ip4/0.0.0.0/udp/4101/quic-v1"];
 
 /// A node's configuration, as stored in `config.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,7 +253,7 @@ mod tests {
         let c = sample();
         let text = c.to_toml().unwrap();
         assert!(text.contains("owner_reserve_pct = 10"), "{text}");
-        assert!(text.contains("/ip4/0.0.0.0/udp/4100/quic-v1"), "{text}");
+        assert!(text.contains("/ip4/0.0.0.0/udp/4101/quic-v1"), "{text}");
         assert!(
             text.contains("volumes = [\"/srv/ifs/0:10%\", \"/mnt/disk1:500GiB\"]"),
             "{text}"

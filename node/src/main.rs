@@ -8,6 +8,7 @@ mod cmd;
 mod config;
 mod logging;
 mod node_key;
+mod peer_addr;
 mod volume;
 
 use clap::Parser;

@@ -45,7 +45,11 @@ impl NodeConfig {
             key,
             data_dir,
             store,
-            listen: vec!["/ip4/0.0.0.0/tcp/4100".parse().expect("valid multiaddr")],
+            // QUIC on TCP port + 1: the UDP hop responder takes the TCP port number.
+            listen: ["/ip4/0.0.0.0/tcp/4100", "/ip4/0.0.0.0/udp/4101/quic-v1"]
+                .iter()
+                .map(|a| a.parse().expect("valid multiaddr"))
+                .collect(),
             bootstrap: Vec::new(),
             mdns: false,
             announce: Vec::new(),

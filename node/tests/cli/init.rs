@@ -35,7 +35,7 @@ fn init_writes_config_key_and_default_volume() {
         &format!("data_dir = \"{}\"", dir.display()),
         "owner_reserve_pct = 10",
         "\"/ip4/0.0.0.0/tcp/4100\"",
-        "\"/ip4/0.0.0.0/udp/4100/quic-v1\"",
+        "\"/ip4/0.0.0.0/udp/4101/quic-v1\"",
         "bootstrap = []",
         "mdns = false",
         "interval_secs = 10",
