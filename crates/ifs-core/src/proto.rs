@@ -94,6 +94,20 @@ pub enum CtlRequest {
         /// Per node: the outcome.
         results: Vec<(NodeId, FetchOutcome)>,
     },
+    /// Holder ↔ holder audit: prove you still hold the chunk.
+    Audit(crate::audit::AuditChallenge),
+    /// Like [`CtlRequest::Settle`], naming the file record the chunks stored
+    /// under the reservation belong to, so the node can watch their replicas.
+    SettleFor {
+        /// The reservation.
+        #[serde(with = "serde_bytes")]
+        reservation_id: [u8; 16],
+        /// The file record's key ([`crate::file_record::FileRecord::key`]).
+        #[serde(with = "serde_bytes")]
+        record: [u8; 32],
+    },
+    /// An operator command signed with the node's own key.
+    Admin(crate::admin::AdminRequest),
 }
 
 /// How a node served a client's fetch.
@@ -135,6 +149,10 @@ pub enum CtlResponse {
     Done,
     /// The request failed.
     Error(CtlError),
+    /// Answer to [`CtlRequest::Audit`]: `keyed_hash(nonce, range)`.
+    AuditProof(#[serde(with = "serde_bytes")] [u8; 32]),
+    /// Answer to [`CtlRequest::Admin`]: the donation after the command.
+    Donation(crate::admin::DonationStatus),
 }
 
 /// Why a control request failed, as told to the requester.
@@ -223,6 +241,27 @@ pub enum StreamOpen {
     },
     /// Send back a chunk.
     Fetch(crate::wire::FetchRequest),
+    /// Holder → new node: store a copy of the chunk that follows (`len` raw
+    /// bytes) under your own reservation; the file record `record` must list
+    /// it and hold the sender's receipt. Used by repair and offload.
+    Replica {
+        /// The file record's key.
+        #[serde(with = "serde_bytes")]
+        record: [u8; 32],
+        /// The chunk.
+        chunk: ChunkId,
+        /// Its length.
+        len: u64,
+    },
+    /// Holder → holder: send back your copy (to replace a corrupt one). The
+    /// requester must have a receipt for it in the file record `record`.
+    PeerFetch {
+        /// The file record's key.
+        #[serde(with = "serde_bytes")]
+        record: [u8; 32],
+        /// The chunk.
+        chunk: ChunkId,
+    },
 }
 
 /// The reply frame after a stored (and forwarded) chunk.

@@ -36,6 +36,8 @@ pub struct NodeConfig {
     pub hop_probe_interval: Duration,
     /// Time between two republications of the DHT records the node holds.
     pub republish_interval: Duration,
+    /// Scrub, audit, repair and offload settings.
+    pub durability: crate::DurabilityConfig,
 }
 
 impl NodeConfig {
@@ -59,6 +61,7 @@ impl NodeConfig {
             max_reservation_ttl: Duration::from_secs(600),
             hop_probe_interval: Duration::from_secs(30),
             republish_interval: Duration::from_secs(600),
+            durability: crate::DurabilityConfig::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod capacity;
 mod config;
+mod durability;
 mod error;
 mod metrics;
 mod node;
@@ -17,6 +18,7 @@ mod service;
 
 pub use capacity::{next_seq, report_due};
 pub use config::NodeConfig;
+pub use durability::DurabilityConfig;
 pub use error::NodeError;
 pub use metrics::{MetricsTable, PeerMetrics};
 pub use node::{ADDR_FILE, Node, NodeHandle, node_agent};

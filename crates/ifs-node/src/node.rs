@@ -55,6 +55,7 @@ impl Node {
         let shared = Arc::new(Shared::new(cfg, net, store, announce, now_ms()));
         shared.load_persisted().await;
         shared.restore_records().await;
+        shared.load_reputation().await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(service::run(shared.clone(), events, stop_rx, responder));
         Ok(NodeHandle {

@@ -12,9 +12,16 @@ use tracing::{debug, info, warn};
 
 use crate::now_ms;
 
+mod audit;
 mod chunks;
 mod control;
+mod durability;
+mod offload;
 mod records;
+mod repair;
+mod replica;
+mod reputation;
+mod scrub;
 mod shared;
 
 pub(crate) use shared::Shared;
@@ -52,6 +59,10 @@ pub(crate) async fn run(
     let mut sweep_tick = tokio::time::interval(Duration::from_secs(5));
     let mut republish_tick = tokio::time::interval(shared.cfg.republish_interval);
     republish_tick.tick().await;
+    let mut scrub_tick = tokio::time::interval(shared.cfg.durability.scrub_interval);
+    scrub_tick.tick().await;
+    let mut repair_tick = tokio::time::interval(shared.cfg.durability.repair_interval);
+    repair_tick.tick().await;
     info!(peer = %shared.net.local_peer_id(), addrs = ?shared.announce, "node running");
     loop {
         tokio::select! {
@@ -77,6 +88,8 @@ pub(crate) async fn run(
                 let s = shared.clone();
                 tokio::spawn(async move { s.republish_records().await });
             }
+            _ = scrub_tick.tick() => { tokio::spawn(shared.clone().scrub_pass()); }
+            _ = repair_tick.tick() => { tokio::spawn(shared.clone().durability_pass(now_ms())); }
         }
     }
     debug!("node event loop stopped");

@@ -88,6 +88,7 @@ impl Engine {
                 MetaTable::Records,
                 MetaTable::NodeTable,
                 MetaTable::Reputation,
+                MetaTable::Holdings,
             ] {
                 txn.open_table(meta.definition()).map_err(self.dbe())?;
             }

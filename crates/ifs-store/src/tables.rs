@@ -23,6 +23,7 @@ pub(crate) const VOLUMES: TableDefinition<u16, &str> = TableDefinition::new("vol
 const META_RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_records");
 const META_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_node_table");
 const META_REPUTATION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_reputation");
+const META_HOLDINGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_holdings");
 
 /// The node's own key-value tables kept in the store's database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,6 +34,8 @@ pub enum MetaTable {
     NodeTable,
     /// Per-node reputation.
     Reputation,
+    /// Which file record each held chunk belongs to (chunk id → record key).
+    Holdings,
 }
 
 impl MetaTable {
@@ -41,6 +44,7 @@ impl MetaTable {
             MetaTable::Records => META_RECORDS,
             MetaTable::NodeTable => META_NODES,
             MetaTable::Reputation => META_REPUTATION,
+            MetaTable::Holdings => META_HOLDINGS,
         }
     }
 }

@@ -45,6 +45,12 @@ impl Shared {
         match decode::<StreamOpen>(&open, MAX_STREAM_FRAME) {
             Ok(StreamOpen::Store { chain }) => self.serve_store(peer, stream, chain).await,
             Ok(StreamOpen::Fetch(req)) => self.serve_fetch(peer, stream, req).await,
+            Ok(StreamOpen::Replica { record, chunk, len }) => {
+                self.serve_replica(peer, stream, record, chunk, len).await
+            }
+            Ok(StreamOpen::PeerFetch { record, chunk }) => {
+                self.serve_peer_fetch(peer, stream, record, chunk).await
+            }
             Err(e) => warn!(%peer, "rejected malformed chunk stream header: {e}"),
         }
     }

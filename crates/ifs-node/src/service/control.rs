@@ -90,8 +90,15 @@ impl Shared {
             }
             CtlRequest::ReportResults { results } => {
                 self.record_results(peer, &results);
+                self.note_get_results(peer, &results, now).await;
                 CtlResponse::Done
             }
+            CtlRequest::Audit(challenge) => self.answer_audit(peer, challenge).await,
+            CtlRequest::SettleFor {
+                reservation_id,
+                record,
+            } => self.settle_for(reservation_id, record).await,
+            CtlRequest::Admin(req) => self.answer_admin(req).await,
         }
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     seq: Mutex<u64>,
     /// Streams being served right now (reported by the app probe).
     pub load: AtomicU32,
+    /// Scrub, audit, repair and offload state.
+    pub durability: super::durability::DurabilityState,
 }
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
@@ -57,6 +59,7 @@ impl Shared {
         now_ms: u64,
     ) -> Self {
         let key = cfg.key.clone();
+        let durability = super::durability::DurabilityState::new(&cfg.durability);
         Shared {
             node_id: key.node_id(),
             key,
@@ -70,6 +73,7 @@ impl Shared {
             last_report: Mutex::new(None),
             seq: Mutex::new(0),
             load: AtomicU32::new(0),
+            durability,
         }
     }
 
@@ -354,7 +358,7 @@ impl Shared {
                     hops: if is_self { Some(0) } else { m.hops },
                     report_age_s: now_ms.saturating_sub(heard_ms) / 1000,
                     seq: report.seq,
-                    reputation: 1.0,
+                    reputation: self.reputation_of(&report.node),
                     is_self,
                 }
             })

@@ -1,0 +1,298 @@
+//! The periodic durability pass: learn which file record each held chunk
+//! belongs to, free chunks of deleted files, audit co-holders, start repairs
+//! of under-replicated chunks and offload what exceeds the donation.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ifs_core::file_record::FileRecord;
+use ifs_core::node_table::Liveness;
+use ifs_core::placement::Policy;
+use ifs_core::proto::RecordKey;
+use ifs_core::reputation::ReputationRecord;
+use ifs_core::{ChunkId, NodeId};
+use ifs_store::MetaTable;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use super::Shared;
+use super::shared::lock;
+use crate::durability::DurabilityConfig;
+
+/// What the durability tasks of a node share.
+pub(crate) struct DurabilityState {
+    /// Per-node observations, loaded from the local table at start.
+    pub reputation: Mutex<HashMap<NodeId, ReputationRecord>>,
+    /// Set by `ifsnode leave`: offload everything.
+    pub leaving: AtomicBool,
+    /// Bounds copies in flight (repair, offload, refetch).
+    pub copy_slots: Arc<Semaphore>,
+    /// Chunks being copied or replaced right now, so a slow copy is not
+    /// started twice by the next pass.
+    pub busy: Mutex<HashSet<ChunkId>>,
+    /// Earliest start of the next paced send (aggregate bandwidth cap).
+    pub next_send: Mutex<tokio::time::Instant>,
+    pass_running: AtomicBool,
+    pub(super) scrub_running: AtomicBool,
+}
+
+impl DurabilityState {
+    pub fn new(cfg: &DurabilityConfig) -> Self {
+        DurabilityState {
+            reputation: Mutex::new(HashMap::new()),
+            leaving: AtomicBool::new(false),
+            copy_slots: Arc::new(Semaphore::new(cfg.repair_concurrency.max(1))),
+            busy: Mutex::new(HashSet::new()),
+            next_send: Mutex::new(tokio::time::Instant::now()),
+            pass_running: AtomicBool::new(false),
+            scrub_running: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Marks a chunk busy until dropped.
+pub(crate) struct BusyGuard<'a>(&'a Shared, ChunkId);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.durability.busy).remove(&self.1);
+    }
+}
+
+impl Shared {
+    /// Claim `chunk` for one copy job; `None` if another job holds it.
+    pub(crate) fn claim(&self, chunk: ChunkId) -> Option<BusyGuard<'_>> {
+        lock(&self.durability.busy)
+            .insert(chunk)
+            .then_some(BusyGuard(self, chunk))
+    }
+
+    /// Whether `node` counts as a live holder: alive in the node table and
+    /// not failing audits. This node always counts for itself.
+    pub(crate) fn holder_counts(&self, node: &NodeId, now_ms: u64) -> bool {
+        if *node == self.node_id {
+            return !self.durability.leaving.load(Ordering::Relaxed);
+        }
+        self.node_alive(node, now_ms)
+            && self.reputation_of(node) >= Policy::default().min_reputation
+    }
+
+    /// Whether the node table has `node` alive.
+    pub(crate) fn node_alive(&self, node: &NodeId, now_ms: u64) -> bool {
+        let interval = self.cfg.capacity_interval.as_millis() as u64;
+        lock(&self.table).state(
+            node,
+            now_ms,
+            interval,
+            self.cfg.suspect_after,
+            self.cfg.dead_after,
+        ) == Liveness::Alive
+    }
+
+    /// Remember that `chunk` belongs to the file record `record`.
+    pub(crate) async fn index_chunk(&self, chunk: ChunkId, record: [u8; 32]) {
+        let key = chunk.as_bytes().to_vec();
+        if let Err(e) = self
+            .store
+            .meta_put(MetaTable::Holdings, key, record.to_vec())
+            .await
+        {
+            warn!(%chunk, "cannot index a held chunk: {e}");
+        }
+    }
+
+    /// The file record a held chunk belongs to, if known.
+    pub(crate) async fn record_of(&self, chunk: ChunkId) -> Option<[u8; 32]> {
+        let v = self
+            .store
+            .meta_get(MetaTable::Holdings, chunk.as_bytes().to_vec())
+            .await
+            .ok()??;
+        v.try_into().ok()
+    }
+
+    /// The file record under `key`: the local copy, else from the DHT.
+    pub(crate) async fn file_record(&self, key: [u8; 32], from_dht: bool) -> Option<FileRecord> {
+        let k = RecordKey::File(key).to_bytes();
+        let bytes = if from_dht {
+            self.get_record(k).await.ok()?
+        } else {
+            match self.store.meta_get(MetaTable::Records, k.clone()).await {
+                Ok(Some(b)) => Some(b),
+                _ => self.get_record(k).await.ok()?,
+            }
+        }?;
+        FileRecord::decode(&bytes).ok()
+    }
+
+    /// Merge `record` into the DHT (validate, merge, persist, publish).
+    pub(crate) async fn publish_file_record(&self, record: &FileRecord) -> bool {
+        let key = RecordKey::File(record.record_key()).to_bytes();
+        match self.put_record(key, record.encode()).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(name = record.name(), "cannot publish a file record: {e}");
+                false
+            }
+        }
+    }
+
+    /// Index the chunks of every file record held locally that name this
+    /// node as a holder (records reach every node close to their key).
+    async fn index_local_records(&self, held: &HashSet<ChunkId>) {
+        let Ok(records) = self.store.meta_list(MetaTable::Records, Vec::new()).await else {
+            return;
+        };
+        for (key, value) in records {
+            let Some(RecordKey::File(k)) = RecordKey::from_bytes(&key) else {
+                continue;
+            };
+            let Ok(rec) = FileRecord::decode(&value) else {
+                continue;
+            };
+            for r in rec.receipts() {
+                if r.node == self.node_id
+                    && held.contains(&r.chunk)
+                    && self.record_of(r.chunk).await.is_none()
+                {
+                    self.index_chunk(r.chunk, k).await;
+                }
+            }
+        }
+    }
+
+    /// One durability pass (see the module doc). Passes never overlap.
+    pub async fn durability_pass(self: Arc<Self>, now_ms: u64) {
+        if self.durability.pass_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.observe_liveness(now_ms).await;
+        let held: Vec<(ChunkId, u64)> = match self.store.list_chunks().await {
+            Ok(c) => c.into_iter().map(|i| (i.id, i.len)).collect(),
+            Err(e) => {
+                warn!("cannot list chunks: {e}");
+                self.durability.pass_running.store(false, Ordering::Release);
+                return;
+            }
+        };
+        let held_set: HashSet<ChunkId> = held.iter().map(|(c, _)| *c).collect();
+        self.index_local_records(&held_set).await;
+        let mut by_record: BTreeMap<[u8; 32], Vec<ChunkId>> = BTreeMap::new();
+        for (c, _) in &held {
+            if let Some(k) = self.record_of(*c).await {
+                by_record.entry(k).or_default().push(*c);
+            }
+        }
+        let mut records = Vec::new();
+        for (key, chunks) in by_record {
+            let Some(rec) = self.file_record(key, false).await else {
+                debug!("record of {} held chunks not found yet", chunks.len());
+                continue;
+            };
+            let rec = self.free_unreferenced(rec, &chunks).await;
+            records.push((key, rec));
+        }
+        self.clone().start_repairs(&records, now_ms);
+        self.clone().audit_some(&records, now_ms).await;
+        self.clone().offload_if_needed(&held, &records).await;
+        self.durability.pass_running.store(false, Ordering::Release);
+    }
+
+    /// Free held chunks the record's live manifest no longer lists (the file
+    /// was deleted or replaced), releasing them in the record.
+    async fn free_unreferenced(&self, mut rec: FileRecord, chunks: &[ChunkId]) -> FileRecord {
+        if rec.manifest().is_none() && rec.delete().is_none() {
+            return rec;
+        }
+        let freeable: HashSet<ChunkId> = rec.freeable_by(&self.node_id).into_iter().collect();
+        let mut freed = 0u64;
+        for c in chunks.iter().filter(|c| freeable.contains(c)) {
+            let Some(_busy) = self.claim(*c) else {
+                continue;
+            };
+            match self.release_and_delete(&mut rec, *c).await {
+                Ok(n) => freed += n,
+                Err(e) => warn!(chunk = %c, "cannot free: {e}"),
+            }
+        }
+        if freed > 0 {
+            self.publish_file_record(&rec).await;
+            info!(
+                bytes = freed,
+                name = rec.name(),
+                "freed chunks no longer referenced"
+            );
+        }
+        rec
+    }
+
+    /// Add this node's signed release of `chunk` to `rec`, then delete the
+    /// local copy and its index entry. Returns the bytes freed.
+    pub(crate) async fn release_and_delete(
+        &self,
+        rec: &mut FileRecord,
+        chunk: ChunkId,
+    ) -> Result<u64, String> {
+        if let Some(r) = rec.live_receipt(&chunk, &self.node_id).cloned() {
+            let release = ifs_core::wire::ChunkRelease::new(
+                &self.key,
+                chunk,
+                r.owner,
+                r.stored_at_ms,
+                crate::now_ms(),
+            );
+            rec.add_release(release).map_err(|e| e.to_string())?;
+        }
+        let n = self.store.delete(chunk).await.map_err(|e| e.to_string())?;
+        let _ = self
+            .store
+            .meta_delete(MetaTable::Holdings, chunk.as_bytes().to_vec())
+            .await;
+        Ok(n)
+    }
+
+    /// Settle a reservation and learn which file record its chunks belong
+    /// to: the record (already put by the client) names this node's receipts.
+    pub async fn settle_for(
+        self: &Arc<Self>,
+        reservation_id: [u8; 16],
+        record: [u8; 32],
+    ) -> ifs_core::proto::CtlResponse {
+        use ifs_core::proto::CtlResponse;
+        let id = ifs_store::ReservationId(reservation_id);
+        if let Err(e) = self.store.commit_reservation(id).await {
+            return CtlResponse::Error(super::control::store_error(e));
+        }
+        let s = self.clone();
+        tokio::spawn(async move {
+            s.maybe_publish_report(crate::now_ms()).await;
+            let Some(rec) = s.file_record(record, false).await else {
+                debug!("settled, but the file record is not found yet");
+                return;
+            };
+            for r in rec.receipts().filter(|r| r.node == s.node_id) {
+                if s.store.contains(r.chunk).await.unwrap_or(false) {
+                    s.index_chunk(r.chunk, record).await;
+                }
+            }
+        });
+        CtlResponse::Done
+    }
+
+    /// Wait for a turn to send `bytes` under the repair bandwidth cap.
+    pub(crate) async fn pace(&self, bytes: u64) {
+        let Some(rate) = self.cfg.durability.repair_bytes_per_sec.filter(|r| *r > 0) else {
+            return;
+        };
+        let start = {
+            let mut next = lock(&self.durability.next_send);
+            let now = tokio::time::Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}

@@ -1,0 +1,153 @@
+//! Repair: when live holders of a chunk drop below R (dead in the node
+//! table, or failing audits), the lowest-id live holder copies it to new
+//! nodes chosen by the placement score and merges their receipts into the
+//! file record. Copies run on background tasks, a bounded number at once,
+//! under the node's repair bandwidth cap.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ifs_core::file_record::FileRecord;
+use ifs_core::placement::{AddrRange, Candidate};
+use ifs_core::repair::{RepairTask, pick_targets, repair_plan};
+use ifs_core::{ChunkId, NodeId};
+use tracing::{info, warn};
+
+use super::Shared;
+use super::shared::lock;
+use crate::now_ms;
+
+/// RTT assumed for an alive node not measured yet: usable, but ranked below
+/// measured nearby nodes.
+const UNMEASURED_RTT_MS: f64 = 250.0;
+
+fn range_of(addrs: &[String]) -> Option<AddrRange> {
+    addrs.iter().find_map(|a| {
+        let ma: ifs_net::Multiaddr = a.parse().ok()?;
+        ma.iter().find_map(|p| match p {
+            multiaddr::Protocol::Ip4(ip) => Some(AddrRange::of(IpAddr::V4(ip))),
+            multiaddr::Protocol::Ip6(ip) => Some(AddrRange::of(IpAddr::V6(ip))),
+            _ => None,
+        })
+    })
+}
+
+impl Shared {
+    /// Every other alive node as a placement candidate, as this node sees it.
+    pub(crate) fn placement_candidates(&self, now_ms: u64) -> Vec<(NodeId, Candidate)> {
+        let reports: Vec<_> = lock(&self.table)
+            .iter()
+            .map(|(_, e)| e.report.clone())
+            .filter(|r| r.node != self.node_id)
+            .collect();
+        let measured: Vec<_> = {
+            let metrics = lock(&self.metrics);
+            reports
+                .into_iter()
+                .map(|r| {
+                    let m = metrics.get(&r.node);
+                    (r, m)
+                })
+                .collect()
+        };
+        measured
+            .into_iter()
+            .filter(|(r, _)| self.node_alive(&r.node, now_ms))
+            .map(|(r, m)| {
+                let c = Candidate {
+                    rtt_ms: Some(m.rtt_ms.unwrap_or(UNMEASURED_RTT_MS)),
+                    hops: m.hops.map(u32::from),
+                    free_bytes: r.free_bytes,
+                    owner_need_pct: r.owner_need_pct,
+                    reputation: self.reputation_of(&r.node),
+                    range: range_of(&r.addrs),
+                    alive: true,
+                };
+                (r.node, c)
+            })
+            .collect()
+    }
+
+    /// Start copies for every chunk this node must repair. The local view
+    /// proposes; the DHT's merged record confirms before anything is sent.
+    pub(crate) fn start_repairs(self: Arc<Self>, records: &[([u8; 32], FileRecord)], now: u64) {
+        let r = self.cfg.durability.replicas;
+        for (key, rec) in records {
+            if repair_plan(rec, |n| self.holder_counts(n, now), r, &self.node_id).is_empty() {
+                continue;
+            }
+            let (s, key) = (self.clone(), *key);
+            tokio::spawn(async move {
+                let Some(rec) = s.file_record(key, true).await else {
+                    return;
+                };
+                let now = now_ms();
+                let tasks = repair_plan(&rec, |n| s.holder_counts(n, now), r, &s.node_id);
+                for task in tasks {
+                    let (s2, rec2) = (s.clone(), rec.clone());
+                    tokio::spawn(async move { s2.repair_chunk(key, rec2, task).await });
+                }
+            });
+        }
+    }
+
+    async fn repair_chunk(self: Arc<Self>, key: [u8; 32], rec: FileRecord, task: RepairTask) {
+        let Ok(_slot) = self.durability.copy_slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(_busy) = self.claim(task.chunk) else {
+            return;
+        };
+        let data = match self.store.get_chunk(task.chunk).await {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(chunk = %task.chunk, "cannot read a chunk to repair: {e}");
+                return;
+            }
+        };
+        let mut exclude = task.holders.clone();
+        exclude.push(self.node_id);
+        let made = self
+            .copy_to_new_nodes(key, rec, task.chunk, &data, task.missing, &exclude)
+            .await;
+        if made > 0 {
+            info!(chunk = %task.chunk, copies = made, live_before = task.live.len(), "repaired");
+        }
+        if made < task.missing {
+            warn!(chunk = %task.chunk, made, needed = task.missing, "repair incomplete: not enough targets");
+        }
+    }
+
+    /// Push `data` to up to `want` new nodes ranked by placement, trying the
+    /// next candidate on failure; merge the receipts into the record and
+    /// publish it. Returns the copies made.
+    pub(crate) async fn copy_to_new_nodes(
+        &self,
+        key: [u8; 32],
+        mut rec: FileRecord,
+        chunk: ChunkId,
+        data: &[u8],
+        want: usize,
+        exclude: &[NodeId],
+    ) -> usize {
+        let cands = self.placement_candidates(now_ms());
+        let targets = pick_targets(&cands, exclude, data.len() as u64, cands.len());
+        let mut made = 0;
+        for target in targets {
+            if made >= want {
+                break;
+            }
+            match self.push_replica(target, key, chunk, data).await {
+                Ok(receipt) => match rec.add_receipt(receipt) {
+                    Ok(()) => made += 1,
+                    Err(e) => warn!(%target, "receipt refused by the record: {e}"),
+                },
+                Err(e) => warn!(%chunk, %target, "replica not stored: {e}"),
+            }
+        }
+        if made > 0 && !self.publish_file_record(&rec).await {
+            return 0;
+        }
+        made
+    }
+}
