@@ -3,9 +3,14 @@
 
 pub mod check;
 pub mod devnet;
+pub mod get;
 pub mod init;
+pub mod key;
 pub mod local_roundtrip;
+pub mod ls;
 pub mod peers;
+pub mod put;
+pub mod rm;
 pub mod run;
 pub mod status;
 
@@ -72,6 +77,16 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Start N local nodes on 127.0.0.1 bootstrapped to each other; Ctrl-C stops them
     Devnet(devnet::DevnetArgs),
+    /// Store a file (or stdin) in IFS, R replicas per chunk; print where each chunk went
+    Put(put::PutArgs),
+    /// Fetch a file from IFS into OUT (or stdout with -)
+    Get(get::GetArgs),
+    /// List your files: size, chunks, lowest live replica count
+    Ls(ls::LsArgs),
+    /// Delete a file; its holders free the space
+    Rm(rm::RmArgs),
+    /// Your user key ($IFS_HOME/user.key, created on first use)
+    Key(key::KeyArgs),
     /// Encode a file, store it in a local store, read it back and compare (dev/demo)
     #[command(hide = true)]
     LocalRoundtrip(local_roundtrip::LocalRoundtripArgs),
@@ -86,6 +101,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peers(args) => peers::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Devnet(args) => devnet::run(&cli.global, args),
+        Command::Put(args) => put::run(&cli.global, args),
+        Command::Get(args) => get::run(&cli.global, args),
+        Command::Ls(args) => ls::run(&cli.global, args),
+        Command::Rm(args) => rm::run(&cli.global, args),
+        Command::Key(args) => key::run(&cli.global, args),
         Command::LocalRoundtrip(args) => local_roundtrip::run(&cli.global, args),
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod logging;
 mod node_key;
 mod peer_addr;
+mod progress;
 mod volume;
 
 use clap::Parser;

@@ -1,0 +1,106 @@
+//! `ifsnode get NAME OUT|-`: fetch a file through the entry node and write
+//! it to OUT (replaced only once complete) or stdout.
+
+use anyhow::Context;
+use clap::Args;
+use ifs_client::GetOptions;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::cmd::GlobalArgs;
+use crate::cmd::key::with_client;
+use crate::cmd::peers::PeerArgs;
+use crate::progress::{self, Progress};
+
+/// Arguments of `ifsnode get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The file's name
+    pub name: String,
+    /// Where to write it, or `-` for stdout
+    pub out: String,
+    /// Which node to enter through.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+}
+
+/// The temp file a get writes before renaming it over `out`.
+fn partial_path(out: &std::path::Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".ifs-partial");
+    out.with_file_name(name)
+}
+
+/// Run `ifsnode get`.
+pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
+    let to_stdout = args.out == "-";
+    let bar = Progress::start(&format!("get {}", args.name), None, progress::wanted(false));
+    let opts = GetOptions {
+        progress: Some(bar.counter()),
+        ..GetOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let name = args.name.clone();
+    let report = if to_stdout {
+        let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+        let (report, mut out) = with_client(global, &args.peer, async |session, key| {
+            ifs_client::get(session, key, &name, out, opts)
+                .await
+                .with_context(|| format!("get {name} failed"))
+        })?;
+        out.flush().context("cannot write to stdout")?;
+        report
+    } else {
+        let out_path = PathBuf::from(&args.out);
+        let tmp = partial_path(&out_path);
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let result = with_client(global, &args.peer, async |session, key| {
+            ifs_client::get(session, key, &name, out, opts)
+                .await
+                .with_context(|| format!("get {name} failed"))
+        });
+        let finished = result.and_then(|(report, out)| {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &out_path)
+                .with_context(|| format!("cannot rename to {}", out_path.display()))?;
+            Ok(report)
+        });
+        if finished.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        finished?
+    };
+    bar.finish();
+    let secs = started.elapsed().as_secs_f64();
+    let line = format!(
+        "got {}: {} bytes, {} chunks from {} nodes ({:.1} MB/s)",
+        args.name,
+        report.size,
+        report.chunks,
+        report.results.len(),
+        report.size as f64 / 1e6 / secs.max(1e-9)
+    );
+    // With the data on stdout, the summary goes to stderr.
+    if to_stdout {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partial_file_sits_beside_the_output() {
+        assert_eq!(
+            partial_path(std::path::Path::new("/tmp/x/out.bin")),
+            PathBuf::from("/tmp/x/out.bin.ifs-partial")
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The user key (`$IFS_HOME/user.key`, created on first use with mode 0600),
+//! `ifsnode key show`, and the client context the data-path commands share:
+//! the key plus a session with the entry node.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ifs_client::Session;
+use ifs_core::keys::UserKey;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cmd::GlobalArgs;
+use crate::cmd::peers::PeerArgs;
+use crate::peer_addr;
+
+/// Environment variable naming the directory of the user key.
+pub const HOME_ENV: &str = "IFS_HOME";
+/// Default of `$IFS_HOME`, relative to `$HOME`.
+pub const DEFAULT_HOME: &str = ".config/ifs";
+/// The key file inside `$IFS_HOME`.
+pub const KEY_FILE: &str = "user.key";
+
+/// Arguments of `ifsnode key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// What to do with the key.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// `ifsnode key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the user's public keys (created on first use)
+    Show {
+        /// Print a JSON object
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The directory holding the user key: `$IFS_HOME`, else `~/.config/ifs`.
+pub fn ifs_home() -> anyhow::Result<PathBuf> {
+    if let Some(h) = std::env::var_os(HOME_ENV).filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("neither IFS_HOME nor HOME is set: cannot place the user key")?;
+    Ok(PathBuf::from(home).join(DEFAULT_HOME))
+}
+
+/// Load the user key in `dir`, creating it (dir 0700, file 0600) if absent.
+pub fn load_or_create(dir: &Path) -> anyhow::Result<UserKey> {
+    let path = dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "user key {} has mode {mode:04o}; it must be readable by its owner only (chmod 600 {})",
+                    path.display(),
+                    path.display()
+                );
+            }
+            UserKey::from_bytes(&bytes).with_context(|| format!("bad user key {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(dir, &path),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn create(dir: &Path, path: &Path) -> anyhow::Result<UserKey> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let key = UserKey::generate(&mut rand::rng());
+    // create_new: two first uses at once must not end with two keys.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match file {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(&key.to_bytes())
+                .and_then(|_| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "created a new user key");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(dir),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Run `ifsnode key`.
+pub fn run(_global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
+    match args.command {
+        KeyCommand::Show { json } => {
+            let dir = ifs_home()?;
+            let key = load_or_create(&dir)?;
+            let user = key.user_id().to_hex();
+            let x = hex::encode(key.x25519_public());
+            let path = dir.join(KEY_FILE);
+            if json {
+                let v = serde_json::json!({
+                    "user_id": user,
+                    "x25519_public": x,
+                    "path": path.display().to_string(),
+                });
+                println!("{v}");
+            } else {
+                println!("user id (ed25519): {user}");
+                println!("x25519 public key: {x}");
+                println!("key file:          {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Run `work` with the user key and a session to the entry node, on a
+/// fresh runtime. Only connecting is bounded by `--timeout`: a put or get
+/// of a large file takes as long as it takes.
+pub fn with_client<T>(
+    global: &GlobalArgs,
+    peer: &PeerArgs,
+    work: impl AsyncFnOnce(&Session, &UserKey) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let key = load_or_create(&ifs_home()?)?;
+    let data_dir = global.data_dir()?;
+    let (addr, source) = peer_addr::resolve(peer.peer.as_ref(), &data_dir)?;
+    let timeout = Duration::from_secs(peer.timeout.max(1));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let session = Session::connect_with(addr.clone(), timeout)
+            .await
+            .with_context(|| format!("node {addr} (from {source})"))?;
+        let out = work(&session, &key).await;
+        session.close().await;
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_once_with_mode_0600_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("ifs");
+        let a = load_or_create(&home).unwrap();
+        let mode = std::fs::metadata(home.join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let b = load_or_create(&home).unwrap();
+        assert_eq!(a.user_id(), b.user_id());
+        std::fs::set_permissions(home.join(KEY_FILE), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        assert!(load_or_create(&home).is_err(), "a readable key is refused");
+    }
+}
