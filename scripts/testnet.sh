@@ -122,13 +122,16 @@ host_tools() {
 }
 
 # ---- routes --------------------------------------------------------------
+# Each node's address and routes live in its nX-net container (see
+# testnet/docker-compose.yml), which sets them itself at start; the routers
+# set theirs too. `routes` re-installs all of them from the host with nsenter,
+# for repairs after manual changes.
 
-pid_of() { docker inspect -f '{{.State.Pid}}' "$(cname "$1")" 2>/dev/null || echo 0; }
+# The container holding NAME's network namespace.
+netns_of() { if [[ -n ${SUBNET_OF[$1]:-} ]]; then echo "ifs-$1-net"; else echo "ifs-$1"; fi; }
+pid_of() { docker inspect -f '{{.State.Pid}}' "$(netns_of "$1")" 2>/dev/null || echo 0; }
 running() { [[ "$(docker inspect -f '{{.State.Running}}' "$(cname "$1")" 2>/dev/null)" == true ]]; }
 
-# Install the static routes of one container and remove its default route
-# (the route to the host's bridge address), so its traffic stays inside the
-# three testnet subnets and crosses subnets only through the routers.
 routes_of() {
     local c=$1 key pid
     key=${SUBNET_OF[$c]:-$c}
@@ -145,7 +148,7 @@ routes_of() {
 cmd_routes() {
     local c
     for c in "${ROUTERS[@]}" "${NODES[@]}"; do
-        if running "$c"; then routes_of "$c" || say "cannot set the routes of $c"; fi
+        routes_of "$c" || say "cannot set the routes of $c"
     done
 }
 
@@ -167,7 +170,7 @@ ifs() {
     local n=$1 sub=$2 addr
     shift 2
     addr=$(addr_of "$n") || { say "no address for $n yet"; return 1; }
-    IFS_DATA_DIR="$WORK/cli" "$BIN" "$sub" --peer "$addr" "$@"
+    IFS_DATA_DIR="$WORK/cli" IFS_HOME="$WORK/cli" "$BIN" "$sub" --peer "$addr" "$@"
 }
 
 # Node name for an IP address or a multiaddr list.
@@ -188,7 +191,7 @@ load_peer_ids() {
     local n a
     for n in "${NODES[@]}"; do
         a=$(addr_of "$n" 2>/dev/null) || continue
-        PEER_ID[$n]=${a##*/p2p/}
+        [[ $a == */p2p/* ]] && PEER_ID[$n]=${a##*/p2p/}
     done
 }
 name_of_peer() {
@@ -223,26 +226,19 @@ mount_small_disk() {
     fi
 }
 
-# Wait until every node container runs, has its routes, is healthy and sees
+# Wait until every node container is healthy and sees
 # all other nodes alive. $1: timeout in seconds.
 wait_ready() {
-    local timeout=${1:-300} start=$SECONDS n done_routes=() ok
-    declare -A routed=()
+    local timeout=${1:-300} start=$SECONDS n ok
     while :; do
         ok=0
-        for c in "${ROUTERS[@]}" "${NODES[@]}"; do
-            if running "$c"; then
-                local pid
-                pid=$(pid_of "$c")
-                if [[ ${routed[$c]:-} != "$pid" ]] && routes_of "$c"; then routed[$c]=$pid; fi
-            fi
-        done
         for n in "${NODES[@]}"; do
             local h alive
             h=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(cname "$n")" 2>/dev/null || true)
             [[ $h == healthy ]] || continue
-            alive=$(ifs "$n" status --json --timeout 5 2>/dev/null | jq -r '.alive_peers' 2>/dev/null || echo 0)
-            [[ ${alive:-0} -ge $((${#NODES[@]} - 1)) ]] && ok=$((ok + 1))
+            alive=$({ ifs "$n" status --json --timeout 5 2>/dev/null || true; } | jq -r '.alive_peers // 0' 2>/dev/null | head -n1)
+            [[ $alive =~ ^[0-9]+$ ]] || alive=0
+            [[ $alive -ge $((${#NODES[@]} - 1)) ]] && ok=$((ok + 1))
         done
         if ((ok == ${#NODES[@]})); then
             say "all ${#NODES[@]} nodes healthy, each sees the other $((${#NODES[@]} - 1)) alive ($((SECONDS - start)) s)"
@@ -349,7 +345,7 @@ get_file() {
 holders_of() {
     load_peer_ids
     local id
-    for id in $(jq -r '[.. | objects | .holders? // empty | .[]? | if type == "object" then (.peer_id // .node // .id) else . end] | unique | .[]' <<<"$1"); do
+    for id in $(jq -r '[.chunks[].nodes[]] | unique | .[]' <<<"$1"); do
         name_of_peer "$id"
     done | sort -u | tr '\n' ' '
 }
@@ -512,7 +508,6 @@ chaos_partition() {
     sleep 25
     say "  reconnecting subnet c"
     docker network connect --ip 10.61.3.254 "$net" "$(cname r2)"
-    routes_of r2 || true
     wait_ready 180 || notes+="; subnet c did not rejoin"
     finish_scenario partition "$t0" "$notes" n6
 }
