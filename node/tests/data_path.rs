@@ -76,7 +76,10 @@ fn put_through_node_1_get_through_node_5_even_with_a_holder_killed() {
     for (f, name) in [(&rnd, "random.bin"), (&txt, "text.log")] {
         let got = work.join(format!("{name}.got"));
         c.ok(4, &["get", name, got.to_str().unwrap()]);
-        assert!(std::fs::read(f).unwrap() == std::fs::read(&got).unwrap(), "{name} differs");
+        assert!(
+            std::fs::read(f).unwrap() == std::fs::read(&got).unwrap(),
+            "{name} differs"
+        );
     }
 
     let ls = c.ok(4, &["ls", "--json"]);
@@ -119,7 +122,10 @@ fn empty_one_segment_and_stdin_stdout_files_round_trip_and_rm_frees_them() {
     let small = random_bytes(1000);
     let one = work.join("one.bin");
     std::fs::write(&one, &small).unwrap();
-    let out = c.ok(1, &["put", one.to_str().unwrap(), "--replicas", "2", "--json"]);
+    let out = c.ok(
+        1,
+        &["put", one.to_str().unwrap(), "--replicas", "2", "--json"],
+    );
     let v = assert_replicated(&out.stdout, 2);
     assert_eq!(v["chunks"].as_array().unwrap().len(), 1);
     kept += stored_bytes(&v);
@@ -127,7 +133,11 @@ fn empty_one_segment_and_stdin_stdout_files_round_trip_and_rm_frees_them() {
     assert_eq!(out.stdout, small);
 
     let text = text_bytes(3 << 20);
-    let out = c.cli_with_stdin(0, &["put", "-", "--name", "piped.txt", "--json"], Some(&text));
+    let out = c.cli_with_stdin(
+        0,
+        &["put", "-", "--name", "piped.txt", "--json"],
+        Some(&text),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_replicated(&out.stdout, 3);
     let out = c.ok(4, &["get", "piped.txt", "-"]);
@@ -137,13 +147,22 @@ fn empty_one_segment_and_stdin_stdout_files_round_trip_and_rm_frees_them() {
     c.ok(2, &["rm", "piped.txt"]);
     let ls = c.ok(4, &["ls", "--json"]);
     let files: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
-    assert!(files.as_array().unwrap().iter().all(|f| f["name"] != "piped.txt"));
+    assert!(
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["name"] != "piped.txt")
+    );
     let out = c.cli(4, &["get", "piped.txt", "-"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no file named"), "{}", stderr(&out));
     let start = std::time::Instant::now();
     while used_bytes(&c) != kept {
-        assert!(start.elapsed() < support::PATIENCE, "peers never showed the space freed");
+        assert!(
+            start.elapsed() < support::PATIENCE,
+            "peers never showed the space freed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 

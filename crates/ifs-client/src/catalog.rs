@@ -116,8 +116,13 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
     rec.add_delete(del.clone()).map_err(bad)?;
     records::put_file_record(session, &rec).await?;
     let mut dir = records::get_dir_record(session, &owner).await?;
-    dir.insert(DirEntry::deleted(key, name.to_string(), manifest.version, now))
-        .map_err(bad)?;
+    dir.insert(DirEntry::deleted(
+        key,
+        name.to_string(),
+        manifest.version,
+        now,
+    ))
+    .map_err(bad)?;
     records::put_dir_record(session, &dir).await?;
 
     let chunks: Vec<_> = manifest.chunks.iter().map(|c| c.id).collect();
@@ -155,10 +160,10 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ifs_core::ChunkId;
     use ifs_core::codec::NoncePrefix;
     use ifs_core::keys::NodeKey;
     use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, Receipt};
-    use ifs_core::ChunkId;
 
     #[test]
     fn min_live_replicas_counts_only_holders_alive_in_the_table() {

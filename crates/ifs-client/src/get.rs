@@ -207,7 +207,10 @@ async fn holder_order(
         .collect();
     all.sort();
     all.dedup();
-    let probe = known.into_iter().filter(|k| all.contains(&k.node)).collect();
+    let probe = known
+        .into_iter()
+        .filter(|k| all.contains(&k.node))
+        .collect();
     let rtt: HashMap<NodeId, f64> = table::probe_all(session, probe)
         .await
         .into_iter()
@@ -266,7 +269,8 @@ async fn report_results(session: &Session, results: &[(NodeId, FetchOutcome)]) {
         let peer = ifs_net::node_id_to_peer_id(n).ok()?;
         let req = &req;
         Some(async move {
-            let r = tokio::time::timeout(Duration::from_secs(5), session.request_to(peer, req)).await;
+            let r =
+                tokio::time::timeout(Duration::from_secs(5), session.request_to(peer, req)).await;
             if !matches!(r, Ok(Ok(_))) {
                 debug!(node = %node_name(n), "results not delivered");
             }
@@ -297,7 +301,12 @@ mod tests {
         let v = verdicts(&t);
         assert_eq!(
             v.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
-            vec![FetchOutcome::Ok, FetchOutcome::Ok, FetchOutcome::Slow, FetchOutcome::Failed]
+            vec![
+                FetchOutcome::Ok,
+                FetchOutcome::Ok,
+                FetchOutcome::Slow,
+                FetchOutcome::Failed
+            ]
         );
     }
 }

@@ -82,7 +82,8 @@ impl<'a> Placer<'a> {
         debug!(%peer, bytes = grant.bytes, "reservation topped up");
         let mut book = lock(&self.book);
         book.add(grant);
-        book.take(node, len).ok_or_else(|| "top-up too small".into())
+        book.take(node, len)
+            .ok_or_else(|| "top-up too small".into())
     }
 
     /// Place `chunk` on R distinct nodes.
@@ -101,7 +102,9 @@ impl<'a> Placer<'a> {
             excluded.extend(lock(&self.dead).iter().copied());
             let missing = self.replicas - held.len();
             let targets = if held.is_empty() && failed.is_empty() {
-                chain_for(chunk.index, &self.ranked, missing, |n| !excluded.contains(n))
+                chain_for(chunk.index, &self.ranked, missing, |n| {
+                    !excluded.contains(n)
+                })
             } else {
                 resend_targets(chunk.index, &self.ranked, missing, &holders, &excluded)
             };
@@ -132,7 +135,8 @@ impl<'a> Placer<'a> {
             let first = self.peers[&nodes[0]];
             match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
                 Ok(reply) => {
-                    let (ok, bad) = accept_receipts(reply.receipts, &cref, &owner, &nodes, &holders);
+                    let (ok, bad) =
+                        accept_receipts(reply.receipts, &cref, &owner, &nodes, &holders);
                     for e in bad {
                         warn!(index = chunk.index, "refused receipt: {e}");
                     }
@@ -143,7 +147,9 @@ impl<'a> Placer<'a> {
                         }
                         let why = match &reply.failure {
                             Some((n, why)) if *n == hop.node => why.clone(),
-                            Some((n, why)) => format!("no receipt ({} failed: {why})", node_name(n)),
+                            Some((n, why)) => {
+                                format!("no receipt ({} failed: {why})", node_name(n))
+                            }
                             None => "no valid receipt".into(),
                         };
                         lock(&self.book).give_back(&hop.node, &hop.reservation_id, cref.len);

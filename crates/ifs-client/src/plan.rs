@@ -216,7 +216,11 @@ mod tests {
         let wrong_len = Receipt::new(&key, chunk.id, 6, owner, 1);
         assert!(matches!(
             check_receipt(&wrong_len, &chunk, &owner, &chain),
-            Err(ReceiptError::WrongLength { got: 6, want: 5, .. })
+            Err(ReceiptError::WrongLength {
+                got: 6,
+                want: 5,
+                ..
+            })
         ));
         let wrong_chunk = Receipt::new(&key, ChunkId::of(b"x"), 5, owner, 1);
         assert!(matches!(

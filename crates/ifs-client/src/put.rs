@@ -155,11 +155,25 @@ pub async fn put<R: Read + Send + 'static>(
     let mut placed = placed?;
     let _ = encoder.join();
     placed.sort_by_key(|c| c.index);
-    if placed.is_empty() || placed.iter().enumerate().any(|(i, c)| c.index as usize != i) {
+    if placed.is_empty()
+        || placed
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.index as usize != i)
+    {
         return Err(PutError::EncoderGone);
     }
 
-    let report = commit(session, key, &opts.name, &file_key, prefix, &opts.codec, placed).await;
+    let report = commit(
+        session,
+        key,
+        &opts.name,
+        &file_key,
+        prefix,
+        &opts.codec,
+        placed,
+    )
+    .await;
     // Settle even after a failed commit: nothing stored is lost by it, and
     // unused space goes back at once.
     settle_all(session, &placer.into_book()).await;

@@ -30,7 +30,10 @@ async fn get_raw(session: &Session, key: Vec<u8>) -> Result<Option<Vec<u8>>, Cli
 }
 
 async fn put_raw(session: &Session, key: Vec<u8>, value: Vec<u8>) -> Result<(), ClientError> {
-    match session.request(&CtlRequest::PutRecord { key, value }).await? {
+    match session
+        .request(&CtlRequest::PutRecord { key, value })
+        .await?
+    {
         CtlResponse::Done => Ok(()),
         other => Err(ClientError::Unexpected {
             peer: session.entry().to_string(),
@@ -124,7 +127,9 @@ mod tests {
     fn a_record_with_a_bad_owner_signature_is_rejected() {
         let key = UserKey::generate(&mut rand::rng());
         let mut m = manifest(&key, "a");
-        let good = FileRecord::from_manifest(m.clone(), vec![]).unwrap().encode();
+        let good = FileRecord::from_manifest(m.clone(), vec![])
+            .unwrap()
+            .encode();
         assert!(verify_file_record(&good, &key.user_id(), "a").is_ok());
         // Same bytes with the size changed: the owner's signature no longer covers them.
         m.size = 99;

@@ -128,7 +128,9 @@ pub async fn probe_all(session: &Session, nodes: Vec<Known>) -> Vec<Probed> {
 async fn probe_one(session: &Session, known: Known) -> Probed {
     let rtt = async {
         let start = Instant::now();
-        let req = CtlRequest::Probe { nonce: rand::random() };
+        let req = CtlRequest::Probe {
+            nonce: rand::random(),
+        };
         match tokio::time::timeout(PROBE_TIMEOUT, session.request_to(known.peer, &req)).await {
             Ok(Ok(CtlResponse::Pong { .. })) => Some(start.elapsed().as_secs_f64() * 1000.0),
             Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
@@ -179,10 +181,7 @@ mod tests {
             "/ip4/10.0.0.1/udp/9/quic-v1".to_string(),
             "/ip4/127.0.0.1/tcp/4100/p2p/12D3Koo".to_string(),
         ];
-        assert_eq!(
-            hop_target(&addrs),
-            Some("127.0.0.1:4100".parse().unwrap())
-        );
+        assert_eq!(hop_target(&addrs), Some("127.0.0.1:4100".parse().unwrap()));
         assert_eq!(hop_target(&["/dns4/x/tcp/1".to_string()]), None);
         assert_eq!(hop_target(&[]), None);
     }
@@ -218,6 +217,9 @@ mod tests {
         ];
         let (ranked, discards) = rank(&probed, &Policy::default());
         assert_eq!(ranked, vec![0]);
-        assert_eq!(discards, vec![(1, Discard::NotAlive), (2, Discard::Unreachable)]);
+        assert_eq!(
+            discards,
+            vec![(1, Discard::NotAlive), (2, Discard::Unreachable)]
+        );
     }
 }

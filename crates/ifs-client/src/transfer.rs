@@ -43,7 +43,9 @@ pub async fn send_chunk(
         chain: chain.clone(),
     });
     let send = async {
-        write_frame(&mut s, &head).await.map_err(|e| e.to_string())?;
+        write_frame(&mut s, &head)
+            .await
+            .map_err(|e| e.to_string())?;
         s.write_all(data).await.map_err(|e| e.to_string())?;
         s.flush().await.map_err(|e| e.to_string())
     };

@@ -81,9 +81,14 @@ async fn put_through_one_node_get_through_another_then_rm() {
     let data = random_bytes(3 << 20);
 
     let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
-    let report = put(&s1, &user, Cursor::new(data.clone()), opts("a.bin", data.len()))
-        .await
-        .unwrap();
+    let report = put(
+        &s1,
+        &user,
+        Cursor::new(data.clone()),
+        opts("a.bin", data.len()),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.size, data.len() as u64);
     assert!(report.chunks.len() >= 12);
     for c in &report.chunks {
@@ -113,6 +118,138 @@ async fn put_through_one_node_get_through_another_then_rm() {
     ));
     for h in net.nodes {
         assert_eq!(h.status().await.chunks, 0, "rm freed every copy");
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_errors() {
+    use ifs_client::transfer::{fetch_chunk, send_chunk};
+    use ifs_client::{FetchError, GetError};
+    use ifs_core::proto::CtlError;
+    use ifs_core::wire::{ChainHop, FetchRequest, HeaderChain};
+
+    let net = start(3).await;
+    let owner = UserKey::generate(&mut rand::rng());
+    let stranger = UserKey::generate(&mut rand::rng());
+    let data = random_bytes(100_000);
+    let s = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let mut o = opts("mine", data.len());
+    o.replicas = 1;
+    let report = put(&s, &owner, Cursor::new(data), o).await.unwrap();
+    let chunk = &report.chunks[0];
+    let holder = chunk.receipts[0].node;
+    let peer = ifs_net::node_id_to_peer_id(&holder).unwrap();
+    let record = ifs_core::file_record::FileRecord::key(&owner.user_id(), "mine");
+
+    // A fetch signed by a stranger: the holder refuses it.
+    let req = FetchRequest::new(&stranger, chunk.id, record, holder, now(), [1; 16]);
+    let got = fetch_chunk(s.net(), peer, &req, &chunk.id, chunk.len, Vec::new()).await;
+    assert!(
+        matches!(got, Err(FetchError::Refused(CtlError::Denied(_)))),
+        "{got:?}"
+    );
+    // The owner's own fetch works and is checked against the id.
+    let req = FetchRequest::new(&owner, chunk.id, record, holder, now(), [2; 16]);
+    let bytes = fetch_chunk(s.net(), peer, &req, &chunk.id, chunk.len, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(ifs_core::ChunkId::of(&bytes), chunk.id);
+
+    // The stranger's namespace has no such file.
+    assert!(matches!(
+        get(&s, &stranger, "mine", Vec::new(), GetOptions::default()).await,
+        Err(GetError::NotFound(_))
+    ));
+
+    // Bytes that do not match the chain's chunk id: no receipt, a failure named.
+    let fake = vec![7u8; 1000];
+    let node = net.nodes[1].node_id();
+    let grant = match s
+        .request_to(
+            net.nodes[1].peer_id(),
+            &ifs_core::proto::CtlRequest::Reserve {
+                client: owner.user_id(),
+                bytes: 4096,
+                ttl_ms: 60_000,
+            },
+        )
+        .await
+        .unwrap()
+    {
+        ifs_core::proto::CtlResponse::Granted(g) => g,
+        other => panic!("{other:?}"),
+    };
+    let chain = HeaderChain::new(
+        &owner,
+        ifs_core::ChunkId::of(b"something else"),
+        fake.len() as u64,
+        vec![ChainHop {
+            node,
+            reservation_id: grant.reservation_id,
+        }],
+    )
+    .unwrap();
+    let reply = send_chunk(s.net(), net.nodes[1].peer_id(), &chain, &fake)
+        .await
+        .unwrap();
+    assert!(reply.receipts.is_empty());
+    assert_eq!(reply.failure.map(|(n, _)| n), Some(node));
+    for h in net.nodes {
+        h.shutdown().await;
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_put_is_replaced_by_resends_to_alternates() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let mut net = start(5).await;
+    let user = UserKey::generate(&mut rand::rng());
+    let data = random_bytes(8 << 20);
+    let s = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let victim = net.nodes.remove(2);
+    let victim_id = victim.node_id();
+    let progress = Arc::new(AtomicU64::new(0));
+    let watched = progress.clone();
+    // Kill the node once a quarter of the file is placed (progress, not time).
+    let killer = tokio::spawn(async move {
+        while watched.load(Ordering::Relaxed) < (2 << 20) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        victim.shutdown().await;
+    });
+    let mut o = opts("big.bin", data.len());
+    o.in_flight = 1;
+    o.progress = Some(progress);
+    let report = put(&s, &user, Cursor::new(data.clone()), o).await.unwrap();
+    killer.await.unwrap();
+    let mut after_kill = 0;
+    for c in &report.chunks {
+        let nodes: std::collections::BTreeSet<_> = c.receipts.iter().map(|r| r.node).collect();
+        assert_eq!(nodes.len(), 3, "chunk {} has 3 distinct holders", c.index);
+        if c.chain.contains(&victim_id) && !nodes.contains(&victim_id) {
+            after_kill += 1;
+        }
+    }
+    assert!(
+        after_kill > 0,
+        "some chunk was resent around the killed node"
+    );
+    let s5 = Session::connect(addr(&net.nodes[3])).await.unwrap();
+    let (_, out) = get(&s5, &user, "big.bin", Vec::new(), GetOptions::default())
+        .await
+        .unwrap();
+    assert!(out == data);
+    for h in net.nodes {
         h.shutdown().await;
     }
 }

@@ -51,7 +51,10 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
 /// An aligned table, one file per line.
 pub fn table(files: &[FileInfo]) -> String {
     let w = files.iter().map(|f| f.name.len()).max().unwrap_or(4).max(4);
-    let mut out = format!("{:<w$}  {:>14}  {:>6}  {:>8}\n", "NAME", "SIZE", "CHUNKS", "REPLICAS");
+    let mut out = format!(
+        "{:<w$}  {:>14}  {:>6}  {:>8}\n",
+        "NAME", "SIZE", "CHUNKS", "REPLICAS"
+    );
     for f in files {
         out.push_str(&format!(
             "{:<w$}  {:>14}  {:>6}  {:>8}\n",
@@ -74,7 +77,7 @@ mod tests {
             min_live_replicas: 3,
             version: 1,
         };
-        let v = json(&[f.clone()]);
+        let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
         assert_eq!(v[0]["size"], 5);
         assert!(table(&[f]).lines().nth(1).unwrap().starts_with("a "));

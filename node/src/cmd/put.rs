@@ -109,7 +109,11 @@ pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
         mb_s
     );
     for c in &r.chunks {
-        let nodes: Vec<String> = c.receipts.iter().map(|x| short(&node_name(&x.node))).collect();
+        let nodes: Vec<String> = c
+            .receipts
+            .iter()
+            .map(|x| short(&node_name(&x.node)))
+            .collect();
         out.push_str(&format!(
             "  chunk {:>4} {}… {:>9} B  on {}\n",
             c.index,

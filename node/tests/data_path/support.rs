@@ -179,9 +179,34 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 /// about as much as prose or logs.
 pub fn text_bytes(n: usize) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "node", "stores", "chunk", "receipt", "replica", "network", "of", "and",
-        "peer", "file", "disk", "space", "header", "chain", "client", "put", "get", "a",
-        "record", "signed", "owner", "2026-11-24", "INFO", "WARN", "bytes", "1024", "ok",
+        "the",
+        "node",
+        "stores",
+        "chunk",
+        "receipt",
+        "replica",
+        "network",
+        "of",
+        "and",
+        "peer",
+        "file",
+        "disk",
+        "space",
+        "header",
+        "chain",
+        "client",
+        "put",
+        "get",
+        "a",
+        "record",
+        "signed",
+        "owner",
+        "2026-11-24",
+        "INFO",
+        "WARN",
+        "bytes",
+        "1024",
+        "ok",
     ];
     let mut out = Vec::with_capacity(n + 16);
     let mut words = 0u32;
@@ -189,7 +214,11 @@ pub fn text_bytes(n: usize) -> Vec<u8> {
         let w = WORDS[rand::random_range(0..WORDS.len())];
         out.extend_from_slice(w.as_bytes());
         words += 1;
-        out.push(if words.is_multiple_of(12) { b'\n' } else { b' ' });
+        out.push(if words.is_multiple_of(12) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     out.truncate(n);
     out
