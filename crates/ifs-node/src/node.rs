@@ -120,6 +120,44 @@ impl NodeHandle {
         &self.shared.net
     }
 
+    /// Validate `value`, merge it with the local copy of `key` and publish
+    /// the merge in the DHT (what `CtlRequest::PutRecord` does).
+    pub async fn put_record(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<(), ifs_core::proto::CtlError> {
+        self.shared.put_record(key, value).await
+    }
+
+    /// Every copy of `key` in the DHT, validated and merged with the local
+    /// one (what `CtlRequest::GetRecord` does).
+    pub async fn get_record(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, ifs_core::proto::CtlError> {
+        self.shared.get_record(key).await
+    }
+
+    /// Put every record the node holds back into the DHT now.
+    pub async fn republish_records(&self) {
+        self.shared.republish_records().await
+    }
+
+    /// Publish a capacity report now if one is due.
+    pub async fn report_capacity(&self) {
+        self.shared.maybe_publish_report(now_ms()).await
+    }
+
+    /// The node table as `node → seq of its newest report` (for comparing
+    /// two nodes' views; local receive times left out).
+    pub fn table_seqs(&self) -> std::collections::BTreeMap<ifs_core::NodeId, u64> {
+        service::lock(&self.shared.table)
+            .iter()
+            .map(|(_, e)| (e.report.node, e.report.seq))
+            .collect()
+    }
+
     /// The local store.
     pub fn store(&self) -> &StoreHandle {
         &self.shared.store

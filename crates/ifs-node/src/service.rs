@@ -24,7 +24,7 @@ mod reputation;
 mod scrub;
 mod shared;
 
-pub(crate) use shared::Shared;
+pub(crate) use shared::{Shared, lock};
 
 /// The gossip topic of capacity reports.
 pub const CAPACITY_TOPIC: &str = "ifs/capacity/1";

@@ -15,7 +15,7 @@ use super::Shared;
 
 /// A validated record of either kind.
 enum Record {
-    File(FileRecord),
+    File(Box<FileRecord>),
     Dir(DirRecord),
 }
 
@@ -28,7 +28,7 @@ impl Record {
                 if r.record_key() != k {
                     return Err("file record stored under a key that is not its own".into());
                 }
-                Ok(Record::File(r))
+                Ok(Record::File(Box::new(r)))
             }
             Some(RecordKey::Dir(owner)) => {
                 let r = DirRecord::decode(value).map_err(|e| e.to_string())?;
@@ -43,7 +43,7 @@ impl Record {
 
     fn merge(&mut self, other: &Record) {
         match (self, other) {
-            (Record::File(a), Record::File(b)) => a.merge(b),
+            (Record::File(a), Record::File(b)) => a.merge(&**b),
             (Record::Dir(a), Record::Dir(b)) => a.merge(b),
             // Both were parsed under the same key, so kinds always match.
             _ => {}
@@ -63,6 +63,7 @@ impl Shared {
     /// and whether they changed.
     async fn merge_local(&self, key: &[u8], value: &[u8]) -> Result<(Vec<u8>, bool), String> {
         let mut incoming = Record::parse(key, value)?;
+        let _merging = self.record_merge.lock().await;
         let local = self
             .store
             .meta_get(MetaTable::Records, key.to_vec())

@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub load: AtomicU32,
     /// Scrub, audit, repair and offload state.
     pub durability: super::durability::DurabilityState,
+    /// Serializes record read-merge-write cycles, so two copies of a record
+    /// arriving at once cannot both merge into the same old local copy.
+    pub record_merge: tokio::sync::Mutex<()>,
 }
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
@@ -74,6 +77,7 @@ impl Shared {
             seq: Mutex::new(0),
             load: AtomicU32::new(0),
             durability,
+            record_merge: tokio::sync::Mutex::new(()),
         }
     }
 
