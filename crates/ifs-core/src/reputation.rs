@@ -178,7 +178,7 @@ mod tests {
             r.record_audit(AuditOutcome::NoAnswer, t);
         }
         let s = r.score();
-        assert!(s < 0.4 && s >= 0.25, "score {s}");
+        assert!((0.25..0.4).contains(&s), "score {s}");
         assert_eq!(r.audits_failed, 0, "no answer is not a failed audit");
     }
 
