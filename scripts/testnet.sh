@@ -28,7 +28,7 @@
 #   IFS_TESTNET_WORK       scratch dir for files put and read back
 #                          (default /var/tmp/ifs-testnet)
 #   IFS_TESTNET_LOG        RUST_LOG inside the nodes (default warn)
-#   IFS_TESTNET_NO_BUILD=1 reuse the existing images
+#   IFS_TESTNET_NO_BUILD=1 use the static ifsnode already built (no cargo)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -226,18 +226,33 @@ mount_small_disk() {
     fi
 }
 
+KICKS="" # nodes wait_ready had to restart
 # Wait until every node container is healthy and sees
 # all other nodes alive. $1: timeout in seconds.
 wait_ready() {
     local timeout=${1:-300} start=$SECONDS n ok
+    declare -A lonely=()
     while :; do
         ok=0
         for n in "${NODES[@]}"; do
             local h alive
-            h=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(cname "$n")" 2>/dev/null || true)
-            [[ $h == healthy ]] || continue
             alive=$({ ifs "$n" status --json --timeout 5 2>/dev/null || true; } | jq -r '.alive_peers // 0' 2>/dev/null | head -n1)
             [[ $alive =~ ^[0-9]+$ ]] || alive=0
+            # A node dials its bootstrap peers once, at start: one that
+            # started while its seeds were down stays alone. Restart it.
+            if running "$n" && ((alive == 0)) && [[ -n $(addr_of "$n" 2>/dev/null) ]]; then
+                lonely[$n]=$((${lonely[$n]:-0} + 1))
+                if ((lonely[$n] >= 15)); then
+                    say "$n has seen no peer for 30 s (its seeds were down when it started): restarting it"
+                    KICKS+=" $n"
+                    docker restart -t 5 "$(cname "$n")" >/dev/null || true
+                    lonely[$n]=0
+                fi
+            else
+                lonely[$n]=0
+            fi
+            h=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(cname "$n")" 2>/dev/null || true)
+            [[ $h == healthy ]] || continue
             [[ $alive -ge $((${#NODES[@]} - 1)) ]] && ok=$((ok + 1))
         done
         if ((ok == ${#NODES[@]})); then
@@ -260,8 +275,9 @@ wait_ready() {
 cmd_up() {
     local t0=$SECONDS
     host_tools
-    if [[ ${IFS_TESTNET_NO_BUILD:-} != 1 ]]; then cmd_build; fi
+    if [[ ${IFS_TESTNET_NO_BUILD:-} != 1 ]]; then build_binary; fi
     [[ -x $BIN ]] || die "no static ifsnode at $BIN (run without IFS_TESTNET_NO_BUILD)"
+    build_images
     mkdir -p "$WORK/cli" "$WORK/files"
     mount_small_disk
     say "starting the testnet (project $PROJECT)"
@@ -311,18 +327,28 @@ cmd_peers() {
 # ---- netem ---------------------------------------------------------------
 
 cmd_netem() {
-    local subnet=${1:-} delay=${2:-} loss=${3:-0%} n pid
-    [[ -n ${CIDR[$subnet]:-} && -n $delay ]] || die "usage: netem a|b|c DELAY [LOSS] (e.g. 80ms 1%) or netem SUBNET off"
+    local subnet=${1:-} delay=${2:-} loss=${3:-0%} n pid qdisc
+    [[ -n ${CIDR[$subnet]:-} && -n $delay ]] ||
+        die "usage: netem a|b|c DELAY [LOSS] (e.g. 80ms 1%), netem SUBNET rate RATE (e.g. 2mbit), netem SUBNET off"
+    case $delay in
+    off) qdisc="" ;;
+    rate) qdisc="tbf rate ${3:?rate needed, e.g. 2mbit} burst 32kbit latency 400ms" ;;
+    *) qdisc="netem delay $delay loss $loss" ;;
+    esac
     for n in "${NODES[@]}"; do
         [[ ${SUBNET_OF[$n]} == "$subnet" ]] || continue
         pid=$(pid_of "$n")
         [[ $pid != 0 ]] || { say "$n is not running"; continue; }
-        if [[ $delay == off ]]; then
+        if [[ -z $qdisc ]]; then
             nsenter -t "$pid" -n tc qdisc del dev eth0 root 2>/dev/null || true
-            say "$n: netem removed"
+            say "$n: qdisc removed"
+        elif ! nsenter -t "$pid" -n tc qdisc replace dev eth0 root $qdisc 2>"$WORK/tc.err"; then
+            if grep -q 'qdisc kind is unknown' "$WORK/tc.err" && [[ $qdisc == netem* ]]; then
+                die "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); only a rate limit works here: netem $subnet rate 2mbit"
+            fi
+            die "tc on $n: $(cat "$WORK/tc.err")"
         else
-            nsenter -t "$pid" -n tc qdisc replace dev eth0 root netem delay "$delay" loss "$loss"
-            say "$n: egress delay $delay loss $loss"
+            say "$n: egress $qdisc"
         fi
     done
 }
@@ -568,7 +594,9 @@ cmd_smoke() {
     local t0=$SECONDS t f out holders victim rc=0 steps=()
     step() { steps+=("$(printf '%-44s %4ss' "$1" "$((SECONDS - t))")"); t=$SECONDS; }
     t=$SECONDS
-    trap 'cmd_down; printf "%s\n" "${steps[@]}"' EXIT
+    trap 'rc=$?; cmd_down; step "down"; printf "%s\n" "${steps[@]}"; say "smoke $( ((rc == 0)) && echo passed || echo FAILED) in $((SECONDS - t0)) s"' EXIT
+    cmd_down
+    step "down (leftovers of an earlier run)"
     cmd_up
     step "up (build, start, all healthy)"
     mkdir -p "$WORK"
@@ -588,7 +616,6 @@ cmd_smoke() {
     get_file n5 smoke "$WORK/smoke.out" || die "smoke: get after killing $victim failed"
     cmp "$f" "$WORK/smoke.out" || die "smoke: the file read back after killing $victim differs"
     step "kill -9 $victim, get again, compare"
-    say "smoke passed in $((SECONDS - t0)) s"
 }
 
 # ---- main ----------------------------------------------------------------
