@@ -590,24 +590,37 @@ cmd_chaos() {
 
 # ---- smoke ---------------------------------------------------------------
 
-cmd_smoke() {
-    local t0=$SECONDS t f out holders victim rc=0 steps=()
-    step() { steps+=("$(printf '%-44s %4ss' "$1" "$((SECONDS - t))")"); t=$SECONDS; }
-    t=$SECONDS
-    trap 'rc=$?; cmd_down; step "down"; printf "%s\n" "${steps[@]}"; say "smoke $( ((rc == 0)) && echo passed || echo FAILED) in $((SECONDS - t0)) s"' EXIT
+SMOKE_STEPS=()
+SMOKE_T=0
+SMOKE_T0=0
+smoke_step() {
+    SMOKE_STEPS+=("$(printf '%-44s %4ss' "$1" "$((SECONDS - SMOKE_T))")")
+    SMOKE_T=$SECONDS
+}
+smoke_end() {
+    local rc=$?
     cmd_down
-    step "down (leftovers of an earlier run)"
+    smoke_step "down"
+    printf '%s\n' "${SMOKE_STEPS[@]}"
+    if ((rc == 0)); then say "smoke passed in $((SECONDS - SMOKE_T0)) s"; else say "smoke FAILED (exit $rc) after $((SECONDS - SMOKE_T0)) s"; fi
+}
+
+cmd_smoke() {
+    local f out holders victim
+    SMOKE_T0=$SECONDS SMOKE_T=$SECONDS
+    trap smoke_end EXIT
+    cmd_down
+    smoke_step "down (leftovers of an earlier run)"
     cmd_up
-    step "up (build, start, all healthy)"
-    mkdir -p "$WORK"
+    smoke_step "up (build, start, all healthy)"
     f=$(make_file smoke $((8 * 1024)))
     out=$(put_file n1 "$f" smoke) || die "smoke: put through n1 (subnet a) failed"
     holders=$(holders_of "$out")
     say "put 8 MiB through n1 (subnet a); holders: $holders"
-    step "put 8 MiB through n1 (subnet a)"
+    smoke_step "put 8 MiB through n1 (subnet a)"
     get_file n5 smoke "$WORK/smoke.out" || die "smoke: get through n5 (subnet c) failed"
     cmp "$f" "$WORK/smoke.out" || die "smoke: the file read back through n5 differs"
-    step "get through n5 (subnet c), compare"
+    smoke_step "get through n5 (subnet c), compare"
     LAST_HOLDERS=$holders
     victim=$(pick_holder n5)
     say "kill -9 holder $victim"
@@ -615,7 +628,7 @@ cmd_smoke() {
     rm -f "$WORK/smoke.out"
     get_file n5 smoke "$WORK/smoke.out" || die "smoke: get after killing $victim failed"
     cmp "$f" "$WORK/smoke.out" || die "smoke: the file read back after killing $victim differs"
-    step "kill -9 $victim, get again, compare"
+    smoke_step "kill -9 $victim, get again, compare"
 }
 
 # ---- main ----------------------------------------------------------------
