@@ -3,9 +3,11 @@
 
 pub mod check;
 pub mod devnet;
+pub mod donate;
 pub mod get;
 pub mod init;
 pub mod key;
+pub mod leave;
 pub mod local_roundtrip;
 pub mod ls;
 pub mod peers;
@@ -87,6 +89,10 @@ pub enum Command {
     Rm(rm::RmArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
+    /// Change (or show) how much disk the running node donates; it moves chunks off first
+    Donate(donate::DonateArgs),
+    /// Hand every chunk to other nodes, then hold nothing (stop the node afterwards)
+    Leave(leave::LeaveArgs),
     /// Encode a file, store it in a local store, read it back and compare (dev/demo)
     #[command(hide = true)]
     LocalRoundtrip(local_roundtrip::LocalRoundtripArgs),
@@ -106,6 +112,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls(args) => ls::run(&cli.global, args),
         Command::Rm(args) => rm::run(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
+        Command::Donate(args) => donate::run(&cli.global, args),
+        Command::Leave(args) => leave::run(&cli.global, args),
         Command::LocalRoundtrip(args) => local_roundtrip::run(&cli.global, args),
     }
 }

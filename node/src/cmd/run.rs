@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// `capacity.interval_secs` (short values suit tests and dev clusters).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..))]
     pub capacity_interval_ms: Option<u64>,
+    /// Milliseconds between durability passes (repair, audits, offload);
+    /// default 60 s. Short values suit tests and benchmarks.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub repair_interval_ms: Option<u64>,
 }
 
 /// The node service's configuration from `config.toml`, the node key and the
@@ -71,6 +75,9 @@ pub fn node_config(
     cfg.dead_after = c.dead_after_intervals;
     // Hop counts change rarely; with short test intervals, re-probe sooner.
     cfg.hop_probe_interval = (cfg.capacity_interval * 3).min(Duration::from_secs(30));
+    if let Some(ms) = args.repair_interval_ms {
+        cfg.durability.repair_interval = Duration::from_millis(ms);
+    }
     Ok(cfg)
 }
 
@@ -145,6 +152,7 @@ mod tests {
             bootstrap: vec![boot, "/ip4/10.0.0.2/tcp/4100".parse().unwrap()],
             mdns: true,
             capacity_interval_ms: Some(500),
+            repair_interval_ms: Some(1000),
         };
         let cfg = node_config(&config, dir.path(), key, &args).unwrap();
         assert_eq!(cfg.listen, args.listen);
@@ -153,5 +161,6 @@ mod tests {
         assert_eq!(cfg.capacity_interval, Duration::from_millis(500));
         assert_eq!(cfg.store.owner_reserve_pct, config.owner_reserve_pct);
         assert_eq!(cfg.suspect_after, 3);
+        assert_eq!(cfg.durability.repair_interval, Duration::from_secs(1));
     }
 }

@@ -64,23 +64,28 @@ impl Drop for BusyGuard<'_> {
 impl Shared {
     /// Claim `chunk` for one copy job; `None` if another job holds it.
     pub(crate) fn claim(&self, chunk: ChunkId) -> Option<BusyGuard<'_>> {
-        lock(&self.durability.busy)
-            .insert(chunk)
-            .then_some(BusyGuard(self, chunk))
+        // Build the guard only when claimed: its drop takes the same lock.
+        let claimed = lock(&self.durability.busy).insert(chunk);
+        claimed.then(|| BusyGuard(self, chunk))
     }
 
-    /// Whether `node` counts as a live holder: alive in the node table and
-    /// not failing audits. This node always counts for itself.
+    /// Whether `node` counts as a live holder: not dead in the node table
+    /// (a suspect node may be back soon; copying at once would churn) and not
+    /// failing audits. This node counts for itself unless it is leaving.
     pub(crate) fn holder_counts(&self, node: &NodeId, now_ms: u64) -> bool {
         if *node == self.node_id {
             return !self.durability.leaving.load(Ordering::Relaxed);
         }
-        self.node_alive(node, now_ms)
+        self.node_state(node, now_ms) != Liveness::Dead
             && self.reputation_of(node) >= Policy::default().min_reputation
     }
 
     /// Whether the node table has `node` alive.
     pub(crate) fn node_alive(&self, node: &NodeId, now_ms: u64) -> bool {
+        self.node_state(node, now_ms) == Liveness::Alive
+    }
+
+    fn node_state(&self, node: &NodeId, now_ms: u64) -> Liveness {
         let interval = self.cfg.capacity_interval.as_millis() as u64;
         lock(&self.table).state(
             node,
@@ -88,7 +93,7 @@ impl Shared {
             interval,
             self.cfg.suspect_after,
             self.cfg.dead_after,
-        ) == Liveness::Alive
+        )
     }
 
     /// Remember that `chunk` belongs to the file record `record`.

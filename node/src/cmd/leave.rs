@@ -1,0 +1,32 @@
+//! `ifsnode leave`: the node donates nothing from now on and hands every
+//! chunk to other nodes (each released only once the new copy's receipt is
+//! in the file record). Run it again to see progress; stop the node once
+//! it holds nothing.
+
+use clap::Args;
+use ifs_core::admin::AdminOp;
+
+use crate::cmd::GlobalArgs;
+use crate::cmd::donate::{command, print};
+use crate::cmd::peers::PeerArgs;
+
+/// Arguments of `ifsnode leave`.
+#[derive(Debug, Args)]
+pub struct LeaveArgs {
+    /// Which node to ask.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `ifsnode leave`.
+pub fn run(global: &GlobalArgs, args: LeaveArgs) -> anyhow::Result<()> {
+    let d = command(global, &args.peer, AdminOp::Leave)?;
+    print(&d, args.json);
+    if d.used_bytes > 0 {
+        eprintln!("moving chunks elsewhere; stop the node once it holds nothing");
+    }
+    Ok(())
+}

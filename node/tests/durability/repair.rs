@@ -1,0 +1,49 @@
+//! A node dies for good: the lowest live holder of each of its chunks
+//! copies it to a new node until every chunk has R live holders again.
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_holder_is_replaced_and_every_file_reads_back() {
+    let mut net = start(6, |_, _| {}).await;
+    let user = user_key();
+    let a = random_bytes(2 << 20);
+    let b = random_bytes(700 << 10);
+    put_file(&net, 0, &user, "a.bin", &a, 3).await;
+    put_file(&net, 0, &user, "b.bin", &b, 3).await;
+    assert_eq!(net.min_live(0, &user, "a.bin").await, 3);
+
+    // Kill the node (other than the entry) that holds the most chunks.
+    let mut victim = (1, 0);
+    for i in 1..6 {
+        let held = net.node(i).status().await.chunks;
+        if held > victim.1 {
+            victim = (i, held);
+        }
+    }
+    assert!(victim.1 > 0, "some node besides the entry holds chunks");
+    let gone = net.node(victim.0).node_id();
+    net.kill(victim.0).await;
+
+    // First the others notice, then repair brings every chunk back to 3.
+    net.wait_until(|| async {
+        net.node(0).peers().iter().any(|r| {
+            r.state == "dead"
+                && r.peer_id == ifs_net::node_id_to_peer_id(&gone).unwrap().to_string()
+        })
+    })
+    .await;
+    for name in ["a.bin", "b.bin"] {
+        net.wait_until(|| async { net.min_live(0, &user, name).await == 3 })
+            .await;
+    }
+    assert!(get_file(&net, (victim.0 + 1) % 6, &user, "a.bin").await == a);
+    assert!(get_file(&net, 0, &user, "b.bin").await == b);
+    for i in (0..6).filter(|i| *i != victim.0) {
+        assert!(
+            net.accounting_exact(i).await,
+            "node {i}: used bytes match the disk"
+        );
+    }
+    net.shutdown().await;
+}
