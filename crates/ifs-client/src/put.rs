@@ -176,7 +176,11 @@ pub async fn put<R: Read + Send + 'static>(
     .await;
     // Settle even after a failed commit: nothing stored is lost by it, and
     // unused space goes back at once.
-    settle_all(session, &placer.into_book()).await;
+    let record = report
+        .as_ref()
+        .ok()
+        .map(|_| ifs_core::file_record::FileRecord::key(&key.user_id(), &opts.name));
+    settle_all(session, &placer.into_book(), record).await;
     report
 }
 
@@ -237,7 +241,7 @@ async fn preliminary_table(
         }
     }
     if ranked.len() < replicas {
-        settle_all(session, &book).await;
+        settle_all(session, &book, None).await;
         return Err(PutError::NotEnoughNodes {
             usable: ranked.len(),
             replicas,

@@ -99,13 +99,21 @@ pub async fn reserve(
 }
 
 /// Settle every reservation of `book`: nodes keep what was stored and free
-/// the rest at once. Failures are logged; the TTL frees those later.
-pub async fn settle_all(session: &Session, book: &Book) {
+/// the rest at once. Naming the committed file's `record` lets each holder
+/// watch the replicas of what it stored. Failures are logged; the TTL frees
+/// those later.
+pub async fn settle_all(session: &Session, book: &Book, record: Option<[u8; 32]>) {
     let settles = book.all().into_iter().map(|(node, id)| async move {
         let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
             return;
         };
-        let req = CtlRequest::Settle { reservation_id: id };
+        let req = match record {
+            Some(record) => CtlRequest::SettleFor {
+                reservation_id: id,
+                record,
+            },
+            None => CtlRequest::Settle { reservation_id: id },
+        };
         match session.request_to(peer, &req).await {
             Ok(_) => debug!(%peer, "reservation settled"),
             Err(e) => warn!(%peer, "reservation not settled (it lapses by TTL): {e}"),
