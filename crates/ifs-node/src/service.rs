@@ -82,7 +82,10 @@ pub(crate) async fn run(
             _ = probe_tick.tick() => shared.clone().probe_due_peers(now_ms()),
             _ = sweep_tick.tick() => {
                 let s = shared.clone();
-                tokio::spawn(async move { s.sweep(now_ms()).await });
+                tokio::spawn(async move {
+                    s.sweep(now_ms()).await;
+                    s.rejoin_if_alone().await;
+                });
             }
             _ = republish_tick.tick() => {
                 let s = shared.clone();

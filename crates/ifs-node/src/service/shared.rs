@@ -323,6 +323,27 @@ impl Shared {
         )
     }
 
+    /// Dial the bootstrap peers again while this node knows no other node:
+    /// a seed that was not up yet when this node started must not leave it
+    /// alone for good.
+    pub async fn rejoin_if_alone(&self) {
+        if self.cfg.bootstrap.is_empty() {
+            return;
+        }
+        let connected = self.net.connected_peers().await.unwrap_or_default();
+        let knows_others = lock(&self.table).len() > 1;
+        if knows_others && !connected.is_empty() {
+            return;
+        }
+        info!("no other node in sight: dialing the bootstrap peers again");
+        for addr in &self.cfg.bootstrap {
+            if let Err(e) = self.net.dial(addr.clone()).await {
+                debug!(%addr, "bootstrap dial failed: {e}");
+            }
+        }
+        let _ = self.net.bootstrap().await;
+    }
+
     /// Release expired reservations.
     pub async fn sweep(&self, now_ms: u64) {
         match self.store.sweep_expired(now_ms).await {
