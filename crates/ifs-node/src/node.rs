@@ -37,13 +37,16 @@ impl Node {
         net_cfg.mdns = cfg.mdns;
         net_cfg.agent_version = node_agent();
         let (net, events) = ifs_net::spawn(net_cfg).await?;
-        let listen = net.listen_addrs().await?;
+        let listen = all_listen_addrs(&net, &cfg.listen).await?;
 
         let hop_ports: Vec<u16> = listen.iter().filter_map(service::tcp_port).collect();
-        let responder = match hop_ports.first() {
-            Some(port) => Some(ifs_net::hops::HopResponder::bind(*port)?),
-            None => None,
-        };
+        // Without its responder a node still stores and serves; peers just
+        // see no hop count for it, so a taken UDP port is not fatal.
+        let responder = hop_ports.first().and_then(|port| {
+            ifs_net::hops::HopResponder::bind(*port)
+                .map_err(|e| tracing::warn!("no hop-count responder on UDP {port}: {e}"))
+                .ok()
+        });
 
         let announce = if cfg.announce.is_empty() {
             listen.clone()
@@ -65,6 +68,29 @@ impl Node {
             started: Instant::now(),
         })
     }
+}
+
+/// The bound addresses once every configured listener is up (or after a
+/// short wait): `listen_addrs` returns with the first one, and a QUIC
+/// address missing here would be missing from every capacity report.
+async fn all_listen_addrs(
+    net: &ifs_net::Client,
+    configured: &[Multiaddr],
+) -> Result<Vec<Multiaddr>, NodeError> {
+    let is_quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, multiaddr::Protocol::QuicV1));
+    let want_quic = configured.iter().any(is_quic);
+    let want_tcp = configured.iter().any(|a| service::tcp_port(a).is_some());
+    let mut listen = net.listen_addrs().await?;
+    for _ in 0..40 {
+        let has_quic = listen.iter().any(is_quic);
+        let has_tcp = listen.iter().any(|a| service::tcp_port(a).is_some());
+        if (has_quic || !want_quic) && (has_tcp || !want_tcp) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        listen = net.listen_addrs().await?;
+    }
+    Ok(listen)
 }
 
 fn write_addr_file(dir: &std::path::Path, addrs: &[Multiaddr]) -> Result<(), NodeError> {
