@@ -215,16 +215,33 @@ impl Client {
     }
 
     /// Open a bulk `/ifs/chunk/1` stream to `peer`, dialing it if needed.
+    ///
+    /// A stream can land on a connection that is closing just then (e.g. the
+    /// loser of a simultaneous dial), so an open that fails other than by
+    /// timeout is tried again a few times on a fresh connection.
     pub async fn open_stream(&self, peer: PeerId) -> Result<Stream, NetError> {
-        let mut control = self.streams.clone();
-        let open = control.open_stream(peer, CHUNK_PROTOCOL);
-        match tokio::time::timeout(self.limits.stream_open_timeout, open).await {
-            Err(_) => Err(NetError::StreamTimeout(peer)),
-            Ok(Err(e)) => Err(NetError::Stream {
-                peer,
-                reason: e.to_string(),
-            }),
-            Ok(Ok(stream)) => Ok(stream),
+        const ATTEMPTS: u32 = 3;
+        let deadline = tokio::time::Instant::now() + self.limits.stream_open_timeout;
+        let mut attempt = 1;
+        loop {
+            let mut control = self.streams.clone();
+            let open = control.open_stream(peer, CHUNK_PROTOCOL);
+            match tokio::time::timeout_at(deadline, open).await {
+                Err(_) => return Err(NetError::StreamTimeout(peer)),
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err(e)) if attempt >= ATTEMPTS => {
+                    return Err(NetError::Stream {
+                        peer,
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, attempt, "stream open failed, retrying: {e}");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)))
+                        .await;
+                }
+            }
         }
     }
 
