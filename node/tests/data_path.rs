@@ -1,7 +1,6 @@
 //! End-to-end tests of the data path with the real `ifsnode` binary: five
 //! `ifsnode run` processes on loopback, `put` through one node, `get`
-//! through another. Sizes are 24 MiB per file (the 100 MiB, scaled
-//! down so the suite stays within minutes in debug builds).
+//! through another, 100 MiB of random and 100 MiB of text-like data.
 
 #[path = "data_path/support.rs"]
 mod support;
@@ -10,7 +9,7 @@ use std::collections::BTreeSet;
 
 use support::{Cluster, random_bytes, stderr, text_bytes};
 
-const SIZE: usize = 24 << 20;
+const SIZE: usize = 100 << 20;
 
 /// Every chunk in a `put --json` has `r` receipts from `r` distinct nodes.
 fn assert_replicated(put_json: &[u8], r: usize) -> serde_json::Value {
