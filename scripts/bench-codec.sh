@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
 export IFS_BENCH_DIR="${IFS_BENCH_DIR:-$CARGO_TARGET_DIR/bench-codec}"
 
 echo "building (release, RUSTFLAGS='${RUSTFLAGS:-}')"
