@@ -19,6 +19,9 @@ use crate::reserve::{Book, reserve};
 use crate::session::Session;
 use crate::transfer::send_chunk;
 
+/// Attempts per node and chunk before the node is passed over for it.
+const MAX_TRIES_PER_NODE: usize = 2;
+
 /// Shared state of the chunks of one put.
 pub struct Placer<'a> {
     session: &'a Session,
@@ -98,7 +101,14 @@ impl<'a> Placer<'a> {
         let mut first_chain = Vec::new();
         while held.len() < self.replicas {
             let holders: Vec<NodeId> = held.iter().map(|r| r.node).collect();
-            let mut excluded: Vec<NodeId> = failed.iter().map(|(n, _)| *n).collect();
+            // A node gets a second chance per chunk: a chain can fail at it
+            // through no fault of its own (a stream closed under a hop before
+            // it), and with R nodes in all there is no alternate to try.
+            let mut excluded: Vec<NodeId> = failed
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| failed.iter().filter(|(m, _)| m == n).count() >= MAX_TRIES_PER_NODE)
+                .collect();
             excluded.extend(lock(&self.dead).iter().copied());
             let missing = self.replicas - held.len();
             let targets = if held.is_empty() && failed.is_empty() {
