@@ -14,6 +14,7 @@ pub mod peers;
 pub mod put;
 pub mod rm;
 pub mod run;
+pub mod share;
 pub mod status;
 
 use anyhow::Context;
@@ -87,6 +88,10 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Delete a file; its holders free the space
     Rm(rm::RmArgs),
+    /// Let another user read one of your files (they get it with `get YOUR_KEY/NAME`)
+    Share(share::ShareArgs),
+    /// Take a user's access away: re-encrypt under a new key, re-put, free the old chunks
+    Revoke(share::RevokeArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
     /// Change (or show) how much disk the running node donates; it moves chunks off first
@@ -111,6 +116,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => get::run(&cli.global, args),
         Command::Ls(args) => ls::run(&cli.global, args),
         Command::Rm(args) => rm::run(&cli.global, args),
+        Command::Share(args) => share::run_share(&cli.global, args),
+        Command::Revoke(args) => share::run_revoke(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),

@@ -2,6 +2,8 @@
 //! `ifsnode run` processes on loopback, `put` through one node, `get`
 //! through another, 100 MiB of random and 100 MiB of text-like data.
 
+#[path = "data_path/sharing.rs"]
+mod sharing;
 #[path = "data_path/support.rs"]
 mod support;
 

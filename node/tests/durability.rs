@@ -9,5 +9,7 @@ mod offload;
 mod repair;
 #[path = "durability/scrub.rs"]
 mod scrub;
+#[path = "durability/sharing.rs"]
+mod sharing;
 #[path = "durability/support.rs"]
 mod support;

@@ -4,15 +4,15 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use ifs_core::NodeId;
 use ifs_core::dir_record::DirEntry;
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::UserKey;
 use ifs_core::proto::CtlRequest;
 use ifs_core::wire::{FileDelete, Tombstone};
+use ifs_core::{ChunkId, NodeId, UserId};
 use tracing::{info, warn};
 
-use crate::error::GetError;
+use crate::error::{ClientError, GetError};
 use crate::plan::node_name;
 use crate::put::now_ms;
 use crate::records;
@@ -33,6 +33,8 @@ pub struct FileInfo {
     pub min_live_replicas: usize,
     /// Manifest version.
     pub version: u64,
+    /// Users besides the owner the file is shared with.
+    pub readers: Vec<UserId>,
 }
 
 /// Lowest number of holders alive in `alive` over the live manifest's
@@ -66,12 +68,17 @@ pub async fn ls(session: &Session, key: &UserKey) -> Result<Vec<FileInfo>, GetEr
         .collect();
     let mut out = Vec::new();
     for e in dir.live() {
-        let min = match records::get_file_record(session, &owner, &e.name).await {
-            Ok(Some(rec)) => min_live_replicas(&rec, &alive),
-            Ok(None) => 0,
+        let (min, readers) = match records::get_file_record(session, &owner, &e.name).await {
+            Ok(Some(rec)) => (
+                min_live_replicas(&rec, &alive),
+                rec.live_manifest()
+                    .map(|m| m.readers.clone())
+                    .unwrap_or_default(),
+            ),
+            Ok(None) => (0, Vec::new()),
             Err(err) => {
                 warn!(name = %e.name, "file record unreadable: {err}");
-                0
+                (0, Vec::new())
             }
         };
         out.push(FileInfo {
@@ -80,6 +87,7 @@ pub async fn ls(session: &Session, key: &UserKey) -> Result<Vec<FileInfo>, GetEr
             chunks: e.chunks,
             min_live_replicas: min,
             version: e.version,
+            readers,
         });
     }
     Ok(out)
@@ -126,35 +134,53 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
     records::put_dir_record(session, &dir).await?;
 
     let chunks: Vec<_> = manifest.chunks.iter().map(|c| c.id).collect();
-    let mut holders: Vec<NodeId> = rec.receipts().map(|r| r.node).collect();
+    let (holders, confirmed) = forget_on_holders(session, &rec, &del, &chunks).await?;
+    info!(name, holders, confirmed, "file deleted");
+    Ok(RmReport {
+        chunks: chunks.len(),
+        holders,
+        confirmed,
+    })
+}
+
+/// Tell every node with a receipt for one of `chunks` in `rec` to free
+/// them, showing the owner's delete `del` as authority. Returns how many
+/// holders there were and how many confirmed; one that missed it frees the
+/// chunks on its next durability pass (they are no longer referenced).
+pub(crate) async fn forget_on_holders(
+    session: &Session,
+    rec: &FileRecord,
+    del: &FileDelete,
+    chunks: &[ChunkId],
+) -> Result<(usize, usize), ClientError> {
+    let mut holders: Vec<NodeId> = rec
+        .receipts()
+        .filter(|r| chunks.contains(&r.chunk))
+        .map(|r| r.node)
+        .collect();
     holders.sort();
     holders.dedup();
     // Registers the holders' addresses so they can be dialled.
     let _ = table::known_nodes(session).await?;
-    let tombstone = Tombstone::Delete(del).encode();
+    let tombstone = Tombstone::Delete(del.clone()).encode();
     let forgets = holders.iter().filter_map(|n| {
         let peer = ifs_net::node_id_to_peer_id(n).ok()?;
         let req = CtlRequest::Forget {
             tombstone: tombstone.clone(),
-            chunks: chunks.clone(),
+            chunks: chunks.to_vec(),
         };
         Some(async move {
             match session.request_to(peer, &req).await {
                 Ok(_) => true,
                 Err(e) => {
-                    warn!(node = %node_name(n), "holder not told to free the file: {e}");
+                    warn!(node = %node_name(n), "holder not told to free the chunks: {e}");
                     false
                 }
             }
         })
     });
     let confirmed = join_all(forgets).await.into_iter().filter(|ok| *ok).count();
-    info!(name, holders = holders.len(), confirmed, "file deleted");
-    Ok(RmReport {
-        chunks: chunks.len(),
-        holders: holders.len(),
-        confirmed,
-    })
+    Ok((holders.len(), confirmed))
 }
 
 #[cfg(test)]

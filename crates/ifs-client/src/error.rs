@@ -155,6 +155,15 @@ pub enum GetError {
     /// The record is not the one asked for (another owner or name).
     #[error("the record returned for {0:?} belongs to another owner or file")]
     ForeignRecord(String),
+    /// The manifest carries no key wrap for this user key: the file is not
+    /// shared with it (or no longer is).
+    #[error("{name:?} of user {owner} is not shared with this key")]
+    NotShared {
+        /// The file.
+        name: String,
+        /// Its owner (user id).
+        owner: String,
+    },
     /// The manifest carries no key wrap this user key opens.
     #[error("cannot open the file key: {0}")]
     Key(#[from] ifs_core::keys::KeyError),
@@ -199,4 +208,49 @@ pub enum FetchError {
     /// The bytes do not hash to the chunk id.
     #[error("bytes do not match the chunk id")]
     IdMismatch,
+}
+
+/// Why a share or a revoke failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// Reading the file (record, key or, on revoke, the old content) failed.
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// Writing the re-keyed copy failed (revoke); the old version is untouched.
+    #[error("re-putting the file under a new key failed: {0}")]
+    Put(#[from] PutError),
+    /// Talking to the entry node failed.
+    #[error(transparent)]
+    Session(#[from] ClientError),
+    /// The user tried to share a file with, or revoke, themselves.
+    #[error("that is your own key: the owner always reads its files")]
+    OwnKey,
+    /// Revoke named a key the file is not shared with.
+    #[error("{name:?} is not shared with user {user}")]
+    NotShared {
+        /// The file.
+        name: String,
+        /// The user named.
+        user: String,
+    },
+    /// Too many readers for one manifest.
+    #[error("{name:?} already has the most readers a file may have ({max})")]
+    TooManyReaders {
+        /// The file.
+        name: String,
+        /// The cap.
+        max: usize,
+    },
+    /// A key wrap could not be made (the grantee's x25519 key is unusable).
+    #[error("cannot wrap the file key for the grantee: {0}")]
+    Key(#[from] ifs_core::keys::KeyError),
+    /// The new manifest could not be built.
+    #[error("cannot build the new manifest: {0}")]
+    Build(#[from] ifs_core::wire::WireError),
+    /// The new manifest did not fit the record.
+    #[error("cannot update the record: {0}")]
+    Record(#[from] ifs_core::crdt::RecordError),
+    /// The pipe between reading the old and putting the new copy failed.
+    #[error("cannot set up the re-keying pipe: {0}")]
+    Pipe(std::io::Error),
 }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use ifs_core::codec::{CodecParams, Decoder, FileKey};
 use ifs_core::file_record::FileRecord;
-use ifs_core::keys::{KeyError, UserKey};
+use ifs_core::keys::UserKey;
 use ifs_core::proto::{CtlRequest, FetchOutcome};
 use ifs_core::wire::{FetchRequest, Manifest};
-use ifs_core::{ChunkId, NodeId};
+use ifs_core::{ChunkId, NodeId, UserId};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -64,7 +64,7 @@ struct Tally {
     millis: f64,
 }
 
-/// Fetch `key`'s file `name` through `session` and write it to `out`.
+/// Fetch `key`'s own file `name` through `session` and write it to `out`.
 pub async fn get<W: Write + Send + 'static>(
     session: &Session,
     key: &UserKey,
@@ -72,7 +72,20 @@ pub async fn get<W: Write + Send + 'static>(
     out: W,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
-    let owner = key.user_id();
+    get_from(session, key, &key.user_id(), name, out, opts).await
+}
+
+/// Fetch `owner`'s file `name` as `key` (the owner or a reader the owner
+/// granted) through `session` and write it to `out`.
+pub async fn get_from<W: Write + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    owner: &UserId,
+    name: &str,
+    out: W,
+    opts: GetOptions,
+) -> Result<(GetReport, W), GetError> {
+    let owner = *owner;
     let record = records::get_file_record(session, &owner, name)
         .await?
         .ok_or_else(|| GetError::NotFound(name.to_string()))?;
@@ -82,7 +95,10 @@ pub async fn get<W: Write + Send + 'static>(
         .clone();
     let wrap = manifest
         .wrap_for(&key.x25519_public())
-        .ok_or(KeyError::UnwrapFailed)?;
+        .ok_or_else(|| GetError::NotShared {
+            name: name.to_string(),
+            owner: owner.to_hex(),
+        })?;
     let file_key = FileKey(key.unwrap_key(wrap)?);
 
     let order = holder_order(session, &record, &manifest).await?;

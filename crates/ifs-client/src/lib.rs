@@ -19,12 +19,14 @@ mod put;
 pub mod records;
 mod reserve;
 mod session;
+mod share;
 pub mod table;
 pub mod transfer;
 
 pub use catalog::{FileInfo, RmReport, ls, min_live_replicas, rm};
-pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError};
-pub use get::{GetOptions, GetReport, by_rtt, get};
+pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
+pub use get::{GetOptions, GetReport, by_rtt, get, get_from};
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, put};
 pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};
+pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};

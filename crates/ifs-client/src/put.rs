@@ -17,7 +17,7 @@ use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, wrap_key};
 use ifs_core::placement::Policy;
 use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, Receipt};
-use ifs_core::{ChunkId, NodeId};
+use ifs_core::{ChunkId, NodeId, UserId};
 use ifs_net::PeerId;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -50,6 +50,10 @@ pub struct PutOptions {
     pub in_flight: usize,
     /// Plaintext bytes placed so far (for progress bars).
     pub progress: Option<Arc<AtomicU64>>,
+    /// Users besides the owner that may read the file (the fetch ACL).
+    pub readers: Vec<UserId>,
+    /// x25519 keys besides the owner's the file key is wrapped to.
+    pub reader_keys: Vec<[u8; 32]>,
 }
 
 impl PutOptions {
@@ -63,6 +67,8 @@ impl PutOptions {
             codec: CodecParams::default(),
             in_flight: 4,
             progress: None,
+            readers: Vec::new(),
+            reader_keys: Vec::new(),
         }
     }
 }
@@ -164,16 +170,7 @@ pub async fn put<R: Read + Send + 'static>(
         return Err(PutError::EncoderGone);
     }
 
-    let report = commit(
-        session,
-        key,
-        &opts.name,
-        &file_key,
-        prefix,
-        &opts.codec,
-        placed,
-    )
-    .await;
+    let report = commit(session, key, &opts, &file_key, prefix, placed).await;
     // Settle even after a failed commit: nothing stored is lost by it, and
     // unused space goes back at once.
     let record = report
@@ -260,12 +257,12 @@ async fn preliminary_table(
 async fn commit(
     session: &Session,
     key: &UserKey,
-    name: &str,
+    opts: &PutOptions,
     file_key: &FileKey,
     prefix: NoncePrefix,
-    codec: &CodecParams,
     placed: Vec<PlacedChunk>,
 ) -> Result<PutReport, PutError> {
+    let (name, codec) = (opts.name.as_str(), &opts.codec);
     let owner = key.user_id();
     let version = match records::get_file_record(session, &owner, name).await {
         Ok(Some(rec)) => rec.next_version(),
@@ -276,7 +273,14 @@ async fn commit(
         }
     };
     let size = placed.iter().map(|c| c.plain_len).sum();
-    let wrap = wrap_key(file_key.as_bytes(), &key.x25519_public(), &mut rand::rng())?;
+    let mut key_wraps = vec![wrap_key(
+        file_key.as_bytes(),
+        &key.x25519_public(),
+        &mut rand::rng(),
+    )?];
+    for x in &opts.reader_keys {
+        key_wraps.push(wrap_key(file_key.as_bytes(), x, &mut rand::rng())?);
+    }
     let manifest = Manifest::new(
         key,
         ManifestFields {
@@ -293,8 +297,8 @@ async fn commit(
                     len: c.len,
                 })
                 .collect(),
-            key_wraps: vec![wrap],
-            readers: Vec::new(),
+            key_wraps,
+            readers: opts.readers.clone(),
         },
     )?;
     let receipts = placed.iter().flat_map(|c| c.receipts.clone()).collect();

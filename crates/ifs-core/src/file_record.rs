@@ -258,6 +258,15 @@ impl FileRecord {
         !released && self.check_receipt_len(r).is_ok()
     }
 
+    /// Whether a node holding `chunk` for this record's owner may serve it
+    /// to `requester`: the live manifest lists the chunk and lets the
+    /// requester read (the owner or a granted reader). A deleted file, or a
+    /// chunk only an older version used, grants nothing.
+    pub fn grants_fetch(&self, chunk: &ChunkId, requester: &UserId) -> bool {
+        self.live_manifest()
+            .is_some_and(|m| m.chunk_len(chunk).is_some() && m.may_read(requester))
+    }
+
     /// Nodes holding a live copy of `chunk`, by node id: a receipt not
     /// cancelled by the holder's release, whose length agrees with the
     /// manifest. Independent of deletion: after `rm` it lists who still must free space.

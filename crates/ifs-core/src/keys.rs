@@ -5,6 +5,7 @@
 //! as another (say a capacity report). The domains in use are listed in
 //! [`domain`].
 
+mod public;
 mod wrap;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -15,6 +16,7 @@ use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 
 use crate::ids::{NodeId, UserId};
 
+pub use public::{PublicKeyError, UserPublic};
 pub use wrap::{KeyWrap, wrap_key};
 
 /// Signature domains: one per kind of signed statement.
@@ -239,6 +241,14 @@ impl UserKey {
     /// The x25519 public key others wrap file keys to.
     pub fn x25519_public(&self) -> [u8; 32] {
         XPublic::from(&self.x25519).to_bytes()
+    }
+
+    /// The public half to give others (see [`UserPublic`]).
+    pub fn public(&self) -> UserPublic {
+        UserPublic {
+            user: self.user_id(),
+            x25519: self.x25519_public(),
+        }
     }
 
     /// Sign `msg` in `domain` (see [`domain`]).

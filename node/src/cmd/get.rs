@@ -1,5 +1,6 @@
-//! `ifsnode get NAME OUT|-`: fetch a file through the entry node and write
-//! it to OUT (replaced only once complete) or stdout.
+//! `ifsnode get [OWNER/]NAME OUT|-`: fetch a file through the entry node and
+//! write it to OUT (replaced only once complete) or stdout. OWNER (a public
+//! key or user id) reads a file another user shared with you.
 
 use anyhow::Context;
 use clap::Args;
@@ -15,7 +16,7 @@ use crate::progress::{self, Progress};
 /// Arguments of `ifsnode get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The file's name
+    /// The file's name; `OWNER_PUBKEY/NAME` for a file another user shared with you
     pub name: String,
     /// Where to write it, or `-` for stdout
     pub out: String,
@@ -40,11 +41,13 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
         ..GetOptions::default()
     };
     let started = std::time::Instant::now();
-    let name = args.name.clone();
+    let (owner, name) = crate::cmd::share::owner_and_name(&args.name);
+    let name = name.to_string();
     let report = if to_stdout {
         let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
         let (report, mut out) = with_client(global, &args.peer, async |session, key| {
-            ifs_client::get(session, key, &name, out, opts)
+            let owner = owner.unwrap_or_else(|| key.user_id());
+            ifs_client::get_from(session, key, &owner, &name, out, opts)
                 .await
                 .with_context(|| format!("get {name} failed"))
         })?;
@@ -57,7 +60,8 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         let out = BufWriter::with_capacity(1 << 20, file);
         let result = with_client(global, &args.peer, async |session, key| {
-            ifs_client::get(session, key, &name, out, opts)
+            let owner = owner.unwrap_or_else(|| key.user_id());
+            ifs_client::get_from(session, key, &owner, &name, out, opts)
                 .await
                 .with_context(|| format!("get {name} failed"))
         });

@@ -106,15 +106,19 @@ pub fn run(_global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
             let key = load_or_create(&dir)?;
             let user = key.user_id().to_hex();
             let x = hex::encode(key.x25519_public());
+            let public = key.public().to_string();
             let path = dir.join(KEY_FILE);
             if json {
                 let v = serde_json::json!({
+                    "public_key": public,
                     "user_id": user,
                     "x25519_public": x,
                     "path": path.display().to_string(),
                 });
                 println!("{v}");
             } else {
+                println!("public key:        {public}");
+                println!("                   (give this to people who share files with you)");
                 println!("user id (ed25519): {user}");
                 println!("x25519 public key: {x}");
                 println!("key file:          {}", path.display());
@@ -133,6 +137,18 @@ pub fn with_client<T>(
     work: impl AsyncFnOnce(&Session, &UserKey) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let key = load_or_create(&ifs_home()?)?;
+    with_session(global, peer, async |session| work(session, &key).await)
+}
+
+/// Run `work` with a session to the entry node (no user key: commands that
+/// only ask the node must not create one), on a fresh runtime. Only
+/// connecting is bounded by `--timeout`; errors name the node and where its
+/// address came from.
+pub fn with_session<T>(
+    global: &GlobalArgs,
+    peer: &PeerArgs,
+    work: impl AsyncFnOnce(&Session) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let data_dir = global.data_dir()?;
     let (addr, source) = peer_addr::resolve(peer.peer.as_ref(), &data_dir)?;
     let timeout = Duration::from_secs(peer.timeout.max(1));
@@ -145,7 +161,9 @@ pub fn with_client<T>(
         let session = Session::connect_with(addr.clone(), timeout)
             .await
             .with_context(|| format!("node {addr} (from {source})"))?;
-        let out = work(&session, &key).await;
+        let out = work(&session)
+            .await
+            .with_context(|| format!("node {addr} (from {source})"));
         session.close().await;
         out
     })

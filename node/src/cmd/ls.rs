@@ -12,7 +12,7 @@ use crate::cmd::peers::PeerArgs;
 /// Arguments of `ifsnode ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Print a JSON array: name, size, chunks, min_live_replicas
+    /// Print a JSON array: name, size, chunks, min_live_replicas, version, readers
     #[arg(long)]
     pub json: bool,
     /// Which node to ask.
@@ -43,6 +43,8 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
                 "size": f.size,
                 "chunks": f.chunks,
                 "min_live_replicas": f.min_live_replicas,
+                "version": f.version,
+                "readers": f.readers.iter().map(|u| u.to_hex()).collect::<Vec<_>>(),
             })
         })
         .collect()
@@ -52,13 +54,17 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
 pub fn table(files: &[FileInfo]) -> String {
     let w = files.iter().map(|f| f.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
-        "{:<w$}  {:>14}  {:>6}  {:>8}\n",
-        "NAME", "SIZE", "CHUNKS", "REPLICAS"
+        "{:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
+        "NAME", "SIZE", "CHUNKS", "REPLICAS", "SHARED"
     );
     for f in files {
         out.push_str(&format!(
-            "{:<w$}  {:>14}  {:>6}  {:>8}\n",
-            f.name, f.size, f.chunks, f.min_live_replicas
+            "{:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
+            f.name,
+            f.size,
+            f.chunks,
+            f.min_live_replicas,
+            f.readers.len()
         ));
     }
     out
@@ -76,10 +82,12 @@ mod tests {
             chunks: 1,
             min_live_replicas: 3,
             version: 1,
+            readers: vec![ifs_core::UserId([7; 32])],
         };
         let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
         assert_eq!(v[0]["size"], 5);
+        assert_eq!(v[0]["readers"][0], "07".repeat(32));
         assert!(table(&[f]).lines().nth(1).unwrap().starts_with("a "));
     }
 }

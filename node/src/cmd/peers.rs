@@ -1,12 +1,11 @@
 //! `ifsnode peers`: every node the entry node knows, as a table for people
-//! or a JSON array of rows for scripts. Also the session helper `status`
-//! shares: resolve the entry node, connect, ask, within a deadline.
+//! or a JSON array of rows for scripts. Also `ask`, the one-request helper
+//! `status` and `donate` share.
 
 use crate::cmd::GlobalArgs;
-use crate::peer_addr;
-use anyhow::{Context, bail};
+use crate::cmd::key::with_session;
+use anyhow::bail;
 use clap::Args;
-use ifs_client::Session;
 use ifs_core::proto::{CtlRequest, CtlResponse, PeerRow};
 use multiaddr::Multiaddr;
 use std::time::Duration;
@@ -33,27 +32,14 @@ pub struct PeersArgs {
     pub json: bool,
 }
 
-/// Connect to the entry node, send `req`, return the answer; everything
-/// within `timeout`.
+/// Connect to the entry node, send `req`, return the answer; the answer
+/// within `--timeout` too.
 pub fn ask(global: &GlobalArgs, args: &PeerArgs, req: CtlRequest) -> anyhow::Result<CtlResponse> {
-    let data_dir = global.data_dir()?;
-    let (addr, source) = peer_addr::resolve(args.peer.as_ref(), &data_dir)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async move {
-        let work = async {
-            let session = Session::connect_with(addr.clone(), timeout).await?;
-            let answer = session.request(&req).await;
-            session.close().await;
-            answer
-        };
-        match tokio::time::timeout(timeout, work).await {
-            Ok(r) => r.with_context(|| format!("node {addr} (from {source})")),
-            Err(_) => bail!("node {addr} (from {source}) did not answer within {timeout:?}"),
+    with_session(global, args, async |session| {
+        match tokio::time::timeout(timeout, session.request(&req)).await {
+            Ok(r) => Ok(r?),
+            Err(_) => bail!("no answer within {timeout:?}"),
         }
     })
 }

@@ -75,10 +75,15 @@ impl Cluster {
 
     /// Like [`Cluster::cli`], feeding `input` on stdin.
     pub fn cli_with_stdin(&self, i: usize, args: &[&str], input: Option<&[u8]>) -> Output {
+        self.cli_as(&self.home(), i, args, input)
+    }
+
+    /// Like [`Cluster::cli_with_stdin`], as the user whose key dir is `home`.
+    pub fn cli_as(&self, home: &Path, i: usize, args: &[&str], input: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .args(["--peer", &self.addrs[i]])
-            .env("IFS_HOME", self.home())
+            .env("IFS_HOME", home)
             .env_remove("IFS_PEER")
             .env_remove("IFS_DATA_DIR")
             .stdin(if input.is_some() {

@@ -153,6 +153,51 @@ fn entries_signed_by_the_wrong_key_never_enter() {
 }
 
 #[test]
+fn only_the_live_version_grants_fetch_and_only_to_its_readers() {
+    let f = fx();
+    let (grantee, stranger) = (user(50), user(51));
+    let mut rec = FileRecord::from_manifest(manifest(&f.owner, 1, &[0], 5), vec![]).unwrap();
+    let (owner, g) = (f.owner.user_id(), grantee.user_id());
+    assert!(rec.grants_fetch(&chunk(0), &owner));
+    assert!(!rec.grants_fetch(&chunk(0), &g));
+
+    // Share: the next version lists the grantee as a reader.
+    let mut fields = rec.manifest().unwrap().fields();
+    fields.version = 2;
+    fields.readers.push(g);
+    rec.add_manifest(Manifest::new(&f.owner, fields).unwrap())
+        .unwrap();
+    assert!(rec.grants_fetch(&chunk(0), &g));
+    assert!(!rec.grants_fetch(&chunk(0), &stranger.user_id()));
+    assert!(
+        !rec.grants_fetch(&chunk(9), &g),
+        "a chunk the file does not list"
+    );
+
+    // A grantee cannot add another reader: the edit breaks the owner's signature.
+    let mut tampered = rec.manifest().unwrap().clone();
+    tampered.version = 3;
+    tampered.readers.push(stranger.user_id());
+    assert!(matches!(
+        rec.add_manifest(tampered),
+        Err(RecordError::Wire(WireError::BadSignature { .. }))
+    ));
+    assert!(!rec.grants_fetch(&chunk(0), &stranger.user_id()));
+
+    // Revoke: a re-keyed version with new chunks and without the grantee.
+    rec.add_manifest(manifest(&f.owner, 3, &[1], 40)).unwrap();
+    assert!(!rec.grants_fetch(&chunk(1), &g));
+    assert!(!rec.grants_fetch(&chunk(0), &g), "old chunks grant nothing");
+    assert!(!rec.grants_fetch(&chunk(0), &owner));
+    assert!(rec.grants_fetch(&chunk(1), &owner));
+
+    // Deleted: nobody is granted anything.
+    rec.add_delete(FileDelete::new(&f.owner, NAME.into(), 3, 50))
+        .unwrap();
+    assert!(!rec.grants_fetch(&chunk(1), &owner));
+}
+
+#[test]
 fn receipt_with_wrong_length_does_not_count() {
     let f = fx();
     let mut rec = FileRecord::new(f.owner.user_id(), NAME.into());

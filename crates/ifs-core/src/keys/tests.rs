@@ -103,3 +103,36 @@ fn low_order_recipient_key_is_refused() {
         KeyError::WeakPublicKey
     );
 }
+
+#[test]
+fn public_key_text_round_trips_and_typos_are_caught() {
+    let key = UserKey::generate(&mut rng(9));
+    let text = key.public().to_string();
+    assert!(text.starts_with("ifspub1"), "{text}");
+    let back: UserPublic = text.parse().unwrap();
+    assert_eq!(back, key.public());
+    assert_eq!(back.user, key.user_id());
+    assert_eq!(back.x25519, key.x25519_public());
+    // Surrounding whitespace from a copy and paste is fine.
+    assert_eq!(format!("  {text}\n").parse::<UserPublic>().unwrap(), back);
+
+    // One changed digit anywhere is caught by the checksum.
+    for i in [7, 40, 100, text.len() - 1] {
+        let mut t = text.clone().into_bytes();
+        t[i] = if t[i] == b'0' { b'1' } else { b'0' };
+        let t = String::from_utf8(t).unwrap();
+        assert_eq!(
+            t.parse::<UserPublic>().unwrap_err(),
+            PublicKeyError::BadChecksum,
+            "digit {i}"
+        );
+    }
+    assert_eq!(
+        text[..text.len() - 2].parse::<UserPublic>().unwrap_err(),
+        PublicKeyError::Malformed
+    );
+    assert_eq!(
+        key.user_id().to_hex().parse::<UserPublic>().unwrap_err(),
+        PublicKeyError::BadPrefix
+    );
+}

@@ -132,6 +132,22 @@ impl Manifest {
         *blake3::hash(&self.encode()).as_bytes()
     }
 
+    /// The signed content, to build the next version from (see
+    /// [`Manifest::new`], which signs it again).
+    pub fn fields(&self) -> ManifestFields {
+        ManifestFields {
+            name: self.name.clone(),
+            version: self.version,
+            size: self.size,
+            created_at_ms: self.created_at_ms,
+            segment_size: self.segment_size,
+            nonce_prefix: self.nonce_prefix,
+            chunks: self.chunks.clone(),
+            key_wraps: self.key_wraps.clone(),
+            readers: self.readers.clone(),
+        }
+    }
+
     /// Whether nodes should serve this file's chunks to `user`.
     pub fn may_read(&self, user: &UserId) -> bool {
         *user == self.owner || self.readers.contains(user)

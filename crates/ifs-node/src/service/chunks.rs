@@ -1,12 +1,13 @@
 //! The bulk chunk protocol on a node: store-and-forward along the header
 //! chain (cut-through: bytes go on to the next hop while they arrive), and
-//! serving fetches to the chunk's owner.
+//! serving fetches to the chunk's owner and the readers it granted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use ifs_core::ChunkId;
+use ifs_core::file_record::FileRecord;
 use ifs_core::proto::{
     CtlError, FetchOutcome, FetchReply, MAX_CHUNK_BYTES, MAX_STREAM_FRAME, StoreReply, StreamOpen,
     decode, encode,
@@ -244,11 +245,33 @@ impl Shared {
         }
         let owner = self.chunk_owner(req.chunk).await?;
         if owner != req.requester {
-            return Err(CtlError::Denied(
-                "only the chunk's owner may fetch it".into(),
-            ));
+            self.check_grant(req, owner).await?;
         }
         self.store.get_chunk(req.chunk).await.map_err(store_error)
+    }
+
+    /// A requester other than the owner reads only through the file record
+    /// it names: that record must be the chunk owner's, and its live
+    /// manifest must list the chunk and the requester as a reader. The local
+    /// copy is asked first; the DHT only when it grants nothing (a share this
+    /// node has not heard of yet).
+    async fn check_grant(&self, req: &FetchRequest, owner: UserId) -> Result<(), CtlError> {
+        let grants = |rec: &Option<FileRecord>| {
+            rec.as_ref().is_some_and(|r| {
+                r.owner() == &owner
+                    && r.record_key() == req.record
+                    && r.grants_fetch(&req.chunk, &req.requester)
+            })
+        };
+        if grants(&self.file_record(req.record, false).await)
+            || grants(&self.file_record(req.record, true).await)
+        {
+            return Ok(());
+        }
+        Err(CtlError::Denied(format!(
+            "user {} may not read chunk {}: it is neither the owner nor a reader of the file that names it",
+            req.requester, req.chunk
+        )))
     }
 
     async fn chunk_owner(&self, chunk: ChunkId) -> Result<UserId, CtlError> {

@@ -1,0 +1,176 @@
+//! `ifsnode share NAME --to KEY` and `ifsnode revoke NAME --from KEY`.
+//!
+//! KEY is the other user's public key as `ifsnode key show` prints it
+//! (`ifspub1…`). A share adds a key wrap and a reader to the file's
+//! manifest; the reader then runs `ifsnode get OWNER_KEY/NAME OUT`. A revoke
+//! re-encrypts the file under a new key, puts it again for the remaining
+//! readers and frees the old chunks.
+
+use anyhow::Context;
+use clap::Args;
+use ifs_client::RevokeOptions;
+use ifs_core::UserId;
+use ifs_core::keys::UserPublic;
+
+use crate::cmd::GlobalArgs;
+use crate::cmd::key::with_client;
+use crate::cmd::peers::PeerArgs;
+use crate::progress::{self, Progress};
+
+/// Arguments of `ifsnode share`.
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The file's name
+    pub name: String,
+    /// The reader's public key (`ifspub1…`, from their `ifsnode key show`)
+    #[arg(long, value_name = "PUBKEY")]
+    pub to: UserPublic,
+    /// Print a JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Which node to enter through.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+}
+
+/// Arguments of `ifsnode revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The file's name
+    pub name: String,
+    /// The reader's public key (`ifspub1…`) to take access from
+    #[arg(long, value_name = "PUBKEY")]
+    pub from: UserPublic,
+    /// Replicas per chunk of the re-encrypted copy
+    #[arg(long, short = 'r', default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub replicas: u16,
+    /// Print a JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Which node to enter through.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+}
+
+/// Run `ifsnode share`.
+pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
+    let (name, to) = (args.name.clone(), args.to);
+    let (r, owner) = with_client(global, &args.peer, async |session, key| {
+        let r = ifs_client::share(session, key, &name, &to)
+            .await
+            .with_context(|| format!("share {name} failed"))?;
+        Ok((r, key.public()))
+    })?;
+    let path = format!("{owner}/{}", args.name);
+    if args.json {
+        let v = serde_json::json!({
+            "name": args.name,
+            "version": r.version,
+            "reader": to.user.to_hex(),
+            "already_shared": r.already,
+            "readers": r.readers,
+            "get_as": path,
+        });
+        println!("{v}");
+    } else {
+        if r.already {
+            println!("{} was already shared with {}", args.name, to.user);
+        } else {
+            println!(
+                "shared {} with {} (version {}, {} reader(s))",
+                args.name, to.user, r.version, r.readers
+            );
+        }
+        println!("they read it with: ifsnode get {path} OUT");
+    }
+    Ok(())
+}
+
+/// Run `ifsnode revoke`.
+pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
+    let (name, from) = (args.name.clone(), args.from);
+    let bar = Progress::start(&format!("re-key {name}"), None, progress::wanted(args.json));
+    let opts = RevokeOptions {
+        replicas: usize::from(args.replicas),
+        progress: Some(bar.counter()),
+    };
+    let r = with_client(global, &args.peer, async |session, key| {
+        ifs_client::revoke(session, key, &name, &from, opts)
+            .await
+            .with_context(|| format!("revoke {name} failed"))
+    })?;
+    bar.finish();
+    if args.json {
+        let v = serde_json::json!({
+            "name": args.name,
+            "version": r.put.version,
+            "revoked": from.user.to_hex(),
+            "readers": r.readers,
+            "chunks": r.put.chunks.len(),
+            "old_chunks": r.old_chunks,
+            "holders_told": r.holders,
+            "holders_confirmed": r.confirmed,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "revoked {} from {}: re-encrypted as version {} ({} chunks, {} reader(s) kept); \
+             {} of {} holders freed the {} old chunks",
+            args.name,
+            from.user,
+            r.put.version,
+            r.put.chunks.len(),
+            r.readers,
+            r.confirmed,
+            r.holders,
+            r.old_chunks
+        );
+    }
+    Ok(())
+}
+
+/// Split `get`'s NAME into an owner and a name: `OWNER/NAME`, where OWNER is
+/// a public key (`ifspub1…`) or a 64-hex user id, names another user's file;
+/// anything else is one of your own files.
+pub fn owner_and_name(arg: &str) -> (Option<UserId>, &str) {
+    if let Some((head, rest)) = arg.split_once('/')
+        && !rest.is_empty()
+    {
+        if let Ok(k) = head.parse::<UserPublic>() {
+            return (Some(k.user), rest);
+        }
+        if head.len() == 64
+            && let Ok(u) = UserId::from_hex(head)
+        {
+            return (Some(u), rest);
+        }
+    }
+    (None, arg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ifs_core::keys::UserKey;
+
+    #[test]
+    fn another_users_file_is_named_by_key_or_id_then_slash() {
+        let k = UserKey::generate(&mut rand::rng());
+        let pubkey = k.public().to_string();
+        let id = k.user_id();
+        assert_eq!(
+            owner_and_name(&format!("{pubkey}/docs/a.txt")),
+            (Some(id), "docs/a.txt")
+        );
+        assert_eq!(
+            owner_and_name(&format!("{}/a.txt", id.to_hex())),
+            (Some(id), "a.txt")
+        );
+        assert_eq!(owner_and_name("docs/a.txt"), (None, "docs/a.txt"));
+        assert_eq!(owner_and_name("a.txt"), (None, "a.txt"));
+        assert_eq!(
+            owner_and_name(&format!("{pubkey}/")),
+            (None, format!("{pubkey}/").as_str())
+        );
+    }
+}
