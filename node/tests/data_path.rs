@@ -1,6 +1,7 @@
 //! End-to-end tests of the data path with the real `ifsnode` binary: five
 //! `ifsnode run` processes on loopback, `put` through one node, `get`
-//! through another, 100 MiB of random and 100 MiB of text-like data.
+//! through another, 100 MiB of random and 100 MiB of text-like data; and
+//! sharing between users (`data_path/sharing.rs`).
 
 #[path = "data_path/sharing.rs"]
 mod sharing;
