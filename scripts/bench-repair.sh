@@ -7,7 +7,9 @@
 #   scripts/bench-repair.sh
 #
 # Environment:
-#   BENCH_SIZE       bytes to store (default 1073741824 = 1 GiB)
+#   BENCH_SIZE       bytes to store: a number with an optional unit, KiB MiB
+#                    GiB (or K M G, powers of 1024) or KB MB GB (powers of
+#                    1000); default 1GiB
 #   BENCH_NODES      nodes (default 6)
 #   BENCH_PROFILE    release (default) or debug build of ifsnode
 #   IFSNODE          use this ifsnode binary instead of building one
@@ -21,7 +23,23 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
-size="${BENCH_SIZE:-1073741824}"
+# "1GiB" → 1073741824
+to_bytes() {
+    local t="$1" n u
+    n="${t%%[!0-9]*}" u="${t#"$n"}"
+    [[ -n "$n" ]] || { echo "bad size: $t" >&2; exit 2; }
+    case "$u" in
+        "" | B) echo "$n" ;;
+        K | KiB) echo $((n << 10)) ;;
+        M | MiB) echo $((n << 20)) ;;
+        G | GiB) echo $((n << 30)) ;;
+        KB) echo $((n * 1000)) ;;
+        MB) echo $((n * 1000000)) ;;
+        GB) echo $((n * 1000000000)) ;;
+        *) echo "bad size: $t (want e.g. 1GiB, 256MiB, 500MB)" >&2; exit 2 ;;
+    esac
+}
+size="$(to_bytes "${BENCH_SIZE:-1GiB}")"
 nodes="${BENCH_NODES:-6}"
 profile="${BENCH_PROFILE:-release}"
 

@@ -4,7 +4,7 @@
 //! silently) and then the rules between fields; every error names the file
 //! and the field.
 
-use crate::volume::{Cap, VolumeSpec};
+use crate::volume::VolumeSpec;
 use anyhow::{Context, bail};
 use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,10 @@ pub struct Config {
     /// Discover peers on the local network with mDNS.
     #[serde(default)]
     pub mdns: bool,
+    /// Set by `ifsnode leave` (cleared by `ifsnode donate`): the node
+    /// donates nothing and hands every chunk to other nodes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
     /// The directories the node stores pieces in, each with its cap, as
     /// `PATH[:SIZE|PCT]` strings.
     #[serde(with = "crate::volume::spec_list")]
@@ -98,6 +102,7 @@ impl Config {
             },
             bootstrap,
             mdns: false,
+            leaving: false,
             volumes,
             capacity: CapacityConfig::default(),
         }
@@ -158,9 +163,6 @@ impl Config {
                     "field `volumes[{i}].path`: {} is listed twice",
                     v.path.display()
                 );
-            }
-            if v.cap == Cap::Bytes(0) {
-                bail!("field `volumes[{i}].cap`: a volume must hold more than 0 bytes");
             }
         }
         if self.listen.is_empty() {
@@ -232,6 +234,7 @@ mod addr_list {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::volume::Cap;
 
     fn sample() -> Config {
         let vols = vec![
@@ -298,14 +301,6 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("volumes[0].path")
-        );
-        let mut c = sample();
-        c.volumes[1].cap = Cap::Bytes(0);
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("volumes[1].cap")
         );
         let mut c = sample();
         c.owner_reserve_pct = 95;

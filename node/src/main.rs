@@ -10,6 +10,7 @@ mod logging;
 mod node_key;
 mod peer_addr;
 mod progress;
+mod saved_donation;
 mod volume;
 
 use clap::Parser;

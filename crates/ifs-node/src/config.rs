@@ -1,11 +1,12 @@
 //! [`NodeConfig`]: everything a node needs to start.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ifs_core::keys::NodeKey;
 use ifs_net::Multiaddr;
-use ifs_store::StoreConfig;
+use ifs_store::{Cap, StoreConfig};
 
 /// Configuration of one node service.
 #[derive(Clone)]
@@ -38,6 +39,29 @@ pub struct NodeConfig {
     pub republish_interval: Duration,
     /// Scrub, audit, repair and offload settings.
     pub durability: crate::DurabilityConfig,
+    /// Start as a leaving node (the operator ran `ifsnode leave` before a
+    /// restart): donate nothing and hand every chunk over.
+    pub leaving: bool,
+    /// Where operator donation changes are saved so they outlive a restart;
+    /// `None` keeps them in memory only.
+    pub donation_store: Option<Arc<dyn DonationStore>>,
+}
+
+/// An operator's donation change, as saved across restarts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DonationChange {
+    /// `ifsnode donate`: each volume's new cap; the node is not leaving.
+    Caps(Vec<(PathBuf, Cap)>),
+    /// `ifsnode leave`: the node is leaving; the volume caps are kept.
+    Leave,
+}
+
+/// Keeps operator donation changes across restarts (the `ifsnode` binary
+/// writes them to `config.toml`).
+pub trait DonationStore: Send + Sync {
+    /// Save `change` durably. An error refuses the operator's command, so
+    /// the running node never drifts from what a restart would apply.
+    fn save(&self, change: &DonationChange) -> std::io::Result<()>;
 }
 
 impl NodeConfig {
@@ -62,6 +86,8 @@ impl NodeConfig {
             hop_probe_interval: Duration::from_secs(30),
             republish_interval: Duration::from_secs(600),
             durability: crate::DurabilityConfig::default(),
+            leaving: false,
+            donation_store: None,
         }
     }
 }
@@ -74,6 +100,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("listen", &self.listen)
             .field("bootstrap", &self.bootstrap)
             .field("capacity_interval", &self.capacity_interval)
+            .field("leaving", &self.leaving)
             .finish_non_exhaustive()
     }
 }

@@ -17,7 +17,7 @@ mod node;
 mod service;
 
 pub use capacity::{next_seq, report_due};
-pub use config::NodeConfig;
+pub use config::{DonationChange, DonationStore, NodeConfig};
 pub use durability::DurabilityConfig;
 pub use error::NodeError;
 pub use metrics::{MetricsTable, PeerMetrics};

@@ -59,6 +59,7 @@ impl Node {
         shared.load_persisted().await;
         shared.restore_records().await;
         shared.load_reputation().await;
+        shared.resume_leaving().await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(service::run(shared.clone(), events, stop_rx, responder));
         Ok(NodeHandle {

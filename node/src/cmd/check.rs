@@ -43,6 +43,9 @@ pub fn run(global: &GlobalArgs, _args: CheckArgs) -> anyhow::Result<()> {
             describe_cap(v.cap)
         );
     }
+    if config.leaving {
+        println!("  leaving   donating nothing (`ifsnode leave`; `ifsnode donate` ends it)");
+    }
     for a in &config.listen {
         println!("  listen    {a}");
     }

@@ -3,6 +3,10 @@
 //! first; `ifsnode donate` without a size shows the donation and what is
 //! left to move. Commands are signed with the node's own key, so only its
 //! operator (who can read DIR/node.key) may give them.
+//!
+//! The node writes the new caps into the `volumes` of its `config.toml`
+//! (and drops a `leaving` flag) before the change takes effect, so a restart
+//! keeps it; if the file cannot be written the command is refused.
 
 use anyhow::{Context, bail};
 use clap::Args;

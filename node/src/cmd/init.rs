@@ -8,7 +8,7 @@ use crate::atomic_file::write_atomic;
 use crate::cmd::GlobalArgs;
 use crate::config::{Config, DEFAULT_LISTEN};
 use crate::node_key;
-use crate::volume::{DEFAULT_VOLUME_CAP, VolumeSpec, check_volume_dir, describe_cap};
+use crate::volume::{Cap, DEFAULT_VOLUME_CAP, VolumeSpec, check_volume_dir, describe_cap};
 use anyhow::{Context, bail};
 use clap::Args;
 use multiaddr::Multiaddr;
@@ -99,6 +99,12 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
     // Check every given volume before writing anything.
     let mut volumes = Vec::new();
     for spec in &args.volumes {
+        if spec.cap == Cap::Bytes(0) {
+            bail!(
+                "volume {}: a volume must hold more than 0 bytes",
+                spec.path.display()
+            );
+        }
         let path = check_volume_dir(&spec.path)?;
         if volumes.iter().any(|v: &VolumeSpec| v.path == path) {
             bail!("volume directory {} is given twice", path.display());

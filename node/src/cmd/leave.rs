@@ -1,7 +1,8 @@
 //! `ifsnode leave`: the node donates nothing from now on and hands every
 //! chunk to other nodes (each released only once the new copy's receipt is
 //! in the file record). Run it again to see progress; stop the node once
-//! it holds nothing.
+//! it holds nothing. The node writes `leaving = true` to its `config.toml`
+//! first, so a restart goes on leaving; `ifsnode donate SIZE|PCT` ends it.
 
 use clap::Args;
 use ifs_core::admin::AdminOp;

@@ -6,6 +6,7 @@
 use crate::cmd::GlobalArgs;
 use crate::config::Config;
 use crate::node_key;
+use crate::saved_donation::ConfigFile;
 use crate::volume::check_volume_dir;
 use anyhow::Context;
 use clap::Args;
@@ -13,6 +14,7 @@ use ifs_node::{Node, NodeConfig};
 use ifs_store::StoreConfig;
 use multiaddr::Multiaddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a clean stop may take before the process exits anyway.
@@ -78,6 +80,10 @@ pub fn node_config(
     if let Some(ms) = args.repair_interval_ms {
         cfg.durability.repair_interval = Duration::from_millis(ms);
     }
+    // `donate` and `leave` are written back to config.toml, so a restart
+    // keeps them.
+    cfg.leaving = config.leaving;
+    cfg.donation_store = Some(Arc::new(ConfigFile::new(Config::path_in(data_dir))));
     Ok(cfg)
 }
 

@@ -5,6 +5,7 @@
 //! shrinking never loses data.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use tracing::{info, warn};
 
 use super::Shared;
 use super::control::store_error;
-use crate::now_ms;
+use crate::{DonationChange, now_ms};
 
 /// How far an operator command's clock may be from ours.
 const MAX_ADMIN_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -140,29 +141,36 @@ impl Shared {
         tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
     }
 
-    /// Answer an operator command signed with this node's key.
+    /// Answer an operator command signed with this node's key. A change is
+    /// saved (see [`crate::DonationStore`]) before it takes effect; a save
+    /// that fails refuses the command.
     pub async fn answer_admin(self: &Arc<Self>, req: AdminRequest) -> CtlResponse {
         if let Err(e) = req.verify_for(&self.node_id, now_ms(), MAX_ADMIN_SKEW_MS) {
             warn!("refused an operator command: {e}");
             return CtlResponse::Error(CtlError::Denied(e.to_string()));
         }
-        let cap = match req.op {
-            AdminOp::Donate(c) => {
-                self.durability.leaving.store(false, Ordering::Relaxed);
-                Some(c)
-            }
-            AdminOp::Leave => {
-                self.durability.leaving.store(true, Ordering::Relaxed);
-                Some(DonationCap::Bytes(0))
-            }
+        let change = match req.op {
+            AdminOp::Donate(cap) => match self.donation_caps(cap).await {
+                Ok(caps) => Some((DonationChange::Caps(caps.clone()), caps, false)),
+                Err(e) => return CtlResponse::Error(e),
+            },
+            AdminOp::Leave => match self.donation_caps(DonationCap::Bytes(0)).await {
+                Ok(caps) => Some((DonationChange::Leave, caps, true)),
+                Err(e) => return CtlResponse::Error(e),
+            },
             AdminOp::Donation => None,
         };
-        if let Some(cap) = cap
-            && let Err(e) = self.set_donation(cap).await
-        {
-            return CtlResponse::Error(e);
-        }
-        if !matches!(req.op, AdminOp::Donation) {
+        if let Some((saved, caps, leaving)) = change {
+            if let Err(e) = self.save_donation(saved).await {
+                warn!("cannot save the donation change: {e}");
+                return CtlResponse::Error(CtlError::Internal(format!(
+                    "cannot save the donation change: {e}"
+                )));
+            }
+            self.durability.leaving.store(leaving, Ordering::Relaxed);
+            if let Err(e) = self.apply_caps(caps).await {
+                return CtlResponse::Error(e);
+            }
             info!(op = ?req.op, "operator changed the donation");
             let s = self.clone();
             tokio::spawn(async move {
@@ -183,35 +191,93 @@ impl Shared {
         }
     }
 
-    /// Set every volume's cap: bytes split in proportion to the volumes'
-    /// filesystem sizes, or the same percent on each.
-    async fn set_donation(&self, cap: DonationCap) -> Result<(), CtlError> {
-        let vols = self.store.stats().await.map_err(store_error)?.volumes;
-        let total: u128 = vols
-            .iter()
-            .map(|v| u128::from(v.fs_size))
-            .sum::<u128>()
-            .max(1);
-        let n = vols.len();
-        let mut left = match cap {
-            DonationCap::Bytes(b) => b,
-            DonationCap::Percent(_) => 0,
+    /// At start: a node that was leaving before it stopped goes on leaving.
+    pub(crate) async fn resume_leaving(&self) {
+        if !self.cfg.leaving {
+            return;
+        }
+        self.durability.leaving.store(true, Ordering::Relaxed);
+        match self.donation_caps(DonationCap::Bytes(0)).await {
+            Ok(caps) => match self.apply_caps(caps).await {
+                Ok(()) => info!("still leaving: donating nothing"),
+                Err(e) => warn!("cannot drop the donation of a leaving node: {e}"),
+            },
+            Err(e) => warn!("cannot drop the donation of a leaving node: {e}"),
+        }
+    }
+
+    async fn save_donation(&self, change: DonationChange) -> std::io::Result<()> {
+        let Some(store) = self.cfg.donation_store.clone() else {
+            return Ok(());
         };
-        for (i, v) in vols.iter().enumerate() {
-            let c = match cap {
-                DonationCap::Percent(p) => Cap::Percent(p.min(100)),
-                DonationCap::Bytes(b) if i + 1 == n => Cap::Bytes(left.min(b)),
-                DonationCap::Bytes(b) => {
-                    let share = (u128::from(b) * u128::from(v.fs_size) / total) as u64;
-                    left = left.saturating_sub(share);
-                    Cap::Bytes(share)
-                }
-            };
+        tokio::task::spawn_blocking(move || store.save(&change))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Every volume's cap for `cap`: bytes split in proportion to the
+    /// volumes' filesystem sizes, or the same percent on each.
+    async fn donation_caps(&self, cap: DonationCap) -> Result<Vec<(PathBuf, Cap)>, CtlError> {
+        let vols = self.store.stats().await.map_err(store_error)?.volumes;
+        let sizes: Vec<u64> = vols.iter().map(|v| v.fs_size).collect();
+        Ok(vols
+            .into_iter()
+            .map(|v| v.path)
+            .zip(split_donation(cap, &sizes))
+            .collect())
+    }
+
+    async fn apply_caps(&self, caps: Vec<(PathBuf, Cap)>) -> Result<(), CtlError> {
+        for (path, cap) in caps {
             self.store
-                .set_volume_cap(v.path.clone(), c)
+                .set_volume_cap(path, cap)
                 .await
                 .map_err(store_error)?;
         }
         Ok(())
+    }
+}
+
+/// One cap per volume of filesystem size `sizes[i]`: a byte donation split
+/// in proportion to the sizes (the last volume takes the rounding), or the
+/// same percent on each.
+fn split_donation(cap: DonationCap, sizes: &[u64]) -> Vec<Cap> {
+    let total: u128 = sizes.iter().map(|&s| u128::from(s)).sum::<u128>().max(1);
+    let mut left = match cap {
+        DonationCap::Bytes(b) => b,
+        DonationCap::Percent(_) => 0,
+    };
+    let n = sizes.len();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| match cap {
+            DonationCap::Percent(p) => Cap::Percent(p.min(100)),
+            DonationCap::Bytes(_) if i + 1 == n => Cap::Bytes(left),
+            DonationCap::Bytes(b) => {
+                let share = (u128::from(b) * u128::from(size) / total) as u64;
+                left = left.saturating_sub(share);
+                Cap::Bytes(share)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_donation_is_split_by_disk_size_and_sums_exactly() {
+        let caps = split_donation(DonationCap::Bytes(1000), &[100, 300, 600]);
+        assert_eq!(caps, [Cap::Bytes(100), Cap::Bytes(300), Cap::Bytes(600)]);
+        let caps = split_donation(DonationCap::Bytes(10), &[1, 1, 1]);
+        assert_eq!(caps, [Cap::Bytes(3), Cap::Bytes(3), Cap::Bytes(4)]);
+        let caps = split_donation(DonationCap::Bytes(7), &[0, 0]);
+        assert_eq!(caps, [Cap::Bytes(0), Cap::Bytes(7)]);
+        assert_eq!(
+            split_donation(DonationCap::Percent(40), &[5, 9]),
+            [Cap::Percent(40), Cap::Percent(40)]
+        );
     }
 }
