@@ -9,7 +9,9 @@
 #   scripts/testnet.sh peers [NODE] [--json]   `ifsnode peers` of NODE (default n1)
 #   scripts/testnet.sh put FILE [NODE]     put FILE through NODE (default n1), print holders
 #   scripts/testnet.sh get NAME OUT [NODE] get NAME through NODE (default n5) into OUT
-#   scripts/testnet.sh netem SUBNET DELAY LOSS   e.g. `netem c 80ms 1%`; `netem c off`
+#   scripts/testnet.sh netem SUBNET DELAY LOSS   e.g. `netem c 80ms 1%` (needs the kernel's
+#                                          netem qdisc); `netem c rate 8mbit` (tbf cap);
+#                                          `netem c off`; `netem c show`
 #   scripts/testnet.sh chaos [SCENARIO...] kill pause partition restart fill (default: all)
 #   scripts/testnet.sh smoke               up, put/get across subnets, kill a holder,
 #                                          get again, down (CI)
@@ -17,8 +19,10 @@
 #   scripts/testnet.sh build               build the static ifsnode and both images
 #
 # Topology and the reasons for it: testnet/docker-compose.yml. CLI commands run
-# on the host with the same static ifsnode as the containers, with --peer set
-# to a node's container address (the host sits on all three bridges). Nothing
+# the host's copy of the static ifsnode inside the network namespace of the
+# node they talk to (nsenter), with --peer set to that node's address, so the
+# client sits in the node's subnet; IFS_TESTNET_CLIENT=host runs them on the
+# host instead (it sits on all three bridges). Nothing
 # is pulled: the node image is the static binary alone, the router image a
 # static busybox from Debian's busybox-static.
 #
@@ -29,6 +33,8 @@
 #                          (default /var/tmp/ifs-testnet)
 #   IFS_TESTNET_LOG        RUST_LOG inside the nodes (default warn)
 #   IFS_TESTNET_NO_BUILD=1 use the static ifsnode already built (no cargo)
+#   IFS_TESTNET_CLIENT     where the CLI runs: node (default, in the network
+#                          namespace of the node it talks to) or host
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -165,12 +171,25 @@ addr_of() {
     echo "$line"
 }
 
+# Where the CLI runs. "node" (the default): in the network namespace of the
+# node it talks to, so a put through n1 is a client in subnet a that reaches
+# the other subnets through the routers, as a user's machine beside n1
+# would. "host": on the host, which sits on all three bridges and reaches
+# every node directly, even across a cut subnet.
+CLIENT_AT="${IFS_TESTNET_CLIENT:-node}"
+
 # Run the host's ifsnode against NODE: ifs NODE SUBCOMMAND ARGS...
 ifs() {
-    local n=$1 sub=$2 addr
+    local n=$1 sub=$2 addr pid
     shift 2
     addr=$(addr_of "$n") || { say "no address for $n yet"; return 1; }
-    IFS_DATA_DIR="$WORK/cli" IFS_HOME="$WORK/cli" "$BIN" "$sub" --peer "$addr" "$@"
+    if [[ $CLIENT_AT == host ]]; then
+        IFS_DATA_DIR="$WORK/cli" IFS_HOME="$WORK/cli" "$BIN" "$sub" --peer "$addr" "$@"
+    else
+        pid=$(pid_of "$n")
+        [[ $pid != 0 ]] || { say "the network namespace of $n is gone"; return 1; }
+        IFS_DATA_DIR="$WORK/cli" IFS_HOME="$WORK/cli" nsenter -t "$pid" -n "$BIN" "$sub" --peer "$addr" "$@"
+    fi
 }
 
 # Node name for an IP address or a multiaddr list.
@@ -325,27 +344,68 @@ cmd_peers() {
 }
 
 # ---- netem ---------------------------------------------------------------
+# A subnet's link is shaped on both sides: on each of its nodes' eth0 (what
+# leaves the nodes) and on the router interfaces that face it (what enters
+# the subnet from the others). tc runs from the host inside the namespaces.
+
+# "router device" for each router interface on SUBNET.
+router_ifaces() {
+    local prefix=${CIDR[$1]%0/24} r pid dev
+    for r in "${ROUTERS[@]}"; do
+        pid=$(pid_of "$r")
+        [[ $pid != 0 ]] || continue
+        dev=$(nsenter -t "$pid" -n ip -o -4 addr show | awk -v p="$prefix" 'index($4, p) == 1 { print $2 }')
+        [[ -n $dev ]] && echo "$r $dev"
+    done
+}
+
+# Does this kernel have the netem qdisc? Tried in a throwaway namespace.
+have_netem() {
+    unshare -n sh -c 'ip link set lo up && tc qdisc add dev lo root netem delay 1ms' 2>"$WORK/tc.err"
+}
+
+no_netem() {
+    local subnet=$1
+    say "this kernel ($(uname -r)) has no netem qdisc: tc says \"$(head -n1 "$WORK/tc.err")\""
+    say "  (it needs CONFIG_NET_SCH_NETEM, built in or as module sch_netem; $( [[ -d /lib/modules/$(uname -r) ]] && echo "no such module is loaded" || echo "this machine has no /lib/modules/$(uname -r) to load it from"))"
+    say "  a delay or loss cannot be emulated here, and nothing was changed."
+    say "  what works: a bandwidth cap with tbf, e.g. '$0 netem $subnet rate 8mbit';"
+    say "  it adds delay only under load (packets queue for at most 400 ms, then drop)."
+    exit 2
+}
 
 cmd_netem() {
-    local subnet=${1:-} delay=${2:-} loss=${3:-0%} n pid qdisc
-    [[ -n ${CIDR[$subnet]:-} && -n $delay ]] ||
-        die "usage: netem a|b|c DELAY [LOSS] (e.g. 80ms 1%), netem SUBNET rate RATE (e.g. 2mbit), netem SUBNET off"
-    case $delay in
-    off) qdisc="" ;;
-    rate) qdisc="tbf rate ${3:?rate needed, e.g. 2mbit} burst 32kbit latency 400ms" ;;
-    *) qdisc="netem delay $delay loss $loss" ;;
+    local subnet=${1:-} what=${2:-} loss=${3:-0%} n pid qdisc target dev r
+    [[ -n ${CIDR[$subnet]:-} && -n $what ]] ||
+        die "usage: netem a|b|c DELAY [LOSS] (e.g. 80ms 1%), netem SUBNET rate RATE (e.g. 8mbit), netem SUBNET off|show"
+    mkdir -p "$WORK"
+    case $what in
+    off | show) qdisc="" ;;
+    rate) qdisc="tbf rate ${3:?rate needed, e.g. 8mbit} burst 32kbit latency 400ms" ;;
+    *)
+        have_netem || no_netem "$subnet"
+        qdisc="netem delay $what loss $loss"
+        ;;
     esac
+    # Targets: "label pid device".
+    local targets=()
     for n in "${NODES[@]}"; do
         [[ ${SUBNET_OF[$n]} == "$subnet" ]] || continue
-        pid=$(pid_of "$n")
+        targets+=("$n $(pid_of "$n") eth0")
+    done
+    while read -r r dev; do
+        [[ -n $r ]] && targets+=("$r($dev) $(pid_of "$r") $dev")
+    done < <(router_ifaces "$subnet")
+    for target in "${targets[@]}"; do
+        read -r n pid dev <<<"$target"
         [[ $pid != 0 ]] || { say "$n is not running"; continue; }
-        if [[ -z $qdisc ]]; then
-            nsenter -t "$pid" -n tc qdisc del dev eth0 root 2>/dev/null || true
-            say "$n: qdisc removed"
-        elif ! nsenter -t "$pid" -n tc qdisc replace dev eth0 root $qdisc 2>"$WORK/tc.err"; then
-            if grep -q 'qdisc kind is unknown' "$WORK/tc.err" && [[ $qdisc == netem* ]]; then
-                die "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); only a rate limit works here: netem $subnet rate 2mbit"
-            fi
+        if [[ $what == show ]]; then
+            printf '%-10s %s\n' "$n" "$(nsenter -t "$pid" -n tc qdisc show dev "$dev" | head -n1)"
+        elif [[ -z $qdisc ]]; then
+            nsenter -t "$pid" -n tc qdisc del dev "$dev" root 2>/dev/null || true
+            say "$n: egress shaping removed"
+        elif ! nsenter -t "$pid" -n tc qdisc replace dev "$dev" root $qdisc 2>"$WORK/tc.err"; then
+            grep -q 'qdisc kind is unknown' "$WORK/tc.err" && [[ $qdisc == netem* ]] && no_netem "$subnet"
             die "tc on $n: $(cat "$WORK/tc.err")"
         else
             say "$n: egress $qdisc"
@@ -376,13 +436,21 @@ holders_of() {
     done | sort -u | tr '\n' ' '
 }
 
+# Chunk replicas per holder of a put, from its JSON: "n1:3 n3:5 ...".
+holder_counts() {
+    load_peer_ids
+    local id c
+    jq -r '[.chunks[].nodes[]] | group_by(.) | .[] | "\(.[0]) \(length)"' <<<"$1" |
+        while read -r id c; do echo "$(name_of_peer "$id"):$c"; done | sort | tr '\n' ' '
+}
+
 cmd_put() {
     local file=${1:-} n=${2:-n1} name out
     [[ -f $file ]] || die "usage: put FILE [NODE]"
     name=$(basename "$file")
     out=$(put_file "$n" "$file" "$name") || return 1
     echo "$out"
-    say "put $name through $n (subnet ${SUBNET_OF[$n]}); holders: $(holders_of "$out")"
+    say "put $name through $n (subnet ${SUBNET_OF[$n]}); $(jq '.chunks | length' <<<"$out") chunks; replicas per holder: $(holder_counts "$out")"
 }
 
 cmd_get() {
@@ -416,24 +484,34 @@ register() {
 }
 
 # round_trip PUT_NODE GET_NODE LABEL: put a fresh file, read it back, compare.
-# Prints "ok" or "FAILED: why"; registers the file when the put succeeded.
+# Prints "ok" or "FAILED: why"; registers the file when the put succeeded and
+# writes its holders to $WORK/holders (callers run it in a subshell: read
+# them with last_holders).
 LAST_HOLDERS=""
+last_holders() { cat "$WORK/holders" 2>/dev/null || true; }
+last_times() { cat "$WORK/rt.times" 2>/dev/null || true; }
 round_trip() {
-    local pn=$1 gn=$2 label=$3 name f out err
+    local pn=$1 gn=$2 label=$3 name f out err t
+    : >"$WORK/holders"
+    : >"$WORK/rt.times"
     SEQ=$((SEQ + 1))
     name="$label-$SEQ"
     f=$(make_file "$name" $((1024 + RANDOM % 4096)))
     err="$WORK/err"
+    t=$SECONDS
     if ! out=$(put_file "$pn" "$f" "$name" 2>"$err"); then
-        echo "FAILED: put via $pn: $(tail -n1 "$err")"
+        echo "FAILED: put via $pn after $((SECONDS - t)) s: $(tail -n1 "$err")"
         return 1
     fi
     register "$name" "$f"
-    LAST_HOLDERS=$(holders_of "$out")
+    holders_of "$out" >"$WORK/holders"
+    printf 'put %s s' $((SECONDS - t)) >"$WORK/rt.times"
+    t=$SECONDS
     if ! get_file "$gn" "$name" "$WORK/rt.out" 2>"$err"; then
-        echo "FAILED: get via $gn: $(tail -n1 "$err")"
+        echo "FAILED: get via $gn after $((SECONDS - t)) s: $(tail -n1 "$err")"
         return 1
     fi
+    printf ', get %s s' $((SECONDS - t)) >>"$WORK/rt.times"
     if ! cmp -s "$f" "$WORK/rt.out"; then
         echo "FAILED: $name read back through $gn differs"
         return 1
@@ -478,21 +556,25 @@ pick_holder() {
     echo n4
 }
 
+SCENARIO_OK=1 # a scenario clears it when a step it requires failed
+
 finish_scenario() {
-    local name=$1 t0=$2 notes=$3 rt vn=${4:-n1}
+    local name=$1 t0=$2 notes=$3 rt vn=${4:-n1} ok=$SCENARIO_OK
+    SCENARIO_OK=1
     rt=$(round_trip n2 n5 "$name-after")
     verify_all "$vn"
     [[ $rt == ok ]] || notes+="; final round trip $rt"
     [[ -z $LOST_NAMES ]] || notes+="; lost:$LOST_NAMES"
     RESULTS+=("$(printf '%-10s %7s %5s %5s %6ss  %s' "$name" "$CHECKED" "$OK" "$LOST" "$((SECONDS - t0))" "$notes")")
     say "$name: $CHECKED checked, $OK ok, $LOST lost ($notes)"
-    [[ $rt == ok && $LOST == 0 ]]
+    [[ $rt == ok && $LOST == 0 && $ok == 1 ]]
 }
 
 chaos_kill() {
     local t0=$SECONDS victim big name=kill-midput rc notes out
     say "kill: kill -9 a holder while a 96 MiB put is under way"
     round_trip n1 n3 kill-probe >/dev/null || true
+    LAST_HOLDERS=$(last_holders)
     victim=$(pick_holder n1 n5)
     big=$(make_file "$name" $((96 * 1024)))
     put_file n1 "$big" "$name" >"$WORK/kill.out" 2>"$WORK/kill.err" &
@@ -525,13 +607,33 @@ chaos_pause() {
     finish_scenario pause "$t0" "$notes"
 }
 
+# A put must go on through a partition: one cut mid-way, one started while
+# the subnet is cut off (client in subnet a), and one from a client on the
+# host, which still reaches the cut-off nodes directly while the nodes of a
+# and b cannot reach them. Each must succeed on the nodes that work.
 chaos_partition() {
-    local t0=$SECONDS out notes net="${PROJECT}_ifs_c"
-    say "partition: cut subnet c (n5, n6) off: disconnect router r2 from it"
+    local t0=$SECONDS out notes net="${PROJECT}_ifs_c" big name=partition-midput p t
+    say "partition: cut subnet c (n5, n6) off (disconnect router r2 from it) during a 64 MiB put through n1"
+    big=$(make_file "$name" $((64 * 1024)))
+    t=$SECONDS
+    put_file n1 "$big" "$name" >"$WORK/part.out" 2>"$WORK/part.err" &
+    p=$!
+    sleep 1.5
     docker network disconnect "$net" "$(cname r2)"
+    if wait $p; then
+        register "$name" "$big"
+        notes="put cut mid-way: ok in $((SECONDS - t)) s, holders $(holders_of "$(cat "$WORK/part.out")")"
+    else
+        notes="put cut mid-way FAILED after $((SECONDS - t)) s: $(tail -n1 "$WORK/part.err")"
+        SCENARIO_OK=0
+    fi
     out=$(round_trip n1 n2 partition-during)
-    notes="round trip in a+b while c is cut: $out"
-    sleep 25
+    notes+="; put/get through a while c is cut: $out ($(last_times)), holders $(last_holders)"
+    [[ $out == ok ]] || SCENARIO_OK=0
+    out=$(CLIENT_AT=host round_trip n3 n4 partition-host)
+    notes+="; put/get from the host (reaches both sides) through b: $out ($(last_times)), holders $(last_holders)"
+    [[ $out == ok ]] || SCENARIO_OK=0
+    while ((SECONDS - t0 < 40)); do sleep 1; done
     say "  reconnecting subnet c"
     docker network connect --ip 10.61.3.254 "$net" "$(cname r2)"
     wait_ready 180 || notes+="; subnet c did not rejoin"
@@ -555,6 +657,7 @@ chaos_fill() {
     say "  n6 disk: $(df -h --output=used,avail "$SMALL_DISK" | tail -n1)"
     sleep 8
     out=$(round_trip n5 n6 fill-during)
+    LAST_HOLDERS=$(last_holders)
     notes="round trip via n5 while n6 is full: $out, holders $LAST_HOLDERS"
     [[ " $LAST_HOLDERS " != *" n6 "* ]] || notes+=" (n6 chosen while full)"
     verify_all n6

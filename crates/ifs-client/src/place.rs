@@ -1,6 +1,11 @@
 //! Placing one chunk: send it once along a header chain of R nodes, verify
 //! the receipts that come back, and resend to alternates until R distinct
 //! nodes hold it or the preliminary table is exhausted.
+//!
+//! The chunks of one put share what goes wrong: a node the client cannot
+//! reach, or that refuses a reservation, is dropped for the rest of the put;
+//! a link a chain broke on (a cut subnet) is not chained across again; a
+//! node charged with failures goes to the end of later chains.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -13,7 +18,7 @@ use ifs_net::PeerId;
 use tracing::{debug, info, warn};
 
 use crate::error::PutError;
-use crate::plan::{accept_receipts, chain_for, node_name, resend_targets};
+use crate::plan::{Hazards, accept_receipts, blame, node_name, resend_targets};
 use crate::put::PlacedChunk;
 use crate::reserve::{Book, reserve};
 use crate::session::Session;
@@ -29,8 +34,11 @@ pub struct Placer<'a> {
     ranked: Vec<NodeId>,
     peers: HashMap<NodeId, PeerId>,
     book: Mutex<Book>,
-    /// Nodes that could not be reached at all: not tried again in this put.
-    dead: Mutex<HashSet<NodeId>>,
+    /// Nodes dropped for the rest of this put: the client could not open a
+    /// stream to them, or they refused a reservation.
+    dropped: Mutex<HashSet<NodeId>>,
+    /// Broken links and failures seen so far in this put.
+    hazards: Mutex<Hazards>,
     replicas: usize,
     topup: u64,
 }
@@ -57,7 +65,8 @@ impl<'a> Placer<'a> {
             ranked,
             peers,
             book: Mutex::new(book),
-            dead: Mutex::new(HashSet::new()),
+            dropped: Mutex::new(HashSet::new()),
+            hazards: Mutex::new(Hazards::default()),
             replicas,
             topup,
         }
@@ -109,14 +118,11 @@ impl<'a> Placer<'a> {
                 .map(|(n, _)| *n)
                 .filter(|n| failed.iter().filter(|(m, _)| m == n).count() >= MAX_TRIES_PER_NODE)
                 .collect();
-            excluded.extend(lock(&self.dead).iter().copied());
+            excluded.extend(lock(&self.dropped).iter().copied());
             let missing = self.replicas - held.len();
-            let targets = if held.is_empty() && failed.is_empty() {
-                chain_for(chunk.index, &self.ranked, missing, |n| {
-                    !excluded.contains(n)
-                })
-            } else {
-                resend_targets(chunk.index, &self.ranked, missing, &holders, &excluded)
+            let targets = {
+                let hz = lock(&self.hazards);
+                resend_targets(chunk.index, &self.ranked, missing, &holders, &excluded, &hz)
             };
             if targets.is_empty() {
                 return Err(self.exhausted(&chunk, &held, &failed));
@@ -128,7 +134,12 @@ impl<'a> Placer<'a> {
                         node,
                         reservation_id,
                     }),
-                    Err(e) => failed.push((node, format!("no reservation: {e}"))),
+                    Err(e) => {
+                        warn!(index = chunk.index, node = %node_name(&node),
+                              "reservation failed, node dropped for this put: {e}");
+                        lock(&self.dropped).insert(node);
+                        failed.push((node, format!("no reservation: {e}")));
+                    }
                 }
             }
             if hops.is_empty() {
@@ -151,24 +162,43 @@ impl<'a> Placer<'a> {
                         warn!(index = chunk.index, "refused receipt: {e}");
                     }
                     held.extend(ok);
-                    for hop in &hops {
-                        if held.iter().any(|r| r.node == hop.node) {
-                            continue;
+                    let now_held: Vec<NodeId> = held.iter().map(|r| r.node).collect();
+                    let named = reply.failure.as_ref().map(|(n, _)| n);
+                    let b = blame(&nodes, &now_held, named);
+                    if let Some((from, to)) = b.broken_link {
+                        warn!(index = chunk.index, from = %node_name(&from), to = %node_name(&to),
+                              "chain broke between two nodes; later chains avoid that link");
+                    }
+                    {
+                        let mut hz = lock(&self.hazards);
+                        if let Some((from, to)) = b.broken_link {
+                            hz.broken_link(from, to);
                         }
+                        for n in &b.charged {
+                            hz.strike(*n);
+                        }
+                    }
+                    for hop in &hops {
+                        if !now_held.contains(&hop.node) {
+                            lock(&self.book).give_back(&hop.node, &hop.reservation_id, cref.len);
+                        }
+                    }
+                    for node in b.charged {
                         let why = match &reply.failure {
-                            Some((n, why)) if *n == hop.node => why.clone(),
+                            Some((n, why)) if *n == node => why.clone(),
                             Some((n, why)) => {
                                 format!("no receipt ({} failed: {why})", node_name(n))
                             }
                             None => "no valid receipt".into(),
                         };
-                        lock(&self.book).give_back(&hop.node, &hop.reservation_id, cref.len);
-                        failed.push((hop.node, why));
+                        failed.push((node, why));
                     }
                 }
                 Err(why) => {
-                    warn!(index = chunk.index, node = %first, "chain failed at its first hop: {why}");
-                    lock(&self.dead).insert(nodes[0]);
+                    warn!(index = chunk.index, node = %first,
+                          "chain failed at its first hop, node dropped for this put: {why}");
+                    lock(&self.dropped).insert(nodes[0]);
+                    lock(&self.hazards).strike(nodes[0]);
                     failed.push((nodes[0], why));
                     let mut book = lock(&self.book);
                     for hop in &hops {
@@ -193,15 +223,16 @@ impl<'a> Placer<'a> {
         held: &[Receipt],
         failed: &[(NodeId, String)],
     ) -> PutError {
-        let dead = lock(&self.dead);
+        let dropped = lock(&self.dropped);
         let mut failed: Vec<String> = failed
             .iter()
             .map(|(n, why)| format!("{}: {why}", node_name(n)))
             .collect();
         failed.extend(
-            dead.iter()
+            dropped
+                .iter()
                 .filter(|n| !held.iter().any(|r| r.node == **n))
-                .map(|n| format!("{}: unreachable earlier in this put", node_name(n))),
+                .map(|n| format!("{}: dropped earlier in this put", node_name(n))),
         );
         failed.dedup();
         PutError::Replicas {

@@ -3,6 +3,8 @@
 //!
 //! Nothing here does I/O, so every rule is tested on its own.
 
+use std::collections::{HashMap, HashSet};
+
 use ifs_core::codec::CHUNK_OVERHEAD;
 use ifs_core::wire::{ChunkRef, Receipt};
 use ifs_core::{NodeId, UserId};
@@ -34,43 +36,142 @@ pub fn reservation_bytes(
     u64::try_from(bytes).unwrap_or(u64::MAX).max(max_chunk)
 }
 
-/// The header chain of chunk `index`: `replicas` distinct nodes from
+/// What one put has learnt about its nodes so far, so the chunks that
+/// follow steer clear of what failed for the chunks before.
+#[derive(Clone, Debug, Default)]
+pub struct Hazards {
+    /// Links a chain broke on: (upstream, downstream), where the upstream
+    /// node got nothing through to the downstream one (a cut subnet, a dead
+    /// connection).
+    broken: HashSet<(NodeId, NodeId)>,
+    /// Failures charged to each node in this put.
+    strikes: HashMap<NodeId, u32>,
+}
+
+impl Hazards {
+    /// Charge one failure to `node`.
+    pub fn strike(&mut self, node: NodeId) {
+        *self.strikes.entry(node).or_default() += 1;
+    }
+
+    /// Failures charged to `node` so far.
+    pub fn strikes(&self, node: &NodeId) -> u32 {
+        self.strikes.get(node).copied().unwrap_or(0)
+    }
+
+    /// Remember that `from` could not pass a chunk on to `to`.
+    pub fn broken_link(&mut self, from: NodeId, to: NodeId) {
+        self.broken.insert((from, to));
+    }
+
+    /// Whether a chain may send from `from` on to `to`.
+    pub fn link_ok(&self, from: &NodeId, to: &NodeId) -> bool {
+        !self.broken.contains(&(*from, *to))
+    }
+}
+
+/// The header chain of chunk `index`: up to `replicas` distinct nodes of
 /// `ranked` (best first) that `usable` accepts, starting at a rotating
 /// offset so consecutive chunks start on different nodes and load spreads
-/// over the whole preliminary table. Fewer when not enough are usable.
+/// over the whole preliminary table.
+///
+/// What the put learnt (`hz`) shapes it: nodes with fewer failures come
+/// first (in rotation order among equals), and a node never follows one
+/// that could not reach it earlier in the put. A chain stops short rather
+/// than cross a broken link; the replicas it lacks go out in a later chain,
+/// which starts from the client. Empty only when no node is usable.
 pub fn chain_for(
     index: u32,
     ranked: &[NodeId],
     replicas: usize,
     usable: impl Fn(&NodeId) -> bool,
+    hz: &Hazards,
 ) -> Vec<NodeId> {
     if ranked.is_empty() {
         return Vec::new();
     }
     let start = index as usize % ranked.len();
-    ranked
+    let mut order: Vec<NodeId> = ranked
         .iter()
         .cycle()
         .skip(start)
         .take(ranked.len())
         .filter(|n| usable(n))
-        .take(replicas)
         .copied()
-        .collect()
+        .collect();
+    order.sort_by_key(|n| hz.strikes(n)); // stable: rotation order among equals
+    let mut chain: Vec<NodeId> = Vec::with_capacity(replicas);
+    while chain.len() < replicas {
+        let next = order
+            .iter()
+            .find(|n| !chain.contains(n) && chain.last().is_none_or(|prev| hz.link_ok(prev, n)));
+        match next {
+            Some(n) => chain.push(*n),
+            None => break,
+        }
+    }
+    chain
 }
 
 /// The alternates that should receive a chunk's missing replicas: up to
-/// `missing` nodes of `ranked`, none of which already holds it or failed it.
+/// `missing` nodes of `ranked`, none of which already holds it or is in
+/// `excluded`, chained as [`chain_for`] does.
 pub fn resend_targets(
     index: u32,
     ranked: &[NodeId],
     missing: usize,
     holders: &[NodeId],
-    failed: &[NodeId],
+    excluded: &[NodeId],
+    hz: &Hazards,
 ) -> Vec<NodeId> {
-    chain_for(index, ranked, missing, |n| {
-        !holders.contains(n) && !failed.contains(n)
-    })
+    chain_for(
+        index,
+        ranked,
+        missing,
+        |n| !holders.contains(n) && !excluded.contains(n),
+        hz,
+    )
+}
+
+/// Who a chain's shortfall is charged to, from its reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blame {
+    /// Nodes charged with a failure for this chunk.
+    pub charged: Vec<NodeId>,
+    /// The link the chain broke on, when the failure looks like one.
+    pub broken_link: Option<(NodeId, NodeId)>,
+}
+
+/// Read a chain's reply: `chain` the nodes it went along, `held` the ones
+/// that sent a valid receipt, `failure` the node the reply names as failed.
+///
+/// Only the named node is charged: the nodes after it got nothing to
+/// store, through no fault of theirs, and stay eligible for the resend.
+/// When it is not the first hop and no node after it holds the chunk, the
+/// chunk never got past it, so the link from the hop before it is taken as
+/// broken. A reply that names no failure, or one outside the chain, or a
+/// node that did hold the chunk, charges every node that holds nothing.
+pub fn blame(chain: &[NodeId], held: &[NodeId], failure: Option<&NodeId>) -> Blame {
+    let named = failure
+        .and_then(|f| chain.iter().position(|n| n == f))
+        .filter(|&i| !held.contains(&chain[i]));
+    match named {
+        Some(i) => {
+            let passed_on = chain[i + 1..].iter().any(|n| held.contains(n));
+            Blame {
+                charged: vec![chain[i]],
+                broken_link: (i > 0 && !passed_on).then(|| (chain[i - 1], chain[i])),
+            }
+        }
+        None => Blame {
+            charged: chain
+                .iter()
+                .filter(|n| !held.contains(n))
+                .copied()
+                .collect(),
+            broken_link: None,
+        },
+    }
 }
 
 /// Check one receipt for `chunk`, owned by `owner`, sent along `chain`.
@@ -142,16 +243,17 @@ mod tests {
     #[test]
     fn chains_rotate_over_the_table_and_never_repeat_a_node() {
         let nodes = ids(5);
-        let c0 = chain_for(0, &nodes, 3, |_| true);
-        let c1 = chain_for(1, &nodes, 3, |_| true);
+        let hz = Hazards::default();
+        let c0 = chain_for(0, &nodes, 3, |_| true, &hz);
+        let c1 = chain_for(1, &nodes, 3, |_| true, &hz);
         assert_eq!(c0, nodes[0..3].to_vec());
         assert_eq!(c1, nodes[1..4].to_vec());
-        let c4 = chain_for(4, &nodes, 3, |_| true);
+        let c4 = chain_for(4, &nodes, 3, |_| true, &hz);
         assert_eq!(c4, vec![nodes[4], nodes[0], nodes[1]]);
         // Over 5 chunks every node carries the same load.
         let mut load = [0; 5];
         for i in 0..5 {
-            for n in chain_for(i, &nodes, 3, |_| true) {
+            for n in chain_for(i, &nodes, 3, |_| true, &hz) {
                 load[n.0[0] as usize] += 1;
             }
         }
@@ -161,19 +263,148 @@ mod tests {
     #[test]
     fn chains_skip_unusable_nodes_and_shrink_when_too_few() {
         let nodes = ids(4);
-        let c = chain_for(0, &nodes, 3, |n| *n != nodes[1]);
+        let hz = Hazards::default();
+        let c = chain_for(0, &nodes, 3, |n| *n != nodes[1], &hz);
         assert_eq!(c, vec![nodes[0], nodes[2], nodes[3]]);
-        assert_eq!(chain_for(0, &nodes, 3, |n| *n == nodes[2]), vec![nodes[2]]);
-        assert!(chain_for(0, &[], 3, |_| true).is_empty());
+        assert_eq!(
+            chain_for(0, &nodes, 3, |n| *n == nodes[2], &hz),
+            vec![nodes[2]]
+        );
+        assert!(chain_for(0, &[], 3, |_| true, &hz).is_empty());
     }
 
     #[test]
     fn resends_go_to_nodes_that_neither_hold_nor_failed_the_chunk() {
         let nodes = ids(5);
-        let t = resend_targets(0, &nodes, 1, &[nodes[0], nodes[2]], &[nodes[1]]);
+        let hz = Hazards::default();
+        let t = resend_targets(0, &nodes, 1, &[nodes[0], nodes[2]], &[nodes[1]], &hz);
         assert_eq!(t, vec![nodes[3]]);
-        let none = resend_targets(0, &nodes, 2, &nodes[0..3], &nodes[3..5]);
+        let none = resend_targets(0, &nodes, 2, &nodes[0..3], &nodes[3..5], &hz);
         assert!(none.is_empty());
+    }
+
+    /// Subnet c is cut off from a and b while the client still reaches
+    /// every node (it sits on all three): a chain that crosses the cut
+    /// breaks where it crosses. Places chunks as `Placer::place` does, with
+    /// the network simulated, and counts the failed chains.
+    fn place_across_a_cut(chunks: u32) -> (Vec<Vec<NodeId>>, usize) {
+        // Ranked as the placement would: best of a, b, c, then the seconds.
+        let (a1, a2, b1, c1, c2) = (
+            NodeId([1; 32]),
+            NodeId([2; 32]),
+            NodeId([3; 32]),
+            NodeId([4; 32]),
+            NodeId([5; 32]),
+        );
+        let ranked = vec![a1, b1, c1, a2, c2];
+        let side_c = |n: &NodeId| *n == c1 || *n == c2;
+        let reaches = |from: &NodeId, to: &NodeId| side_c(from) == side_c(to);
+        let mut hz = Hazards::default();
+        let mut failures = 0;
+        let mut placed = Vec::new();
+        for index in 0..chunks {
+            let mut held: Vec<NodeId> = Vec::new();
+            let mut charged: Vec<NodeId> = Vec::new();
+            let mut rounds = 0;
+            while held.len() < 3 {
+                rounds += 1;
+                assert!(rounds < 20, "chunk {index} never placed");
+                let excluded: Vec<NodeId> = charged
+                    .iter()
+                    .filter(|n| charged.iter().filter(|m| m == n).count() >= 2)
+                    .copied()
+                    .collect();
+                let chain = resend_targets(index, &ranked, 3 - held.len(), &held, &excluded, &hz);
+                assert!(!chain.is_empty(), "chunk {index} ran out of nodes");
+                // The client reaches the first hop; each hop stores and passes
+                // the chunk on if it reaches the next one.
+                let mut got = vec![chain[0]];
+                let mut failure = None;
+                for pair in chain.windows(2) {
+                    if !reaches(&pair[0], &pair[1]) {
+                        failure = Some(pair[1]);
+                        break;
+                    }
+                    got.push(pair[1]);
+                }
+                if failure.is_some() {
+                    failures += 1;
+                }
+                let b = blame(&chain, &got, failure.as_ref());
+                for n in b.charged {
+                    hz.strike(n);
+                    charged.push(n);
+                }
+                if let Some((from, to)) = b.broken_link {
+                    hz.broken_link(from, to);
+                }
+                held.extend(got);
+            }
+            placed.push(held);
+        }
+        (placed, failures)
+    }
+
+    #[test]
+    fn a_put_across_a_cut_subnet_places_every_chunk_and_learns_the_cut() {
+        let (placed, failures) = place_across_a_cut(40);
+        for (i, held) in placed.iter().enumerate() {
+            let mut distinct = held.clone();
+            distinct.sort_by_key(|n| n.0);
+            distinct.dedup();
+            assert_eq!(distinct.len(), 3, "chunk {i} on {held:?}");
+        }
+        // Every failure teaches a broken link that no later chain crosses:
+        // at most one failure per directed link across the cut (3 × 2 × 2).
+        assert!(failures <= 12, "{failures} failed chains");
+        // Before, a node was charged for the nodes after it in a broken
+        // chain and every chunk relearnt the cut: the first chunks fail,
+        // the rest of the put does not.
+        let (_, late) = place_across_a_cut(10);
+        assert_eq!(failures, late, "no chain failed after the tenth chunk");
+    }
+
+    #[test]
+    fn a_broken_link_is_never_crossed_again_and_a_chain_stops_short_of_it() {
+        let n = ids(3);
+        let mut hz = Hazards::default();
+        hz.broken_link(n[0], n[1]);
+        hz.broken_link(n[0], n[2]);
+        assert_eq!(chain_for(0, &n, 3, |_| true, &hz), vec![n[0]]);
+        assert_eq!(chain_for(1, &n, 3, |_| true, &hz), vec![n[1], n[2], n[0]]);
+        // A node with failures goes last.
+        hz.strike(n[1]);
+        assert_eq!(chain_for(1, &n, 3, |_| true, &hz), vec![n[2], n[0]]);
+    }
+
+    #[test]
+    fn a_node_that_fails_on_its_own_is_charged_without_a_broken_link() {
+        let n = ids(3);
+        // n1 refused to store but passed the chunk on to n2.
+        assert_eq!(
+            blame(&n, &[n[0], n[2]], Some(&n[1])),
+            Blame {
+                charged: vec![n[1]],
+                broken_link: None
+            }
+        );
+        // The first hop failed: the client itself sent to it.
+        assert_eq!(
+            blame(&n, &[], Some(&n[0])),
+            Blame {
+                charged: vec![n[0]],
+                broken_link: None
+            }
+        );
+        // No failure named, or a failure outside the chain: everyone who
+        // holds nothing is charged.
+        let all_missing = Blame {
+            charged: vec![n[1], n[2]],
+            broken_link: None,
+        };
+        assert_eq!(blame(&n, &[n[0]], None), all_missing);
+        assert_eq!(blame(&n, &[n[0]], Some(&NodeId([9; 32]))), all_missing);
+        assert_eq!(blame(&n, &[n[0]], Some(&n[0])), all_missing);
     }
 
     #[test]

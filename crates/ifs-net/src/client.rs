@@ -1,6 +1,8 @@
 //! [`Client`]: the cheap, cloneable handle the rest of the program uses. Each
 //! method sends a [`Command`] to the swarm task and awaits a oneshot reply.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId, Stream};
@@ -21,6 +23,30 @@ pub(crate) struct Limits {
     pub(crate) max_response_bytes: usize,
     pub(crate) max_record_bytes: usize,
     pub(crate) stream_open_timeout: Duration,
+    pub(crate) stream_open_min: Duration,
+}
+
+/// The last ping round trip to each connected peer, kept by the swarm task
+/// and read when a stream is opened.
+pub(crate) type Rtts = Arc<Mutex<HashMap<PeerId, Duration>>>;
+
+/// Round trips a stream open is given on a live connection: the protocol
+/// negotiation takes one or two, the rest absorbs a busy peer or a queue.
+const OPEN_RTTS: u32 = 10;
+
+/// Time allowed to open a bulk stream to a peer whose last measured round
+/// trip is `rtt` (`None`: not connected, or not measured yet).
+///
+/// With a live connection the open needs a round trip or two, so it gets
+/// `min + 10 × rtt`, capped at `max`: a connection that went dead (a cut
+/// link, a paused peer) is given up on in seconds, not after the full
+/// `max`, and the caller moves on to another node. A peer that may need a
+/// dial first gets `max`.
+pub fn stream_open_deadline(rtt: Option<Duration>, min: Duration, max: Duration) -> Duration {
+    match rtt {
+        Some(rtt) => min.saturating_add(rtt.saturating_mul(OPEN_RTTS)).min(max),
+        None => max,
+    }
 }
 
 /// A request from a [`Client`] to the swarm task.
@@ -60,6 +86,7 @@ pub struct Client {
     pub(crate) peer_id: PeerId,
     pub(crate) streams: libp2p_stream::Control,
     pub(crate) limits: Limits,
+    pub(crate) rtts: Rtts,
 }
 
 impl std::fmt::Debug for Client {
@@ -214,20 +241,35 @@ impl Client {
         self.call(Command::Bootstrap).await
     }
 
-    /// Open a bulk `/ifs/chunk/1` stream to `peer`, dialing it if needed.
+    /// The last ping round trip to `peer`, if it is connected and was pinged.
+    pub fn rtt(&self, peer: &PeerId) -> Option<Duration> {
+        self.rtts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(peer)
+            .copied()
+    }
+
+    /// Open a bulk `/ifs/chunk/1` stream to `peer`, dialing it if needed,
+    /// within [`stream_open_deadline`] of its last round trip.
     ///
     /// A stream can land on a connection that is closing just then (e.g. the
     /// loser of a simultaneous dial), so an open that fails other than by
     /// timeout is tried again a few times on a fresh connection.
     pub async fn open_stream(&self, peer: PeerId) -> Result<Stream, NetError> {
         const ATTEMPTS: u32 = 3;
-        let deadline = tokio::time::Instant::now() + self.limits.stream_open_timeout;
+        let allowed = stream_open_deadline(
+            self.rtt(&peer),
+            self.limits.stream_open_min,
+            self.limits.stream_open_timeout,
+        );
+        let deadline = tokio::time::Instant::now() + allowed;
         let mut attempt = 1;
         loop {
             let mut control = self.streams.clone();
             let open = control.open_stream(peer, CHUNK_PROTOCOL);
             match tokio::time::timeout_at(deadline, open).await {
-                Err(_) => return Err(NetError::StreamTimeout(peer)),
+                Err(_) => return Err(NetError::StreamTimeout(peer, allowed)),
                 Ok(Ok(stream)) => return Ok(stream),
                 Ok(Err(e)) if attempt >= ATTEMPTS => {
                     return Err(NetError::Stream {
@@ -259,5 +301,25 @@ impl Client {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_connection_gets_a_stream_open_deadline_fit_to_its_round_trip() {
+        let (min, max) = (Duration::from_secs(5), Duration::from_secs(20));
+        // A LAN peer: a dead connection is given up on after 5 s, not 20.
+        let lan = stream_open_deadline(Some(Duration::from_micros(300)), min, max);
+        assert_eq!(lan, Duration::from_millis(5_003));
+        // A slow link gets ten round trips on top.
+        let slow = stream_open_deadline(Some(Duration::from_millis(400)), min, max);
+        assert_eq!(slow, Duration::from_secs(9));
+        // Never more than the cap, whatever the round trip.
+        assert_eq!(stream_open_deadline(Some(Duration::MAX), min, max), max);
+        // No round trip known (not connected: a dial comes first): the cap.
+        assert_eq!(stream_open_deadline(None, min, max), max);
     }
 }

@@ -43,8 +43,13 @@ pub struct NetConfig {
     pub request_timeout: Duration,
     /// Time allowed for one Kademlia query.
     pub query_timeout: Duration,
-    /// Time allowed to open a bulk stream (dial + protocol negotiation).
+    /// Longest time allowed to open a bulk stream (dial + protocol
+    /// negotiation): the limit for a peer with no measured round trip, which
+    /// may need a dial first.
     pub stream_open_timeout: Duration,
+    /// Shortest time allowed to open a bulk stream on a connection with a
+    /// measured round trip; see [`crate::stream_open_deadline`].
+    pub stream_open_min: Duration,
     /// Interval between pings on each connection (RTT samples).
     pub ping_interval: Duration,
     /// Gossipsub heartbeat interval.
@@ -99,6 +104,7 @@ impl Default for NetConfig {
             request_timeout: Duration::from_secs(30),
             query_timeout: Duration::from_secs(30),
             stream_open_timeout: Duration::from_secs(20),
+            stream_open_min: Duration::from_secs(5),
             ping_interval: Duration::from_secs(15),
             gossip_heartbeat: Duration::from_secs(1),
             event_buffer: 1024,

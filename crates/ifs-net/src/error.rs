@@ -77,9 +77,10 @@ pub enum NetError {
         /// What went wrong.
         reason: String,
     },
-    /// Opening a bulk stream took longer than `stream_open_timeout`.
-    #[error("opening a stream to {0} timed out")]
-    StreamTimeout(PeerId),
+    /// Opening a bulk stream took longer than allowed (the time allowed is
+    /// the second field).
+    #[error("opening a stream to {0} timed out after {1:?}")]
+    StreamTimeout(PeerId, std::time::Duration),
 }
 
 /// Why an outbound request got no response.

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, CHUNK_PROTOCOL, build_swarm};
-use crate::client::{Client, Command, FoundRecord, Limits};
+use crate::client::{Client, Command, FoundRecord, Limits, Rtts};
 use crate::config::NetConfig;
 use crate::error::{NetError, PublishFailure};
 use crate::event::{Frame, NetEvent};
@@ -55,6 +55,7 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
         }
     }
 
+    let rtts = Rtts::default();
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_buffer.max(1));
     let (event_tx, event_rx) = mpsc::channel(cfg.event_buffer.max(1));
     let client = Client {
@@ -66,7 +67,9 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
             max_response_bytes: cfg.max_response_bytes,
             max_record_bytes: cfg.max_record_bytes,
             stream_open_timeout: cfg.stream_open_timeout,
+            stream_open_min: cfg.stream_open_min,
         },
+        rtts: rtts.clone(),
     };
     let event_loop = EventLoop {
         swarm,
@@ -82,6 +85,7 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
         requests: HashMap::new(),
         puts: HashMap::new(),
         gets: HashMap::new(),
+        rtts,
     };
     tokio::spawn(event_loop.run());
     Ok((client, event_rx))
@@ -120,6 +124,8 @@ pub(crate) struct EventLoop {
     pub(crate) requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     pub(crate) puts: HashMap<QueryId, oneshot::Sender<Result<bool, NetError>>>,
     pub(crate) gets: HashMap<QueryId, PendingGet>,
+    /// Last ping round trip per connected peer, shared with every [`Client`].
+    pub(crate) rtts: Rtts,
 }
 
 impl EventLoop {

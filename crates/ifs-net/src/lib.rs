@@ -34,7 +34,7 @@ mod identity;
 mod swarm_events;
 
 pub use behaviour::{CHUNK_PROTOCOL, CTL_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};
-pub use client::{Client, FoundRecord};
+pub use client::{Client, FoundRecord, stream_open_deadline};
 pub use config::NetConfig;
 pub use error::{IdentityError, NetError, PublishFailure, RequestFailure};
 pub use event::{Acceptance, MessageId, NetEvent, ResponseToken};

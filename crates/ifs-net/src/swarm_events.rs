@@ -1,10 +1,12 @@
 //! How the swarm task reacts to each swarm and behaviour event.
 
+use std::time::Duration;
+
 use libp2p::kad::{self, GetRecordOk, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{gossipsub, identify, mdns, ping};
+use libp2p::{PeerId, gossipsub, identify, mdns, ping};
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
@@ -65,6 +67,7 @@ impl EventLoop {
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
                 if num_established == 0 {
+                    self.set_rtt(peer_id, None);
                     self.emit(NetEvent::PeerDisconnected { peer: peer_id });
                 }
             }
@@ -85,6 +88,15 @@ impl EventLoop {
         }
     }
 
+    /// Remember (or, with `None`, forget) the round trip to `peer`.
+    fn set_rtt(&self, peer: PeerId, rtt: Option<Duration>) {
+        let mut rtts = self.rtts.lock().unwrap_or_else(|e| e.into_inner());
+        match rtt {
+            Some(rtt) => rtts.insert(peer, rtt),
+            None => rtts.remove(&peer),
+        };
+    }
+
     fn answer_listen_waiters(&mut self) {
         if self.listeners_pending == 0 || !self.listen_addrs.is_empty() {
             for reply in self.listen_waiters.drain(..) {
@@ -99,7 +111,10 @@ impl EventLoop {
             BehaviourEvent::Ctl(e) => self.on_ctl(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => match result {
-                Ok(rtt) => self.emit(NetEvent::PingRtt { peer, rtt }),
+                Ok(rtt) => {
+                    self.set_rtt(peer, Some(rtt));
+                    self.emit(NetEvent::PingRtt { peer, rtt });
+                }
                 Err(e) => debug!(%peer, error = %e, "ping failed"),
             },
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
