@@ -118,11 +118,20 @@ impl Shared {
                 Ok(Err(e)) => return fail(self.node_id, format!("upstream: {e}")),
                 Ok(Ok(n)) => n,
             };
-            if let Some((node, s)) = down.as_mut()
-                && let Err(e) = s.write_all(&block[..got]).await
-            {
-                down_failure = Some((*node, format!("forwarding failed: {e}")));
-                down = None;
+            // A next hop that stops taking bytes (a cut link: nothing is
+            // acknowledged any more) must not hold this hop's own copy and
+            // reply hostage; after IDLE_TIMEOUT it is given up on.
+            if let Some((node, s)) = down.as_mut() {
+                let why = match tokio::time::timeout(IDLE_TIMEOUT, s.write_all(&block[..got])).await
+                {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("forwarding failed: {e}")),
+                    Err(_) => Some(format!("forwarding stalled for {IDLE_TIMEOUT:?}")),
+                };
+                if let Some(why) = why {
+                    down_failure = Some((*node, why));
+                    down = None;
+                }
             }
             data.extend_from_slice(&block[..got]);
             left -= got;
@@ -201,7 +210,10 @@ impl Shared {
     }
 
     async fn downstream_reply(&self, s: &mut Stream) -> Result<StoreReply, String> {
-        s.flush().await.map_err(|e| e.to_string())?;
+        tokio::time::timeout(IDLE_TIMEOUT, s.flush())
+            .await
+            .map_err(|_| format!("forwarding stalled for {IDLE_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
         let bytes = read_frame(s, MAX_STREAM_FRAME, FRAME_TIMEOUT * 4)
             .await
             .map_err(|e| e.to_string())?;
