@@ -44,6 +44,12 @@ fn ok(c: &Cluster, u: &User, node: usize, args: &[&str]) -> Output {
     out
 }
 
+/// `out` is a failure whose message says `needle`.
+fn fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected a failure");
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
+}
+
 /// `reader` gets `owner`'s `name` through `node` into `out`.
 fn get_shared(
     c: &Cluster,
@@ -72,20 +78,14 @@ fn shared_file_is_read_by_its_readers_until_revoked() {
     // Before any share, alice gets a clear refusal and no partial output.
     let out_a = work.join("alice.got");
     let denied = get_shared(&c, &alice, &owner, 3, "plans.bin", &out_a);
-    assert!(!denied.status.success());
-    assert!(
-        stderr(&denied).contains("not shared"),
-        "{}",
-        stderr(&denied)
-    );
+    fails_with(&denied, "not shared");
     assert!(!out_a.exists());
 
     // A mistyped key is refused before anything changes.
     let mut typo = alice.public.clone();
     typo.pop();
     let bad = run(&c, &owner, 0, &["share", "plans.bin", "--to", &typo]);
-    assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("ifspub1"), "{}", stderr(&bad));
+    fails_with(&bad, "ifspub1");
 
     for u in [&alice, &bob] {
         let out = ok(
@@ -136,12 +136,7 @@ fn shared_file_is_read_by_its_readers_until_revoked() {
     assert_eq!(v["revoked"], alice.id.as_str());
     std::fs::remove_file(&out_a).unwrap();
     let denied = get_shared(&c, &alice, &owner, 3, "plans.bin", &out_a);
-    assert!(!denied.status.success());
-    assert!(
-        stderr(&denied).contains("not shared"),
-        "{}",
-        stderr(&denied)
-    );
+    fails_with(&denied, "not shared");
     assert!(!out_a.exists());
     std::fs::remove_file(&out_b).unwrap();
     let got = get_shared(&c, &bob, &owner, 1, "plans.bin", &out_b);
@@ -164,6 +159,5 @@ fn shared_file_is_read_by_its_readers_until_revoked() {
         0,
         &["revoke", "plans.bin", "--from", &alice.public],
     );
-    assert!(!again.status.success());
-    assert!(stderr(&again).contains("not shared"), "{}", stderr(&again));
+    fails_with(&again, "not shared");
 }

@@ -3,12 +3,14 @@
 //! version nor fetch its chunks, while the owner and other readers still read.
 
 use ifs_client::transfer::fetch_chunk;
-use ifs_client::{FetchError, GetError, RevokeOptions, Session, records, revoke, share, table};
+use ifs_client::{
+    FetchError, GetError, PlacedChunk, RevokeOptions, Session, records, revoke, share, table,
+};
+use ifs_core::UserId;
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::UserKey;
 use ifs_core::proto::CtlError;
 use ifs_core::wire::FetchRequest;
-use ifs_core::{ChunkId, NodeId, UserId};
 
 use crate::support::*;
 
@@ -34,27 +36,27 @@ async fn get_as(
     r
 }
 
-/// Ask `node` directly for `chunk`, signed by `who`, naming `owner`'s `name`.
+/// Ask the first holder of `c` directly for it, signed by `who`, naming
+/// `owner`'s `name` as the file that grants access.
 async fn fetch_as(
     s: &Session,
     who: &UserKey,
-    owner: &UserId,
+    owner: &UserKey,
     name: &str,
-    node: NodeId,
-    chunk: ChunkId,
-    len: u64,
+    c: &PlacedChunk,
 ) -> Result<Vec<u8>, FetchError> {
     let _ = table::known_nodes(s).await.unwrap();
+    let node = c.receipts[0].node;
     let req = FetchRequest::new(
         who,
-        chunk,
-        FileRecord::key(owner, name),
+        c.id,
+        FileRecord::key(&owner.user_id(), name),
         node,
         now(),
         rand::random(),
     );
     let peer = ifs_net::node_id_to_peer_id(&node).unwrap();
-    fetch_chunk(s.net(), peer, &req, &chunk, len, Vec::new()).await
+    fetch_chunk(s.net(), peer, &req, &c.id, c.len, Vec::new()).await
 }
 
 fn now() -> u64 {
@@ -75,7 +77,6 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
     let data = random_bytes(700 << 10);
     let put = put_file(&net, 0, &owner, "shared.bin", &data, 2).await;
     let first = &put.chunks[0];
-    let holder = first.receipts[0].node;
 
     // Not shared yet: no wrap for the reader, and no node serves it.
     assert!(matches!(
@@ -83,16 +84,7 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
         Err(GetError::NotShared { .. })
     ));
     let s = net.session(3).await;
-    let r = fetch_as(
-        &s,
-        &reader,
-        &owner.user_id(),
-        "shared.bin",
-        holder,
-        first.id,
-        first.len,
-    )
-    .await;
+    let r = fetch_as(&s, &reader, &owner, "shared.bin", first).await;
     assert!(denied(&r), "{r:?}");
 
     // Share with two readers: both read it, bit-identical, through another node.
@@ -118,42 +110,15 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
         get_as(&net, 2, &other, &owner, "shared.bin").await.unwrap(),
         data
     );
-    let r = fetch_as(
-        &s,
-        &reader,
-        &owner.user_id(),
-        "shared.bin",
-        holder,
-        first.id,
-        first.len,
-    )
-    .await;
+    let r = fetch_as(&s, &reader, &owner, "shared.bin", first).await;
     assert!(r.is_ok(), "a reader fetches the chunk: {r:?}");
     // The stranger is still shut out, even naming the shared file.
-    let r = fetch_as(
-        &s,
-        &stranger,
-        &owner.user_id(),
-        "shared.bin",
-        holder,
-        first.id,
-        first.len,
-    )
-    .await;
+    let r = fetch_as(&s, &stranger, &owner, "shared.bin", first).await;
     assert!(denied(&r), "{r:?}");
     // A grant covers one file: naming another of the owner's files fails.
     let private = put_file(&net, 0, &owner, "private.bin", &data[..1000], 2).await;
     let p = &private.chunks[0];
-    let r = fetch_as(
-        &s,
-        &reader,
-        &owner.user_id(),
-        "shared.bin",
-        p.receipts[0].node,
-        p.id,
-        p.len,
-    )
-    .await;
+    let r = fetch_as(&s, &reader, &owner, "shared.bin", p).await;
     assert!(denied(&r), "a chunk of another file: {r:?}");
 
     // A reader cannot grant itself more: a record whose manifest it edited
@@ -180,16 +145,7 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
         !matches!(put_forged, Ok(ifs_core::proto::CtlResponse::Done)),
         "a forged manifest must not be stored: {put_forged:?}"
     );
-    let r = fetch_as(
-        &s,
-        &stranger,
-        &owner.user_id(),
-        "shared.bin",
-        holder,
-        first.id,
-        first.len,
-    )
-    .await;
+    let r = fetch_as(&s, &stranger, &owner, "shared.bin", first).await;
     assert!(denied(&r), "{r:?}");
 
     // Revoke the first reader: the file is re-keyed onto new chunks.
@@ -218,27 +174,9 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
         Err(GetError::NotShared { .. })
     ));
     let new = &rv.put.chunks[0];
-    let r = fetch_as(
-        &s,
-        &reader,
-        &owner.user_id(),
-        "shared.bin",
-        new.receipts[0].node,
-        new.id,
-        new.len,
-    )
-    .await;
+    let r = fetch_as(&s, &reader, &owner, "shared.bin", new).await;
     assert!(denied(&r), "revoked reader fetches a new chunk: {r:?}");
-    let r = fetch_as(
-        &s,
-        &reader,
-        &owner.user_id(),
-        "shared.bin",
-        holder,
-        first.id,
-        first.len,
-    )
-    .await;
+    let r = fetch_as(&s, &reader, &owner, "shared.bin", first).await;
     assert!(r.is_err(), "revoked reader fetches an old chunk: {r:?}");
     // Owner and the remaining reader still read it.
     assert_eq!(get_file(&net, 2, &owner, "shared.bin").await, data);
