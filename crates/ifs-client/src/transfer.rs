@@ -12,6 +12,8 @@ use ifs_core::wire::{FetchRequest, HeaderChain};
 use ifs_net::frame::{read_exact_timeout, read_frame, write_frame};
 use ifs_net::{Client, PeerId, Stream};
 
+use tracing::debug;
+
 use crate::error::FetchError;
 
 /// Time allowed for a header frame or to send a chunk's bytes.
@@ -30,6 +32,25 @@ async fn open(net: &Client, peer: PeerId) -> Result<Stream, String> {
     }
 }
 
+/// Attempts at a stream the node reset before reading it. A node resets an
+/// inbound stream it could not take in time (libp2p-stream drops it); it
+/// read nothing then, so sending the same request again is safe.
+const TRIES: u32 = 3;
+
+/// Whether `e` is the mark of a stream reset before the node read it.
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        WriteZero | UnexpectedEof | ConnectionReset | BrokenPipe
+    )
+}
+
+/// Pause before attempt `n` (from 2) at a reset stream.
+async fn backoff(n: u32) {
+    tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+}
+
 /// Send `data` along `chain` (to its first hop, `peer`) and return the
 /// chain's reply. Receipts in it are not yet checked.
 pub async fn send_chunk(
@@ -38,27 +59,70 @@ pub async fn send_chunk(
     chain: &HeaderChain,
     data: &[u8],
 ) -> Result<StoreReply, String> {
-    let mut s = open(net, peer).await?;
     let head = encode(&StreamOpen::Store {
         chain: chain.clone(),
     });
-    let send = async {
-        write_frame(&mut s, &head)
-            .await
-            .map_err(|e| e.to_string())?;
-        s.write_all(data).await.map_err(|e| e.to_string())?;
-        s.flush().await.map_err(|e| e.to_string())
-    };
     // Big chunks over slow links get time in proportion to their size.
     let budget = FRAME_TIMEOUT + Duration::from_secs(data.len() as u64 >> 20);
-    tokio::time::timeout(budget, send)
-        .await
-        .map_err(|_| format!("sending timed out after {budget:?}"))??;
+    let mut attempt = 1;
+    let mut s = loop {
+        let mut s = open(net, peer).await?;
+        let send = async {
+            write_frame(&mut s, &head).await.map_err(|e| match e {
+                ifs_net::frame::FrameError::Io(e) => e,
+                other => std::io::Error::other(other.to_string()),
+            })?;
+            s.write_all(data).await?;
+            s.flush().await
+        };
+        match tokio::time::timeout(budget, send).await {
+            Ok(Ok(())) => break s,
+            Ok(Err(e)) if is_reset(&e) && attempt < TRIES => {
+                debug!(%peer, attempt, "chunk stream reset before it was read, sending again: {e}");
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(format!("sending timed out after {budget:?}")),
+        }
+    };
     let reply = read_frame(&mut s, MAX_STREAM_FRAME, REPLY_TIMEOUT)
         .await
         .map_err(|e| format!("no reply: {e}"))?;
     let _ = s.close().await;
     decode::<StoreReply>(&reply, MAX_STREAM_FRAME).map_err(|e| format!("bad reply: {e}"))
+}
+
+/// Open a fetch stream to `peer`, send `req` and read the reply's head,
+/// sending again when the node reset the stream unread.
+async fn ask_fetch(
+    net: &Client,
+    peer: PeerId,
+    req: &FetchRequest,
+) -> Result<(Stream, FetchReply), FetchError> {
+    let open_frame = encode(&StreamOpen::Fetch(req.clone()));
+    let mut attempt = 1;
+    loop {
+        let mut s = open(net, peer).await.map_err(FetchError::Transport)?;
+        let asked = async {
+            write_frame(&mut s, &open_frame).await?;
+            s.flush().await?;
+            read_frame(&mut s, MAX_STREAM_FRAME, FRAME_TIMEOUT).await
+        };
+        match asked.await {
+            Ok(head) => {
+                let reply = decode::<FetchReply>(&head, MAX_STREAM_FRAME)
+                    .map_err(|e| FetchError::Transport(format!("bad reply: {e}")))?;
+                return Ok((s, reply));
+            }
+            Err(ifs_net::frame::FrameError::Io(e)) if is_reset(&e) && attempt < TRIES => {
+                debug!(%peer, attempt, "fetch stream reset before it was read, asking again: {e}");
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(FetchError::Transport(e.to_string())),
+        }
+    }
 }
 
 /// Fetch chunk `id` of `len` bytes from `peer` with the signed `req`, and
@@ -71,32 +135,21 @@ pub async fn fetch_chunk(
     len: u64,
     mut buf: Vec<u8>,
 ) -> Result<Vec<u8>, FetchError> {
-    let mut s = open(net, peer).await.map_err(FetchError::Transport)?;
-    let t = |e: ifs_net::frame::FrameError| FetchError::Transport(e.to_string());
-    write_frame(&mut s, &encode(&StreamOpen::Fetch(req.clone())))
-        .await
-        .map_err(t)?;
-    s.flush()
-        .await
-        .map_err(|e| FetchError::Transport(e.to_string()))?;
-    let head = read_frame(&mut s, MAX_STREAM_FRAME, FRAME_TIMEOUT)
-        .await
-        .map_err(t)?;
-    match decode::<FetchReply>(&head, MAX_STREAM_FRAME) {
-        Ok(FetchReply::Ok { len: got }) if got != len || got > MAX_CHUNK_BYTES => {
+    let (mut s, reply) = ask_fetch(net, peer, req).await?;
+    match reply {
+        FetchReply::Ok { len: got } if got != len || got > MAX_CHUNK_BYTES => {
             Err(FetchError::WrongLength { got, want: len })
         }
-        Ok(FetchReply::Ok { .. }) => {
+        FetchReply::Ok { .. } => {
             buf.clear();
             buf.resize(len as usize, 0);
             read_exact_timeout(&mut s, &mut buf, BODY_TIMEOUT)
                 .await
-                .map_err(t)?;
+                .map_err(|e| FetchError::Transport(e.to_string()))?;
             let _ = s.close().await;
             verify_chunk(id, buf)
         }
-        Ok(FetchReply::Error(e)) => Err(FetchError::Refused(e)),
-        Err(e) => Err(FetchError::Transport(format!("bad reply: {e}"))),
+        FetchReply::Error(e) => Err(FetchError::Refused(e)),
     }
 }
 

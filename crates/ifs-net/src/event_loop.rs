@@ -33,7 +33,7 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
         let accepted = streams
             .accept(CHUNK_PROTOCOL)
             .map_err(|e| NetError::Build(e.to_string()))?;
-        Some(accepted)
+        Some(take_streams(accepted))
     };
 
     let mut listeners = 0;
@@ -91,6 +91,35 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
     Ok((client, event_rx))
 }
 
+/// Inbound streams not yet handed to the node.
+const INBOUND_QUEUE: usize = 256;
+
+/// Take inbound chunk streams on a task of their own. libp2p-stream keeps
+/// one undelivered stream per protocol and resets any that arrives while it
+/// waits, so a burst of streams (several chunks in flight) must never find
+/// it waiting on a busy swarm task.
+fn take_streams(
+    mut accepted: libp2p_stream::IncomingStreams,
+) -> mpsc::Receiver<(PeerId, libp2p::Stream)> {
+    let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => break,
+                next = accepted.next() => match next {
+                    Some(s) => {
+                        if tx.send(s).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    });
+    rx
+}
+
 /// If `addr` ends in `/p2p/<peer>`, add the rest to Kademlia.
 pub(crate) fn add_p2p_address(swarm: &mut Swarm<Behaviour>, addr: &Multiaddr, ephemeral: bool) {
     let mut transport = addr.clone();
@@ -113,7 +142,7 @@ pub(crate) struct EventLoop {
     pub(crate) swarm: Swarm<Behaviour>,
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) events: mpsc::Sender<NetEvent>,
-    pub(crate) incoming: Option<libp2p_stream::IncomingStreams>,
+    pub(crate) incoming: Option<mpsc::Receiver<(PeerId, libp2p::Stream)>>,
     pub(crate) ephemeral: bool,
     pub(crate) max_request_bytes: usize,
     /// Listeners started but neither up nor failed yet.
@@ -134,7 +163,7 @@ impl EventLoop {
             let incoming = self.incoming.as_mut();
             let incoming = async move {
                 match incoming {
-                    Some(s) => s.next().await,
+                    Some(s) => s.recv().await,
                     None => std::future::pending().await,
                 }
             };
