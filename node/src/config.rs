@@ -46,6 +46,10 @@ pub struct Config {
     /// `PATH[:SIZE|PCT]` strings.
     #[serde(with = "crate::volume::spec_list")]
     pub volumes: Vec<VolumeSpec>,
+    /// Longest reservation the node grants, in seconds: space a put reserved
+    /// and never used (the client died, the put failed) is free again after it.
+    #[serde(default = "default_reservation_ttl_secs")]
+    pub reservation_ttl_secs: u64,
     /// Capacity gossip timing.
     #[serde(default)]
     pub capacity: CapacityConfig,
@@ -77,6 +81,10 @@ fn default_owner_reserve_pct() -> u8 {
     10
 }
 
+fn default_reservation_ttl_secs() -> u64 {
+    600
+}
+
 fn default_listen() -> Vec<Multiaddr> {
     DEFAULT_LISTEN
         .iter()
@@ -104,6 +112,7 @@ impl Config {
             mdns: false,
             leaving: false,
             volumes,
+            reservation_ttl_secs: default_reservation_ttl_secs(),
             capacity: CapacityConfig::default(),
         }
     }
@@ -167,6 +176,9 @@ impl Config {
         }
         if self.listen.is_empty() {
             bail!("field `listen`: at least one address is needed");
+        }
+        if self.reservation_ttl_secs == 0 {
+            bail!("field `reservation_ttl_secs`: must be at least 1");
         }
         let c = &self.capacity;
         if c.interval_secs == 0 {
@@ -271,6 +283,7 @@ mod tests {
         let c: Config = toml::from_str("data_dir = \"/d\"\nvolumes = [\"/d/v\"]\n").unwrap();
         c.validate().unwrap();
         assert_eq!(c.capacity, CapacityConfig::default());
+        assert_eq!(c.reservation_ttl_secs, 600);
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.volumes[0].cap, Cap::Percent(100));
         assert!(!c.mdns);
@@ -309,6 +322,14 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("owner_reserve_pct")
+        );
+        let mut c = sample();
+        c.reservation_ttl_secs = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("reservation_ttl_secs")
         );
     }
 

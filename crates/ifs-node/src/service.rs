@@ -56,7 +56,11 @@ pub(crate) async fn run(
     ));
     let mut persist_tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
     let mut probe_tick = tokio::time::interval(Duration::from_secs(2));
-    let mut sweep_tick = tokio::time::interval(Duration::from_secs(5));
+    // Expired reservations go back within half a TTL (every 5 s at most).
+    let mut sweep_tick = tokio::time::interval(
+        (shared.cfg.max_reservation_ttl / 2)
+            .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+    );
     let mut republish_tick = tokio::time::interval(shared.cfg.republish_interval);
     republish_tick.tick().await;
     let mut scrub_tick = tokio::time::interval(shared.cfg.durability.scrub_interval);

@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// default 60 s. Short values suit tests and benchmarks.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
     pub repair_interval_ms: Option<u64>,
+    /// Seconds a reservation lasts at most, overriding
+    /// `reservation_ttl_secs` (short values suit tests).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub reservation_ttl_secs: Option<u64>,
 }
 
 /// The node service's configuration from `config.toml`, the node key and the
@@ -84,6 +88,10 @@ pub fn node_config(
     // keeps them.
     cfg.leaving = config.leaving;
     cfg.donation_store = Some(Arc::new(ConfigFile::new(Config::path_in(data_dir))));
+    cfg.max_reservation_ttl = Duration::from_secs(
+        args.reservation_ttl_secs
+            .unwrap_or(config.reservation_ttl_secs),
+    );
     Ok(cfg)
 }
 
@@ -159,6 +167,7 @@ mod tests {
             mdns: true,
             capacity_interval_ms: Some(500),
             repair_interval_ms: Some(1000),
+            reservation_ttl_secs: Some(3),
         };
         let cfg = node_config(&config, dir.path(), key, &args).unwrap();
         assert_eq!(cfg.listen, args.listen);
@@ -168,5 +177,9 @@ mod tests {
         assert_eq!(cfg.store.owner_reserve_pct, config.owner_reserve_pct);
         assert_eq!(cfg.suspect_after, 3);
         assert_eq!(cfg.durability.repair_interval, Duration::from_secs(1));
+        assert_eq!(cfg.max_reservation_ttl, Duration::from_secs(3));
+        let key = ifs_core::keys::NodeKey::generate(&mut rand::rng());
+        let cfg = node_config(&config, dir.path(), key, &RunArgs::default()).unwrap();
+        assert_eq!(cfg.max_reservation_ttl, Duration::from_secs(600), "default");
     }
 }

@@ -23,6 +23,11 @@ impl Cluster {
     /// Init and start `n` nodes bootstrapped from the first; wait until
     /// every node is alive in the first node's table.
     pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[])
+    }
+
+    /// Like [`Cluster::start`], passing `run_args` to every `ifsnode run`.
+    pub fn start_with(n: usize, run_args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Cluster {
             dir,
@@ -44,6 +49,7 @@ impl Cluster {
             cmd.args(["run", "--data-dir"])
                 .arg(&data)
                 .args(["--capacity-interval-ms", "300", "-v"])
+                .args(run_args)
                 .env_remove("IFS_DATA_DIR")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -80,12 +86,8 @@ impl Cluster {
 
     /// Like [`Cluster::cli_with_stdin`], as the user whose key dir is `home`.
     pub fn cli_as(&self, home: &Path, i: usize, args: &[&str], input: Option<&[u8]>) -> Output {
-        let mut cmd = Command::new(bin());
-        cmd.args(args)
-            .args(["--peer", &self.addrs[i]])
-            .env("IFS_HOME", home)
-            .env_remove("IFS_PEER")
-            .env_remove("IFS_DATA_DIR")
+        let mut cmd = self.command(i, args);
+        cmd.env("IFS_HOME", home)
             .stdin(if input.is_some() {
                 Stdio::piped()
             } else {
@@ -103,6 +105,18 @@ impl Cluster {
             });
         }
         child.wait_with_output().unwrap()
+    }
+
+    /// The command `ifsnode ARGS --peer <node i>` with this cluster's user
+    /// key, for tests that wire its stdin and stdout themselves.
+    pub fn command(&self, i: usize, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .args(["--peer", &self.addrs[i]])
+            .env("IFS_HOME", self.home())
+            .env_remove("IFS_PEER")
+            .env_remove("IFS_DATA_DIR");
+        cmd
     }
 
     /// Like [`Cluster::cli`], failing the test unless it succeeds.
