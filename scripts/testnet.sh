@@ -44,9 +44,13 @@ TRIPLE=x86_64-unknown-linux-gnu
 STATIC_TARGET="${IFS_STATIC_TARGET_DIR:-$HOME/.cache/ifs/target-static}"
 BIN="$STATIC_TARGET/$TRIPLE/release/ifsnode"
 WORK="${IFS_TESTNET_WORK:-/var/tmp/ifs-testnet}"
-SMALL_DISK="$WORK/n6-disk"
+# Each node's chunk pieces live on a host tmpfs of its own (see
+# testnet/docker-compose.yml): a fixed capacity, whatever the host's disk.
+DISKS="$WORK/disks"
+DISK_SIZE=2g
+SMALL_DISK="$DISKS/n6"
 SMALL_DISK_SIZE=384m
-export IFS_TESTNET_SMALL_DISK="$SMALL_DISK"
+export IFS_TESTNET_DISKS="$DISKS"
 [[ -d "$HOME/.cargo/bin" ]] && export PATH="$HOME/.cargo/bin:$PATH"
 
 NODES=(n1 n2 n3 n4 n5 n6)
@@ -237,12 +241,25 @@ peers_table() {
 
 # ---- up / down -----------------------------------------------------------
 
-mount_small_disk() {
-    mkdir -p "$SMALL_DISK"
-    if ! mountpoint -q "$SMALL_DISK"; then
-        mount -t tmpfs -o "size=$SMALL_DISK_SIZE,mode=0755" ifs-testnet-n6 "$SMALL_DISK" ||
-            die "cannot mount a $SMALL_DISK_SIZE tmpfs on $SMALL_DISK (run as root)"
-    fi
+mount_disks() {
+    local n dir size
+    for n in "${NODES[@]}"; do
+        dir="$DISKS/$n"
+        size=$DISK_SIZE
+        [[ $dir == "$SMALL_DISK" ]] && size=$SMALL_DISK_SIZE
+        mkdir -p "$dir"
+        if ! mountpoint -q "$dir"; then
+            mount -t tmpfs -o "size=$size,mode=0755" "ifs-testnet-$n" "$dir" ||
+                die "cannot mount a $size tmpfs on $dir (run as root)"
+        fi
+    done
+}
+
+umount_disks() {
+    local dir
+    for dir in "$DISKS"/*; do
+        if mountpoint -q "$dir" 2>/dev/null; then umount "$dir" || true; fi
+    done
 }
 
 KICKS="" # nodes wait_ready had to restart
@@ -298,7 +315,7 @@ cmd_up() {
     [[ -x $BIN ]] || die "no static ifsnode at $BIN (run without IFS_TESTNET_NO_BUILD)"
     build_images
     mkdir -p "$WORK/cli" "$WORK/files"
-    mount_small_disk
+    mount_disks
     say "starting the testnet (project $PROJECT)"
     compose up -d --remove-orphans >&2
     wait_ready 300
@@ -315,7 +332,7 @@ cmd_down() {
         docker unpause "$(cname "$c")" >/dev/null 2>&1 || true
     done
     compose down -v --remove-orphans -t 5 >&2 || true
-    if mountpoint -q "$SMALL_DISK" 2>/dev/null; then umount "$SMALL_DISK" || true; fi
+    umount_disks
     rm -rf "$WORK"
 }
 

@@ -126,7 +126,7 @@ pub async fn probe_all(session: &Session, nodes: Vec<Known>) -> Vec<Probed> {
 }
 
 async fn probe_one(session: &Session, known: Known) -> Probed {
-    let rtt = async {
+    let ping = || async {
         let start = Instant::now();
         let req = CtlRequest::Probe {
             nonce: rand::random(),
@@ -135,6 +135,15 @@ async fn probe_one(session: &Session, known: Known) -> Probed {
             Ok(Ok(CtlResponse::Pong { .. })) => Some(start.elapsed().as_secs_f64() * 1000.0),
             Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
         }
+    };
+    // The first probe usually dials the node (TCP, Noise, Yamux, protocol
+    // negotiation, all candidates at once): it times the connection setup
+    // and the client's own CPU, hundreds of ms on a busy machine, which
+    // drowns the differences between paths. The round trip is the second
+    // probe, on the warm connection.
+    let rtt = async {
+        ping().await?;
+        ping().await
     };
     let hops = async {
         let target = hop_target(&known.row.addrs)?;
