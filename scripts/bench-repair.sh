@@ -13,7 +13,8 @@
 #   BENCH_NODES      nodes (default 6)
 #   BENCH_PROFILE    release (default) or debug build of ifsnode
 #   IFSNODE          use this ifsnode binary instead of building one
-#   BENCH_KEEP=1     keep the temp dir (node logs) afterwards
+#   BENCH_KEEP=1     keep the temp dir (node logs, at info level) afterwards
+#   BENCH_LIMIT      give up this many seconds after the kill (default 1800)
 #
 # The nodes' volumes are temp dirs on one disk, so the owner reserve is set
 # to 0 (a shared build machine's disk is often more than 90% "owner" data);
@@ -46,6 +47,7 @@ to_bytes() {
 size="$(to_bytes "${BENCH_SIZE:-1GiB}")"
 nodes="${BENCH_NODES:-6}"
 profile="${BENCH_PROFILE:-release}"
+limit="${BENCH_LIMIT:-1800}"
 
 if [[ -n "${IFSNODE:-}" ]]; then
     ifsnode="$IFSNODE"
@@ -85,7 +87,7 @@ for i in $(seq 1 "$nodes"); do
         --listen /ip4/127.0.0.1/tcp/0 "${boot[@]}" >/dev/null
     sed -i 's/^owner_reserve_pct = .*/owner_reserve_pct = 0/' "$d/config.toml"
     "$ifsnode" run --data-dir "$d" --capacity-interval-ms 500 \
-        --repair-interval-ms 1000 >"$d/log" 2>&1 &
+        --repair-interval-ms 1000 -v >"$d/log" 2>&1 &
     pids[i]=$!
     for _ in $(seq 1 100); do [[ -s "$d/node.addr" ]] && break; sleep 0.1; done
 done
@@ -126,6 +128,10 @@ while :; do
     if [[ -n "$td" ]]; then
         min=$("$ifsnode" ls --data-dir "$work/n1" --json | json_num min_live_replicas || echo 0)
         [[ "${min:-0}" -ge 3 ]] && break
+    fi
+    if (( $(date +%s) - ${tk%.*} > limit )); then
+        echo "no full R ${limit} s after the kill; node logs: BENCH_KEEP=1" >&2
+        exit 1
     fi
     sleep 0.2
 done
