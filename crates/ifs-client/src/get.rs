@@ -15,7 +15,7 @@ use ifs_core::file_record::FileRecord;
 use ifs_core::keys::UserKey;
 use ifs_core::proto::{CtlRequest, FetchOutcome};
 use ifs_core::wire::{FetchRequest, Manifest};
-use ifs_core::{ChunkId, NodeId, UserId};
+use ifs_core::{CheckedChunk, ChunkId, NodeId, UserId};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -101,19 +101,23 @@ pub async fn get_from<W: Write + Send + 'static>(
         })?;
     let file_key = FileKey(key.unwrap_key(wrap)?);
 
-    let order = holder_order(session, &record, &manifest).await?;
+    let (order, rtt) = holder_order(session, &record, &manifest).await?;
+    let load: std::sync::Mutex<HashMap<NodeId, usize>> = Default::default();
     let tallies: std::sync::Mutex<HashMap<NodeId, Tally>> = Default::default();
     let record_key = FileRecord::key(&owner, name);
 
-    // The decoder runs on its own threads; the channel bounds what waits for it.
-    let (tx, mut rx) = mpsc::channel::<(u32, Vec<u8>)>(2);
+    // The decoder runs on its own threads; the channel bounds what waits for
+    // it. Chunks are received into its buffers, which come back once their
+    // plaintext is written, and are hashed once, on arrival.
+    let (tx, mut rx) = mpsc::channel::<(u32, CheckedChunk)>(2);
     let params = CodecParams::with_segment_size(manifest.segment_size as usize);
     let ids: Vec<ChunkId> = manifest.chunks.iter().map(|c| c.id).collect();
     let (progress, prefix) = (opts.progress.clone(), manifest.nonce_prefix);
+    let mut dec = Decoder::new(&file_key, prefix, ids, out, &params)?;
+    let buffers = dec.buffers();
     let decoder = std::thread::spawn(move || -> Result<W, GetError> {
-        let mut dec = Decoder::new(&file_key, prefix, ids, out, &params)?;
-        while let Some((index, data)) = rx.blocking_recv() {
-            dec.push(index, data)?;
+        while let Some((index, chunk)) = rx.blocking_recv() {
+            dec.push_checked(index, chunk)?;
             if let Some(p) = &progress {
                 p.store(dec.written(), Ordering::Relaxed);
             }
@@ -124,10 +128,12 @@ pub async fn get_from<W: Write + Send + 'static>(
     let fetches = futures::stream::iter(manifest.chunks.iter().enumerate())
         .map(|(i, c)| {
             let holders = order.get(&c.id).cloned().unwrap_or_default();
-            let tallies = &tallies;
+            let (tallies, buffers, load, rtt) = (&tallies, &buffers, &load, &rtt);
             async move {
                 let mut tried = Vec::new();
+                let holders = spread(holders, rtt, &lock(load));
                 for node in holders {
+                    let _busy = Busy::start(load, node);
                     let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
                         continue;
                     };
@@ -140,7 +146,8 @@ pub async fn get_from<W: Write + Send + 'static>(
                         rand::random(),
                     );
                     let start = Instant::now();
-                    let got = fetch_chunk(session.net(), peer, &req, &c.id, c.len, Vec::new()).await;
+                    let buf = buffers.take();
+                    let got = fetch_chunk(session.net(), peer, &req, &c.id, c.len, buf).await;
                     let mut t = lock(tallies);
                     let tally = t.entry(node).or_default();
                     match got {
@@ -214,7 +221,7 @@ async fn holder_order(
     session: &Session,
     record: &FileRecord,
     manifest: &Manifest,
-) -> Result<HashMap<ChunkId, Vec<NodeId>>, GetError> {
+) -> Result<(HashMap<ChunkId, Vec<NodeId>>, HashMap<NodeId, f64>), GetError> {
     let known = table::known_nodes(session).await?;
     let mut all: Vec<NodeId> = manifest
         .chunks
@@ -232,11 +239,70 @@ async fn holder_order(
         .into_iter()
         .filter_map(|p| p.rtt_ms.map(|r| (p.known.node, r)))
         .collect();
-    Ok(manifest
+    let order = manifest
         .chunks
         .iter()
         .map(|c| (c.id, by_rtt(record.live_holders(&c.id), &rtt)))
-        .collect())
+        .collect();
+    Ok((order, rtt))
+}
+
+/// A holder whose round trip is within this factor of the fastest one's
+/// (plus [`NEAR_SLACK_MS`]) is as good a source: chunks are spread over
+/// such holders instead of all queueing on the single fastest, so a get
+/// draws on several uplinks (and, on one machine, several processes).
+const NEAR_FACTOR: f64 = 2.0;
+/// Absolute slack for [`NEAR_FACTOR`]: on a LAN every round trip is a
+/// fraction of a millisecond and their ratios mean nothing.
+const NEAR_SLACK_MS: f64 = 2.0;
+
+/// The order to try `holders` (fastest first, as [`by_rtt`] gives them) for
+/// one chunk, given how many fetches each node is serving now: the least
+/// busy of the near-fastest holders first, then the rest as they were.
+pub fn spread(
+    holders: Vec<NodeId>,
+    rtt: &HashMap<NodeId, f64>,
+    load: &HashMap<NodeId, usize>,
+) -> Vec<NodeId> {
+    let Some(best) = holders.first().and_then(|n| rtt.get(n)).copied() else {
+        return holders;
+    };
+    let near = |n: &NodeId| {
+        rtt.get(n)
+            .is_some_and(|r| *r <= best * NEAR_FACTOR + NEAR_SLACK_MS)
+    };
+    let busy = |n: &NodeId| load.get(n).copied().unwrap_or(0);
+    // `min_by_key` keeps the first of equals: the faster one.
+    let pick = holders.iter().filter(|n| near(n)).min_by_key(|n| busy(n)).copied();
+    let mut out = holders;
+    if let Some(p) = pick
+        && let Some(i) = out.iter().position(|n| *n == p)
+    {
+        let first = out.remove(i);
+        out.insert(0, first);
+    }
+    out
+}
+
+/// Counts a fetch against its node while it runs.
+struct Busy<'a> {
+    load: &'a std::sync::Mutex<HashMap<NodeId, usize>>,
+    node: NodeId,
+}
+
+impl<'a> Busy<'a> {
+    fn start(load: &'a std::sync::Mutex<HashMap<NodeId, usize>>, node: NodeId) -> Self {
+        *lock(load).entry(node).or_default() += 1;
+        Busy { load, node }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = lock(self.load).get_mut(&self.node) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// `holders` ordered by round trip, unmeasured ones last.
@@ -304,6 +370,24 @@ mod tests {
         let (a, b, c) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]));
         let rtt = HashMap::from([(a, 9.0), (c, 1.0)]);
         assert_eq!(by_rtt(vec![a, b, c], &rtt), vec![c, a, b]);
+    }
+
+    #[test]
+    fn chunks_spread_over_near_holders_but_not_onto_far_ones() {
+        let (a, b, c, d) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]), NodeId([4; 32]));
+        let rtt = HashMap::from([(a, 1.0), (b, 1.5), (c, 40.0)]);
+        let idle = HashMap::new();
+        // Nobody busy: the fastest.
+        assert_eq!(spread(vec![a, b, c], &rtt, &idle), vec![a, b, c]);
+        // The fastest busy: its near neighbour goes first, the rest keep order.
+        let load = HashMap::from([(a, 2), (b, 1)]);
+        assert_eq!(spread(vec![a, b, c], &rtt, &load), vec![b, a, c]);
+        // A far holder is never preferred for being idle.
+        let load = HashMap::from([(a, 5), (b, 5)]);
+        assert_eq!(spread(vec![a, b, c], &rtt, &load), vec![a, b, c]);
+        // Unmeasured holders stay last; with no measurement at all, as given.
+        assert_eq!(spread(vec![a, d], &rtt, &load), vec![a, d]);
+        assert_eq!(spread(vec![d, c], &HashMap::new(), &load), vec![d, c]);
     }
 
     #[test]

@@ -166,8 +166,9 @@ impl<'a> Placer<'a> {
                     let named = reply.failure.as_ref().map(|(n, _)| n);
                     let b = blame(&nodes, &now_held, named);
                     if let Some((from, to)) = b.broken_link {
+                        let why = reply.failure.as_ref().map_or("", |(_, w)| w.as_str());
                         warn!(index = chunk.index, from = %node_name(&from), to = %node_name(&to),
-                              "chain broke between two nodes; later chains avoid that link");
+                              "chain broke between two nodes; later chains avoid that link: {why}");
                     }
                     {
                         let mut hz = lock(&self.hazards);

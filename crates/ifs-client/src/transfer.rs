@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::AsyncWriteExt;
-use ifs_core::ChunkId;
+use ifs_core::{CheckedChunk, ChunkId};
 use ifs_core::proto::{
     FetchReply, MAX_CHUNK_BYTES, MAX_STREAM_FRAME, StoreReply, StreamOpen, decode, encode,
 };
@@ -125,8 +125,8 @@ async fn ask_fetch(
     }
 }
 
-/// Fetch chunk `id` of `len` bytes from `peer` with the signed `req`, and
-/// check the bytes against the id.
+/// Fetch chunk `id` of `len` bytes from `peer` with the signed `req`, into
+/// `buf` (a reused buffer, or `Vec::new()`), and check the bytes against the id.
 pub async fn fetch_chunk(
     net: &Client,
     peer: PeerId,
@@ -134,7 +134,7 @@ pub async fn fetch_chunk(
     id: &ChunkId,
     len: u64,
     mut buf: Vec<u8>,
-) -> Result<Vec<u8>, FetchError> {
+) -> Result<CheckedChunk, FetchError> {
     let (mut s, reply) = ask_fetch(net, peer, req).await?;
     match reply {
         FetchReply::Ok { len: got } if got != len || got > MAX_CHUNK_BYTES => {
@@ -154,12 +154,8 @@ pub async fn fetch_chunk(
 }
 
 /// The bytes, if they hash to `id`.
-pub fn verify_chunk(id: &ChunkId, data: Vec<u8>) -> Result<Vec<u8>, FetchError> {
-    if ChunkId::of(&data) == *id {
-        Ok(data)
-    } else {
-        Err(FetchError::IdMismatch)
-    }
+pub fn verify_chunk(id: &ChunkId, data: Vec<u8>) -> Result<CheckedChunk, FetchError> {
+    CheckedChunk::check(id, data).map_err(|_| FetchError::IdMismatch)
 }
 
 #[cfg(test)]
@@ -170,12 +166,14 @@ mod tests {
     fn chunk_bytes_that_do_not_match_the_id_are_refused() {
         let id = ChunkId::of(b"the real chunk");
         assert_eq!(
-            verify_chunk(&id, b"the real chunk".to_vec()).unwrap(),
+            verify_chunk(&id, b"the real chunk".to_vec())
+                .unwrap()
+                .into_bytes(),
             b"the real chunk"
         );
         assert_eq!(
-            verify_chunk(&id, b"the fake chunk".to_vec()),
-            Err(FetchError::IdMismatch)
+            verify_chunk(&id, b"the fake chunk".to_vec()).unwrap_err(),
+            FetchError::IdMismatch
         );
     }
 }

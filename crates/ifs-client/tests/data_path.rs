@@ -153,7 +153,8 @@ async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_erro
     let req = FetchRequest::new(&owner, chunk.id, record, holder, now(), [2; 16]);
     let bytes = fetch_chunk(s.net(), peer, &req, &chunk.id, chunk.len, Vec::new())
         .await
-        .unwrap();
+        .unwrap()
+        .into_bytes();
     assert_eq!(ifs_core::ChunkId::of(&bytes), chunk.id);
 
     // The stranger's namespace has no such file.

@@ -79,9 +79,55 @@ impl ChunkId {
     }
 }
 
+/// Chunk bytes known to hash to their id. Checked once, where the bytes
+/// arrive (a fetch that must fall back to another holder on a mismatch
+/// checks anyway), so later stages such as
+/// [`Decoder::push_checked`](crate::codec::Decoder::push_checked) need not
+/// hash them again. The only way to make one is [`CheckedChunk::check`].
+#[derive(Debug)]
+pub struct CheckedChunk {
+    id: ChunkId,
+    data: Vec<u8>,
+}
+
+impl CheckedChunk {
+    /// The bytes, if they hash to `id`; else the bytes back, unchanged.
+    pub fn check(id: &ChunkId, data: Vec<u8>) -> Result<Self, Vec<u8>> {
+        if ChunkId::of(&data) == *id {
+            Ok(CheckedChunk { id: *id, data })
+        } else {
+            Err(data)
+        }
+    }
+
+    /// The id the bytes hash to.
+    pub fn id(&self) -> &ChunkId {
+        &self.id
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The bytes, giving up the proof.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_matching_bytes_are_checked() {
+        let id = ChunkId::of(b"the real chunk");
+        let ok = CheckedChunk::check(&id, b"the real chunk".to_vec()).unwrap();
+        assert_eq!((ok.id(), ok.data()), (&id, &b"the real chunk"[..]));
+        let bad = CheckedChunk::check(&id, b"the fake chunk".to_vec()).unwrap_err();
+        assert_eq!(bad, b"the fake chunk", "the buffer comes back for reuse");
+    }
 
     #[test]
     fn hex_round_trip() {

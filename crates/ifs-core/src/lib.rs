@@ -24,4 +24,4 @@ pub mod wire;
 pub use codec::{
     CodecError, CodecParams, Decoder, EncodedChunk, Encoder, FileKey, NoncePrefix, decode_segment,
 };
-pub use ids::{ChunkId, NodeId, UserId};
+pub use ids::{CheckedChunk, ChunkId, NodeId, UserId};

@@ -33,6 +33,7 @@
 mod actor;
 mod capacity;
 mod config;
+mod direct;
 mod engine;
 mod error;
 mod meta;

@@ -6,11 +6,12 @@
 //! two concurrent writes of one chunk from touching the same file.
 
 use crate::VolumeSpec;
+use crate::direct;
 use crate::capacity::FsStat;
 use crate::error::{StoreError, StoreResult, io_err};
 use std::ffi::CString;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -113,11 +114,10 @@ impl Volume {
 }
 
 /// Writes one piece durably: temp file, fsync, rename, fsync of the directory.
+/// The data goes through `O_DIRECT` where the filesystem allows it
+/// (see [`crate::direct`]).
 pub(crate) fn write_piece(tmp: &Path, dest: &Path, data: &[u8]) -> StoreResult<()> {
-    let mut file = File::create(tmp).map_err(io_err(tmp))?;
-    file.write_all(data).map_err(io_err(tmp))?;
-    file.sync_data().map_err(io_err(tmp))?;
-    drop(file);
+    direct::write_file(tmp, data).map_err(io_err(tmp))?;
     let dir = dest.parent().unwrap_or(dest);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     fs::rename(tmp, dest).map_err(io_err(dest))?;
@@ -138,23 +138,24 @@ pub(crate) enum PieceRead {
 }
 
 /// Appends a piece to `out`, checking its length.
+/// Reads with `O_DIRECT` where the filesystem allows it, so a scrub checks
+/// the disk rather than a cached copy.
 pub(crate) fn read_piece(path: &Path, len: u64, out: &mut Vec<u8>) -> StoreResult<PieceRead> {
-    let mut file = match File::open(path) {
+    let file = match direct::open(path, false) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(PieceRead::Missing),
         Err(e) => return Err(io_err(path)(e)),
     };
-    let on_disk = file.metadata().map_err(io_err(path))?.len();
+    let (direct::Opened::Direct(f) | direct::Opened::Buffered(f)) = &file;
+    let on_disk = f.metadata().map_err(io_err(path))?.len();
     if on_disk != len {
         return Ok(PieceRead::WrongLength);
     }
-    let start = out.len();
-    out.reserve(len as usize);
-    (&mut file)
-        .take(len)
-        .read_to_end(out)
-        .map_err(io_err(path))?;
-    if (out.len() - start) as u64 != len {
+    let Ok(len) = usize::try_from(len) else {
+        return Ok(PieceRead::WrongLength);
+    };
+    let got = direct::read_into(path, file, len, out).map_err(io_err(path))?;
+    if got != len {
         return Ok(PieceRead::WrongLength);
     }
     Ok(PieceRead::Ok)

@@ -56,7 +56,9 @@ async fn fetch_as(
         rand::random(),
     );
     let peer = ifs_net::node_id_to_peer_id(&node).unwrap();
-    fetch_chunk(s.net(), peer, &req, &c.id, c.len, Vec::new()).await
+    fetch_chunk(s.net(), peer, &req, &c.id, c.len, Vec::new())
+        .await
+        .map(ifs_core::CheckedChunk::into_bytes)
 }
 
 fn now() -> u64 {

@@ -4,12 +4,13 @@
 use super::pool::{BufferPool, OrderedPool};
 use super::segment::Opener;
 use super::{CHUNK_OVERHEAD, CodecError, CodecParams, FileKey, NoncePrefix};
-use crate::ids::ChunkId;
+use crate::ids::{CheckedChunk, ChunkId};
 use std::io::Write;
 use std::sync::Arc;
 
-/// A chunk to open: its data, whether the list ends with it, its listed id.
-type Job = (Vec<u8>, bool, ChunkId);
+/// A chunk to open: its data, whether the list ends with it, its listed id,
+/// and whether the data is already known to hash to that id.
+type Job = (Vec<u8>, bool, ChunkId, bool);
 
 /// Rebuilds a file from its chunks, given the ordered chunk ids of its
 /// manifest.
@@ -66,8 +67,8 @@ impl<W: Write> Decoder<W> {
             params.threads,
             params.in_flight,
             move || Opener::new(&key, prefix, max_plain),
-            move |opener: &mut Opener, index, (data, last, id): Job| {
-                opener.open(index, last, &id, data, &pool_buffers)
+            move |opener: &mut Opener, index, (data, last, id, checked): Job| {
+                opener.open(index, last, (!checked).then_some(&id), data, &pool_buffers)
             },
         )?;
         Ok(Decoder {
@@ -97,6 +98,12 @@ impl<W: Write> Decoder<W> {
         self.buffers.take()
     }
 
+    /// A handle on the same buffers that other threads can take from, e.g.
+    /// the tasks that receive chunks while the decoder runs on its own thread.
+    pub fn buffers(&self) -> ChunkBuffers {
+        ChunkBuffers(Arc::clone(&self.buffers))
+    }
+
     /// Plaintext bytes written to the output so far.
     pub fn written(&self) -> u64 {
         self.written
@@ -106,6 +113,23 @@ impl<W: Write> Decoder<W> {
     /// [`expected`](Decoder::expected)). May block while earlier chunks are
     /// opened and written, and return their errors.
     pub fn push(&mut self, index: u32, data: Vec<u8>) -> Result<(), CodecError> {
+        self.push_job(index, data, None)
+    }
+
+    /// Like [`push`](Decoder::push) for bytes already checked against their
+    /// id: the chunk's id must be the one listed at `index`
+    /// ([`CodecError::IdMismatch`] otherwise), and it is not hashed again.
+    pub fn push_checked(&mut self, index: u32, chunk: CheckedChunk) -> Result<(), CodecError> {
+        let id = *chunk.id();
+        self.push_job(index, chunk.into_bytes(), Some(id))
+    }
+
+    fn push_job(
+        &mut self,
+        index: u32,
+        data: Vec<u8>,
+        checked: Option<ChunkId>,
+    ) -> Result<(), CodecError> {
         if self.failed {
             return Err(CodecError::Aborted);
         }
@@ -125,11 +149,15 @@ impl<W: Write> Decoder<W> {
         }
         let last = index as usize == count - 1;
         let id = self.ids[index as usize];
+        if checked.is_some_and(|c| c != id) {
+            self.failed = true;
+            return Err(CodecError::IdMismatch { index });
+        }
         self.guard(|d| {
             while d.pool.outstanding() >= d.in_flight {
                 d.write_next()?;
             }
-            d.pool.submit(index, (data, last, id))
+            d.pool.submit(index, (data, last, id, checked.is_some()))
         })?;
         self.next_in += 1;
         Ok(())
@@ -170,5 +198,18 @@ impl<W: Write> Decoder<W> {
         self.next_out = self.next_out.wrapping_add(1);
         self.buffers.give(plain);
         Ok(())
+    }
+}
+
+/// Where a decoder's chunk-sized buffers can be taken from any thread (see
+/// [`Decoder::buffers`]). Buffers given to the decoder come back here once
+/// their plaintext is written, so a steady get allocates nothing.
+#[derive(Clone)]
+pub struct ChunkBuffers(Arc<BufferPool>);
+
+impl ChunkBuffers {
+    /// An empty buffer with room for one chunk.
+    pub fn take(&self) -> Vec<u8> {
+        self.0.take()
     }
 }

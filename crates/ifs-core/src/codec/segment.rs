@@ -150,11 +150,12 @@ impl Opener {
 
     /// Opens the chunk at `index` into its plaintext. A compressed segment
     /// inflates into a buffer from `buffers`, and `data` goes back there.
+    /// `id` is `None` when the caller already checked the bytes against it.
     pub(crate) fn open(
         &mut self,
         index: u32,
         last: bool,
-        id: &ChunkId,
+        id: Option<&ChunkId>,
         mut data: Vec<u8>,
         buffers: &BufferPool,
     ) -> Result<Vec<u8>, CodecError> {
@@ -166,7 +167,7 @@ impl Opener {
                 max,
             });
         }
-        if ChunkId::of(&data) != *id {
+        if id.is_some_and(|id| ChunkId::of(&data) != *id) {
             return Err(CodecError::IdMismatch { index });
         }
         self.decrypt(index, last, &mut data)?;
@@ -258,5 +259,5 @@ pub fn decode_segment(
     let mut opener = Opener::new(key, *prefix, max_plain)?;
     // No pool to share with: fresh buffers, nothing kept.
     let buffers = BufferPool::new(0, 0);
-    opener.open(index, last, id, data, &buffers)
+    opener.open(index, last, Some(id), data, &buffers)
 }

@@ -103,12 +103,14 @@ impl Shared {
             }
         }
 
-        let mut data = Vec::with_capacity(chain.len as usize);
-        let mut block = vec![0u8; BLOCK];
-        let mut left = chain.len as usize;
-        while left > 0 {
-            let want = left.min(BLOCK);
-            let got = match tokio::time::timeout(IDLE_TIMEOUT, up.read(&mut block[..want])).await {
+        // Bytes are read straight into the chunk's buffer and forwarded from
+        // there: no intermediate block, one copy less per hop.
+        let mut data = vec![0u8; chain.len as usize];
+        let mut filled = 0usize;
+        while filled < data.len() {
+            let want = (data.len() - filled).min(BLOCK);
+            let slot = &mut data[filled..filled + want];
+            let got = match tokio::time::timeout(IDLE_TIMEOUT, up.read(slot)).await {
                 Ok(Ok(0)) | Err(_) => {
                     return fail(
                         self.node_id,
@@ -122,8 +124,8 @@ impl Shared {
             // acknowledged any more) must not hold this hop's own copy and
             // reply hostage; after IDLE_TIMEOUT it is given up on.
             if let Some((node, s)) = down.as_mut() {
-                let why = match tokio::time::timeout(IDLE_TIMEOUT, s.write_all(&block[..got])).await
-                {
+                let fresh = &data[filled..filled + got];
+                let why = match tokio::time::timeout(IDLE_TIMEOUT, s.write_all(fresh)).await {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(format!("forwarding failed: {e}")),
                     Err(_) => Some(format!("forwarding stalled for {IDLE_TIMEOUT:?}")),
@@ -133,8 +135,7 @@ impl Shared {
                     down = None;
                 }
             }
-            data.extend_from_slice(&block[..got]);
-            left -= got;
+            filled += got;
         }
 
         let mut receipts = Vec::new();
