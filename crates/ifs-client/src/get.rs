@@ -273,7 +273,11 @@ pub fn spread(
     };
     let busy = |n: &NodeId| load.get(n).copied().unwrap_or(0);
     // `min_by_key` keeps the first of equals: the faster one.
-    let pick = holders.iter().filter(|n| near(n)).min_by_key(|n| busy(n)).copied();
+    let pick = holders
+        .iter()
+        .filter(|n| near(n))
+        .min_by_key(|n| busy(n))
+        .copied();
     let mut out = holders;
     if let Some(p) = pick
         && let Some(i) = out.iter().position(|n| *n == p)
@@ -374,7 +378,12 @@ mod tests {
 
     #[test]
     fn chunks_spread_over_near_holders_but_not_onto_far_ones() {
-        let (a, b, c, d) = (NodeId([1; 32]), NodeId([2; 32]), NodeId([3; 32]), NodeId([4; 32]));
+        let (a, b, c, d) = (
+            NodeId([1; 32]),
+            NodeId([2; 32]),
+            NodeId([3; 32]),
+            NodeId([4; 32]),
+        );
         let rtt = HashMap::from([(a, 1.0), (b, 1.5), (c, 40.0)]);
         let idle = HashMap::new();
         // Nobody busy: the fastest.

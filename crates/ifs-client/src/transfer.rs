@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use futures::AsyncWriteExt;
-use ifs_core::{CheckedChunk, ChunkId};
 use ifs_core::proto::{
     FetchReply, MAX_CHUNK_BYTES, MAX_STREAM_FRAME, StoreReply, StreamOpen, decode, encode,
 };
 use ifs_core::wire::{FetchRequest, HeaderChain};
+use ifs_core::{CheckedChunk, ChunkId};
 use ifs_net::frame::{read_exact_timeout, read_frame, write_frame};
 use ifs_net::{Client, PeerId, Stream};
 

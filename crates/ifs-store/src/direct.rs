@@ -135,7 +135,12 @@ fn buffered_write(path: &Path, data: &[u8]) -> io::Result<File> {
 /// Reads the first `len` bytes of the open file `f` (of `path`) and appends
 /// them to `out`; returns how many bytes it found (fewer than `len` when the
 /// file is shorter). Uses `O_DIRECT` when `f` was opened with it.
-pub(crate) fn read_into(path: &Path, f: Opened, len: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+pub(crate) fn read_into(
+    path: &Path,
+    f: Opened,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<usize> {
     match f {
         Opened::Direct(f) => {
             let padded = round_up(len);
@@ -172,7 +177,12 @@ pub(crate) fn read_into(path: &Path, f: Opened, len: usize, out: &mut Vec<u8>) -
 }
 
 fn buffered_read(path: &Path, len: usize, out: &mut Vec<u8>) -> io::Result<usize> {
-    read_into(path, Opened::Buffered(open_with(path, false, false)?), len, out)
+    read_into(
+        path,
+        Opened::Buffered(open_with(path, false, false)?),
+        len,
+        out,
+    )
 }
 
 #[cfg(test)]
@@ -182,11 +192,23 @@ mod tests {
     #[test]
     fn files_of_every_awkward_length_come_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        for len in [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, 3 * ALIGN + 17, (4 << 20) + 5] {
+        for len in [
+            0,
+            1,
+            ALIGN - 1,
+            ALIGN,
+            ALIGN + 1,
+            3 * ALIGN + 17,
+            (4 << 20) + 5,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let path = dir.path().join(format!("p{len}"));
             write_file(&path, &data).unwrap();
-            assert_eq!(std::fs::metadata(&path).unwrap().len(), len as u64, "len {len}");
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().len(),
+                len as u64,
+                "len {len}"
+            );
             let mut out = vec![9u8; 3]; // appends after what is there
             let n = read_into(&path, open(&path, false).unwrap(), len, &mut out).unwrap();
             assert_eq!(n, len);

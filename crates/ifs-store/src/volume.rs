@@ -6,8 +6,8 @@
 //! two concurrent writes of one chunk from touching the same file.
 
 use crate::VolumeSpec;
-use crate::direct;
 use crate::capacity::FsStat;
+use crate::direct;
 use crate::error::{StoreError, StoreResult, io_err};
 use std::ffi::CString;
 use std::fs::{self, File};

@@ -31,6 +31,30 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_FETCH_SKEW_MS: u64 = 10 * 60 * 1000;
 /// Cut-through block size.
 const BLOCK: usize = 1 << 20;
+/// Attempts at a forward stream that the next node dropped unread.
+const OPEN_TRIES: u32 = 3;
+/// Times a hop opens its forward stream again when it breaks mid-chunk.
+const FORWARD_REOPENS: u32 = 2;
+
+/// Why forwarding bytes to the next hop failed.
+enum Forward {
+    /// The stream returned an error: it is dead, a new one may work.
+    Broken(String),
+    /// The next hop took nothing for [`IDLE_TIMEOUT`], or could not be
+    /// reached again: give up on it.
+    Stalled(String),
+}
+
+/// Writes `bytes` to the next hop's stream, bounded in time.
+async fn forward(s: &mut Stream, bytes: &[u8]) -> Result<(), Forward> {
+    match tokio::time::timeout(IDLE_TIMEOUT, s.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Forward::Broken(format!("forwarding failed: {e}"))),
+        Err(_) => Err(Forward::Stalled(format!(
+            "forwarding stalled for {IDLE_TIMEOUT:?}"
+        ))),
+    }
+}
 
 impl Shared {
     /// Serve one inbound `/ifs/chunk/1` stream.
@@ -95,9 +119,10 @@ impl Shared {
         // Open the next hop first so bytes can flow on as they arrive.
         let mut down: Option<(NodeId, Stream)> = None;
         let mut down_failure: Option<(NodeId, String)> = None;
-        if let Some(next) = chain.forwarded() {
+        let next = chain.forwarded();
+        if let Some(next) = &next {
             let next_node = next.current().map(|h| h.node).unwrap_or(self.node_id);
-            match self.open_next(next_node, &next).await {
+            match self.open_next(next_node, next).await {
                 Ok(s) => down = Some((next_node, s)),
                 Err(why) => down_failure = Some((next_node, why)),
             }
@@ -107,6 +132,7 @@ impl Shared {
         // there: no intermediate block, one copy less per hop.
         let mut data = vec![0u8; chain.len as usize];
         let mut filled = 0usize;
+        let mut reopened = 0;
         while filled < data.len() {
             let want = (data.len() - filled).min(BLOCK);
             let slot = &mut data[filled..filled + want];
@@ -123,14 +149,25 @@ impl Shared {
             // A next hop that stops taking bytes (a cut link: nothing is
             // acknowledged any more) must not hold this hop's own copy and
             // reply hostage; after IDLE_TIMEOUT it is given up on.
-            if let Some((node, s)) = down.as_mut() {
-                let fresh = &data[filled..filled + got];
-                let why = match tokio::time::timeout(IDLE_TIMEOUT, s.write_all(fresh)).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("forwarding failed: {e}")),
-                    Err(_) => Some(format!("forwarding stalled for {IDLE_TIMEOUT:?}")),
-                };
-                if let Some(why) = why {
+            if let (Some((node, s)), Some(next)) = (down.as_mut(), &next) {
+                let mut sent = forward(s, &data[filled..filled + got]).await;
+                // A stream that died under us (its connection closed, or the
+                // next node dropped it unread while busy) is opened again
+                // and given every byte so far: this hop holds them all.
+                while let Err(Forward::Broken(why)) = &sent
+                    && reopened < FORWARD_REOPENS
+                {
+                    reopened += 1;
+                    debug!(next = %node, reopened, "forward stream broke, opening it again: {why}");
+                    sent = match self.open_next(*node, next).await {
+                        Ok(fresh) => {
+                            *s = fresh;
+                            forward(s, &data[..filled + got]).await
+                        }
+                        Err(e) => Err(Forward::Stalled(e)),
+                    };
+                }
+                if let Err(Forward::Broken(why) | Forward::Stalled(why)) = sent {
                     down_failure = Some((*node, why));
                     down = None;
                 }
@@ -180,21 +217,33 @@ impl Shared {
         }
     }
 
+    /// Open a stream to the next hop and send it the chain. A node drops an
+    /// inbound stream it cannot take at once (libp2p-stream hands streams
+    /// over through a one-slot queue), which shows as a write error on the
+    /// fresh stream: that is tried again, a few times.
     async fn open_next(&self, node: NodeId, chain: &HeaderChain) -> Result<Stream, String> {
         let peer = ifs_net::node_id_to_peer_id(&node).map_err(|e| e.to_string())?;
         self.dial_known(peer, &node).await;
-        let mut s = self
-            .net
-            .open_stream(peer)
-            .await
-            .map_err(|e| e.to_string())?;
         let open = encode(&StreamOpen::Store {
             chain: chain.clone(),
         });
-        write_frame(&mut s, &open)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(s)
+        let mut attempt = 1;
+        loop {
+            let mut s = self
+                .net
+                .open_stream(peer)
+                .await
+                .map_err(|e| e.to_string())?;
+            match write_frame(&mut s, &open).await {
+                Ok(()) => return Ok(s),
+                Err(e) if attempt < OPEN_TRIES => {
+                    debug!(next = %peer, attempt, "forward stream dropped at once, opening another: {e}");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Make sure the swarm knows the node's addresses from its capacity report.
