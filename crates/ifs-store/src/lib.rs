@@ -21,6 +21,10 @@
 //! * **Atomicity**: temp file, fsync, rename, fsync dir, then the redb
 //!   commit. On open, temp files and piece files that no committed row names
 //!   are deleted, so a crash at any instant leaks no bytes.
+//! * **Page cache**: piece files are written and read with `O_DIRECT` where
+//!   the filesystem allows it (ordinary I/O where it does not), so donated
+//!   space does not also take the owner's page cache, and a scrub reads the
+//!   disk, not a cached copy.
 //! * **Reads** reassemble the pieces and check BLAKE3 against the id;
 //!   [`StoreHandle::scrub`] and [`StoreHandle::verify`] report corrupt or
 //!   missing chunks.
