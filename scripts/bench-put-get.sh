@@ -97,48 +97,52 @@ for i in range(0, n, 4096):
 PY
 runs="${BENCH_RUNS:-2}"
 
+# timed ARRAY CMD...: run CMD, append its MB/s over $bytes to ARRAY.
+timed() {
+    local -n into="$1"
+    shift
+    local t0 t1
+    t0=$(now)
+    "$@"
+    t1=$(now)
+    into+=("$(mbs "$t0" "$t1")")
+}
+# report SET WHAT VAR ARRAY: print the best of ARRAY, keep it in VAR.
+report() {
+    local -n runs_of="$4"
+    local b
+    b=$(best "${runs_of[@]}")
+    row "$1" "$2" "$b" "${runs_of[*]}"
+    printf -v "$3" '%s' "$b"
+}
+restic_backup() { (cd "$work" && restic backup --repo "$1" -q "$2"); }
+
 for set in text random; do
     src="$work/$set"
     for r in 1 3; do
         puts=() gets=()
         for run in $(seq 1 "$runs"); do
             name="$set-r$r-$run"
-            t0=$(now)
-            "$ifsnode" put "$src" --name "$name" --replicas "$r" --data-dir "$node1" >/dev/null
-            t1=$(now)
-            puts+=("$(mbs "$t0" "$t1")")
-            t0=$(now)
-            "$ifsnode" get "$name" "$work/got" --data-dir "$node3" >/dev/null
-            t1=$(now)
+            timed puts "$ifsnode" put "$src" --name "$name" --replicas "$r" --data-dir "$node1" >/dev/null
+            timed gets "$ifsnode" get "$name" "$work/got" --data-dir "$node3" >/dev/null
             cmp -s "$src" "$work/got" || { echo "get of $name differs" >&2; exit 1; }
-            gets+=("$(mbs "$t0" "$t1")")
             rm -f "$work/got"
             "$ifsnode" rm "$name" --data-dir "$node1" >/dev/null
         done
-        row "$set" "ifs put R=$r" "$(best "${puts[@]}")" "${puts[*]}"
-        row "$set" "ifs get (R=$r)" "$(best "${gets[@]}")" "${gets[*]}"
-        eval "put_${set}_r$r=$(best "${puts[@]}")"
-        eval "get_${set}_r$r=$(best "${gets[@]}")"
+        report "$set" "ifs put R=$r" "put_${set}_r$r" puts
+        report "$set" "ifs get (R=$r)" "get_${set}_r$r" gets
     done
     backups=() restores=()
     for run in $(seq 1 "$runs"); do
         repo="$work/restic-$set"
         restic init --repo "$repo" -q
-        t0=$(now)
-        (cd "$work" && restic backup --repo "$repo" -q "$set")
-        t1=$(now)
-        backups+=("$(mbs "$t0" "$t1")")
-        t0=$(now)
-        restic restore latest --repo "$repo" --target "$work/restore" -q
-        t1=$(now)
-        restores+=("$(mbs "$t0" "$t1")")
+        timed backups restic_backup "$repo" "$set"
+        timed restores restic restore latest --repo "$repo" --target "$work/restore" -q
         cmp -s "$src" "$work/restore/$set" || { echo "restic restore differs" >&2; exit 1; }
         rm -rf "$work/restore" "$repo"
     done
-    row "$set" "restic backup" "$(best "${backups[@]}")" "${backups[*]}"
-    row "$set" "restic restore" "$(best "${restores[@]}")" "${restores[*]}"
-    eval "backup_$set=$(best "${backups[@]}")"
-    eval "restore_$set=$(best "${restores[@]}")"
+    report "$set" "restic backup" "backup_$set" backups
+    report "$set" "restic restore" "restore_$set" restores
 done
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
