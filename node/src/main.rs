@@ -3,7 +3,6 @@
 //! `main` only parses arguments, sets up logging and reports errors; each
 //! subcommand lives in its own file under `cmd/`.
 
-mod alloc_tuning;
 mod atomic_file;
 mod cmd;
 mod config;
@@ -18,7 +17,6 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    alloc_tuning::keep_chunk_buffers();
     let cli = cmd::Cli::parse();
     logging::init(cli.global.verbose);
     match cmd::run(cli) {
