@@ -146,7 +146,7 @@ pub async fn get_from<W: Write + Send + 'static>(
                         rand::random(),
                     );
                     let start = Instant::now();
-                    let buf = buffers.take();
+                    let buf = buffers.take_reused();
                     let got = fetch_chunk(session.net(), peer, &req, &c.id, c.len, buf).await;
                     let mut t = lock(tallies);
                     let tally = t.entry(node).or_default();

@@ -126,7 +126,8 @@ async fn ask_fetch(
 }
 
 /// Fetch chunk `id` of `len` bytes from `peer` with the signed `req`, into
-/// `buf` (a reused buffer, or `Vec::new()`), and check the bytes against the id.
+/// `buf` (a reused buffer of any length and content, or `Vec::new()`), and
+/// check the bytes against the id.
 pub async fn fetch_chunk(
     net: &Client,
     peer: PeerId,
@@ -141,7 +142,8 @@ pub async fn fetch_chunk(
             Err(FetchError::WrongLength { got, want: len })
         }
         FetchReply::Ok { .. } => {
-            buf.clear();
+            // Every byte is overwritten by the read: a reused buffer is
+            // only cut or grown to size, not zeroed first.
             buf.resize(len as usize, 0);
             read_exact_timeout(&mut s, &mut buf, BODY_TIMEOUT)
                 .await

@@ -29,6 +29,27 @@ impl BufferPool {
 
     /// An empty buffer, reused if one is kept.
     pub(crate) fn take(&self) -> Vec<u8> {
+        let mut buf = self.take_any();
+        buf.clear();
+        buf
+    }
+
+    /// A buffer of exactly `len` bytes of unspecified content (zeros or
+    /// earlier data), for a caller that overwrites all of it. A reused
+    /// buffer keeps the length it was given back with, so only bytes beyond
+    /// that are zeroed: no pass over the whole buffer per use.
+    pub(crate) fn take_len(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.take_any();
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
+        buf
+    }
+
+    /// A buffer as it was given back: length and content unspecified.
+    pub(crate) fn take_any(&self) -> Vec<u8> {
         let kept = self
             .kept
             .lock()
@@ -38,11 +59,11 @@ impl BufferPool {
     }
 
     /// Returns a buffer for reuse; dropped if too small or the pool is full.
-    pub(crate) fn give(&self, mut buf: Vec<u8>) {
+    /// Its length is kept (see [`BufferPool::take_len`]).
+    pub(crate) fn give(&self, buf: Vec<u8>) {
         if buf.capacity() < self.capacity {
             return;
         }
-        buf.clear();
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.len() < self.max_kept {
             kept.push(buf);
