@@ -79,22 +79,18 @@ results=()
 row() { results+=("$(printf '%-8s %-22s %8s MB/s   (runs: %s)' "$1" "$2" "$3" "$4")"); echo "   $1 $2: $3 MB/s (runs: $4)"; }
 
 # On a virtual machine whose host takes freed guest memory back (free page
-# reporting, ballooning), the first write into memory the guest has not
-# touched for a while costs a host page fault per page: a fresh page-cache
-# write then runs at 0.4-0.6 GB/s instead of 4 GB/s, and whichever tool runs
-# first pays for it. Touching the memory the run will use before measuring
-# puts IFS and restic on the same footing; every figure is also the best of
+# reporting, ballooning), the first write into memory the guest freed more
+# than a few seconds ago costs a host page fault per page: writing the
+# output file into the page cache then costs 2-3x the CPU, and whichever
+# tool happens to follow a big free gets cheap pages. So before every timed
+# operation, of IFS and of restic alike, a scratch file of the data set's
+# size is written and deleted, which leaves that much freshly touched
+# memory for the operation to use. Every figure is also the best of
 # BENCH_RUNS runs (default 2).
-echo "==> touching $(( 4 * bytes / 1048576 + 2048 )) MiB of memory first (see the comment in this script)"
-python3 - "$(( 4 * bytes + (2 << 30) ))" <<'PY'
-import sys
-n = int(sys.argv[1])
-avail = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable"))
-n = max(0, min(n, avail - (2 << 30)))
-b = bytearray(n)
-for i in range(0, n, 4096):
-    b[i] = 1
-PY
+warm() {
+    dd if=/dev/zero of="$work/scratch" bs=8M count=$(( (bytes >> 23) + 1 )) status=none
+    rm -f "$work/scratch"
+}
 runs="${BENCH_RUNS:-2}"
 
 # timed ARRAY CMD...: run CMD, append its MB/s over $bytes to ARRAY.
@@ -102,6 +98,7 @@ timed() {
     local -n into="$1"
     shift
     local t0 t1
+    warm
     t0=$(now)
     "$@"
     t1=$(now)
