@@ -19,7 +19,7 @@ use ifs_core::{CheckedChunk, ChunkId, NodeId, UserId};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::error::GetError;
+use crate::error::{FetchError, GetError};
 use crate::plan::node_name;
 use crate::put::now_ms;
 use crate::records;
@@ -147,7 +147,15 @@ pub async fn get_from<W: Write + Send + 'static>(
                     );
                     let start = Instant::now();
                     let buf = buffers.take_reused();
-                    let got = fetch_chunk(session.net(), peer, &req, &c.id, c.len, buf).await;
+                    // On a task of its own, so the chunks in flight are
+                    // received and hashed on every core, not in turn on
+                    // the one task that polls them all.
+                    let (net, id, len) = (session.net().clone(), c.id, c.len);
+                    let got = tokio::spawn(async move {
+                        fetch_chunk(&net, peer, &req, &id, len, buf).await
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(FetchError::Transport(format!("fetch task: {e}"))));
                     let mut t = lock(tallies);
                     let tally = t.entry(node).or_default();
                     match got {
