@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ifs_core::codec::{CodecParams, Decoder, FileKey};
+use ifs_core::codec::{CodecParams, Decoder, FileKey, WriteAt};
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::UserKey;
 use ifs_core::proto::{CtlRequest, FetchOutcome};
@@ -85,6 +85,48 @@ pub async fn get_from<W: Write + Send + 'static>(
     out: W,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
+    fetch_into(session, key, owner, name, out, None, opts).await
+}
+
+/// Fetch `owner`'s file `name` as `key` into `file`, which must be empty:
+/// each segment is written at its offset by the codec thread that opened
+/// it, so writing the file is spread over the cores instead of queueing on
+/// one thread. On success the file holds exactly the file's bytes (not yet
+/// synced); on an error it may hold some of them.
+pub async fn get_to_file(
+    session: &Session,
+    key: &UserKey,
+    owner: &UserId,
+    name: &str,
+    file: Arc<std::fs::File>,
+    opts: GetOptions,
+) -> Result<GetReport, GetError> {
+    let at: Arc<dyn WriteAt> = Arc::new(FileAt(file));
+    let (report, _) =
+        fetch_into(session, key, owner, name, std::io::sink(), Some(at), opts).await?;
+    Ok(report)
+}
+
+/// A file written at offsets.
+struct FileAt(Arc<std::fs::File>);
+
+impl WriteAt for FileAt {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&*self.0, buf, offset)
+    }
+}
+
+/// The get itself: into `out` in order, or with `at`, at each segment's
+/// offset (see [`Decoder::new_at`]).
+async fn fetch_into<W: Write + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    owner: &UserId,
+    name: &str,
+    out: W,
+    at: Option<Arc<dyn WriteAt>>,
+    opts: GetOptions,
+) -> Result<(GetReport, W), GetError> {
     let owner = *owner;
     let record = records::get_file_record(session, &owner, name)
         .await?
@@ -113,7 +155,10 @@ pub async fn get_from<W: Write + Send + 'static>(
     let params = CodecParams::with_segment_size(manifest.segment_size as usize);
     let ids: Vec<ChunkId> = manifest.chunks.iter().map(|c| c.id).collect();
     let (progress, prefix) = (opts.progress.clone(), manifest.nonce_prefix);
-    let mut dec = Decoder::new(&file_key, prefix, ids, out, &params)?;
+    let mut dec = match at {
+        Some(at) => Decoder::new_at(&file_key, prefix, ids, out, at, manifest.size, &params)?,
+        None => Decoder::new(&file_key, prefix, ids, out, &params)?,
+    };
     let buffers = dec.buffers();
     let decoder = std::thread::spawn(move || -> Result<W, GetError> {
         while let Some((index, chunk)) = rx.blocking_recv() {

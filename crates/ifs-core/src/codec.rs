@@ -39,7 +39,7 @@ mod error;
 mod pool;
 mod segment;
 
-pub use decoder::{ChunkBuffers, Decoder};
+pub use decoder::{ChunkBuffers, Decoder, WriteAt};
 pub use encoder::Encoder;
 pub use error::CodecError;
 pub use segment::decode_segment;

@@ -4,10 +4,11 @@
 use ifs_core::ChunkId;
 use ifs_core::codec::{
     CHUNK_OVERHEAD, CodecError, CodecParams, Decoder, EncodedChunk, Encoder, FileKey, NoncePrefix,
-    decode_segment,
+    WriteAt, decode_segment,
 };
 use proptest::prelude::*;
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
 
 /// Small segments keep multi-segment cases cheap.
 const SEG: usize = 4096;
@@ -84,6 +85,39 @@ fn decode(chunks: &[EncodedChunk], threads: usize) -> Result<Vec<u8>, CodecError
     d.finish()
 }
 
+/// A file in memory that takes writes at offsets from any thread.
+#[derive(Default)]
+struct MemFile(Mutex<Vec<u8>>);
+
+impl WriteAt for MemFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let mut f = self.0.lock().unwrap();
+        let end = offset as usize + buf.len();
+        if f.len() < end {
+            f.resize(end, 0);
+        }
+        f[offset as usize..end].copy_from_slice(buf);
+        Ok(())
+    }
+}
+
+/// Positional decoding (each worker writes its segment at its offset) of a
+/// file said to be `size` bytes; checked chunks skip the second hash.
+fn decode_at(chunks: &[EncodedChunk], size: u64, threads: usize) -> Result<Vec<u8>, CodecError> {
+    let (k, p) = key();
+    let ids = chunks.iter().map(|c| c.id).collect();
+    let file = Arc::new(MemFile::default());
+    let at: Arc<dyn WriteAt> = file.clone();
+    let mut d = Decoder::new_at(&k, p, ids, Vec::new(), at, size, &params(threads))?;
+    for c in chunks {
+        let checked = ifs_core::CheckedChunk::check(&c.id, c.data.clone()).unwrap();
+        d.push_checked(c.index, checked)?;
+    }
+    let spare = d.finish()?;
+    assert!(spare.is_empty(), "nothing goes through the stream output");
+    Ok(std::mem::take(&mut *file.0.lock().unwrap()))
+}
+
 /// Sizes around segment boundaries are where off-by-ones live.
 fn size() -> impl Strategy<Value = usize> {
     prop_oneof![
@@ -117,6 +151,7 @@ proptest! {
             prop_assert_eq!(c.plain_len as usize, want);
         }
         prop_assert_eq!(decode(&chunks, threads)?, data.clone());
+        prop_assert_eq!(decode_at(&chunks, data.len() as u64, threads)?, data.clone());
 
         // The per-chunk path the network get uses agrees with the stream.
         let (k, p) = key();
@@ -166,6 +201,42 @@ impl Read for Trickle<'_> {
         self.pos += n;
         Ok(n)
     }
+}
+
+#[test]
+fn positional_decoding_refuses_a_size_that_does_not_fit_the_chunks() {
+    let data = input(Kind::Random, 3 * SEG + 10, 7);
+    let chunks = encode(&data, 2);
+    let n = data.len() as u64;
+    // Too big for 4 segments, or so small the last segment would be empty.
+    for size in [4 * SEG as u64 + 1, 3 * SEG as u64, 0] {
+        assert!(
+            matches!(
+                decode_at(&chunks, size, 2),
+                Err(CodecError::SizeMismatch { .. })
+            ),
+            "size {size}"
+        );
+    }
+    // Fits the geometry but not the chunks: the last one opens to 10 bytes.
+    assert!(matches!(
+        decode_at(&chunks, n - 1, 2),
+        Err(CodecError::SegmentTooLarge { index: 3, .. })
+    ));
+    assert!(matches!(
+        decode_at(&chunks, n + 1, 2),
+        Err(CodecError::Truncated { index: 3 })
+    ));
+    // A checked chunk pushed at another's position is refused.
+    let (k, p) = key();
+    let ids = chunks.iter().map(|c| c.id).collect();
+    let at: Arc<dyn WriteAt> = Arc::new(MemFile::default());
+    let mut d = Decoder::new_at(&k, p, ids, Vec::new(), at, n, &params(2)).unwrap();
+    let wrong = ifs_core::CheckedChunk::check(&chunks[1].id, chunks[1].data.clone()).unwrap();
+    assert!(matches!(
+        d.push_checked(0, wrong),
+        Err(CodecError::IdMismatch { index: 0 })
+    ));
 }
 
 #[test]

@@ -58,16 +58,16 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
         let tmp = partial_path(&out_path);
         let file = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let out = BufWriter::with_capacity(1 << 20, file);
+        let file = std::sync::Arc::new(file);
         let result = with_client(global, &args.peer, async |session, key| {
             let owner = owner.unwrap_or_else(|| key.user_id());
-            ifs_client::get_from(session, key, &owner, &name, out, opts)
+            ifs_client::get_to_file(session, key, &owner, &name, file.clone(), opts)
                 .await
                 .with_context(|| format!("get {name} failed"))
         });
-        let finished = result.and_then(|(report, out)| {
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
+        let finished = result.and_then(|report| {
+            file.sync_all()
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, &out_path)
                 .with_context(|| format!("cannot rename to {}", out_path.display()))?;
             Ok(report)

@@ -1,5 +1,6 @@
 //! The streaming decoder: takes chunks in order, opens them on worker
-//! threads, writes the plaintext in order.
+//! threads, and writes the plaintext in order, or, into an output that
+//! takes writes at offsets (a file), from the workers themselves.
 
 use super::pool::{BufferPool, OrderedPool};
 use super::segment::Opener;
@@ -11,6 +12,44 @@ use std::sync::Arc;
 /// A chunk to open: its data, whether the list ends with it, its listed id,
 /// and whether the data is already known to hash to that id.
 type Job = (Vec<u8>, bool, ChunkId, bool);
+
+/// An output that takes writes at byte offsets from several threads at
+/// once, such as a file (`std::os::unix::fs::FileExt::write_all_at`).
+pub trait WriteAt: Send + Sync + 'static {
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()>;
+}
+
+/// What a worker hands back for one chunk.
+enum Opened {
+    /// The plaintext, for the caller's thread to write in order.
+    Plain(Vec<u8>),
+    /// This many bytes were already written at their place.
+    Written(u64),
+}
+
+/// Where positional decoding writes, and the geometry that places each
+/// segment: every segment but the last holds exactly `segment` bytes of
+/// plaintext, the last the rest of `size`.
+struct Placement {
+    out: Arc<dyn WriteAt>,
+    segment: u64,
+    size: u64,
+    count: u64,
+}
+
+impl Placement {
+    /// Offset and plaintext length of segment `index`.
+    fn span(&self, index: u32) -> (u64, u64) {
+        let offset = u64::from(index) * self.segment;
+        let len = if u64::from(index) + 1 == self.count {
+            self.size.saturating_sub(offset)
+        } else {
+            self.segment
+        };
+        (offset, len)
+    }
+}
 
 /// Rebuilds a file from its chunks, given the ordered chunk ids of its
 /// manifest.
@@ -31,7 +70,7 @@ pub struct Decoder<W: Write> {
     out: W,
     ids: Vec<ChunkId>,
     in_flight: usize,
-    pool: OrderedPool<Job, Vec<u8>>,
+    pool: OrderedPool<Job, Opened>,
     buffers: Arc<BufferPool>,
     next_in: u64,
     next_out: u32,
@@ -48,6 +87,55 @@ impl<W: Write> Decoder<W> {
         prefix: NoncePrefix,
         ids: Vec<ChunkId>,
         out: W,
+        params: &CodecParams,
+    ) -> Result<Self, CodecError> {
+        Self::build(key, prefix, ids, out, None, params)
+    }
+
+    /// Like [`new`](Decoder::new), but each worker writes the plaintext it
+    /// opened straight into `at`, at its place in the file, so writing is
+    /// spread over the workers instead of queueing on the caller's thread;
+    /// `out` is only flushed and handed back by [`finish`](Decoder::finish).
+    /// `size` is the file's plaintext size from its manifest: every segment
+    /// but the last must open to exactly `params.segment_size` bytes and the
+    /// last to the rest ([`CodecError::SegmentTooLarge`] or
+    /// [`CodecError::Truncated`] otherwise), so no write lands outside the
+    /// file or over another segment.
+    pub fn new_at(
+        key: &FileKey,
+        prefix: NoncePrefix,
+        ids: Vec<ChunkId>,
+        out: W,
+        at: Arc<dyn WriteAt>,
+        size: u64,
+        params: &CodecParams,
+    ) -> Result<Self, CodecError> {
+        let count = ids.len() as u64;
+        let place = Placement {
+            out: at,
+            segment: params.segment_size as u64,
+            size,
+            count,
+        };
+        // The encoder's geometry: full segments, then a last one of at least
+        // one byte (or a single empty one for an empty file).
+        let full = count.saturating_sub(1).saturating_mul(place.segment);
+        let fits = size <= count.saturating_mul(place.segment) && (size > full || size == 0);
+        if count == 0 || !fits || (size == 0 && count != 1) {
+            return Err(CodecError::SizeMismatch {
+                size,
+                chunks: count,
+            });
+        }
+        Self::build(key, prefix, ids, out, Some(place), params)
+    }
+
+    fn build(
+        key: &FileKey,
+        prefix: NoncePrefix,
+        ids: Vec<ChunkId>,
+        out: W,
+        place: Option<Placement>,
         params: &CodecParams,
     ) -> Result<Self, CodecError> {
         let params = params.validated()?;
@@ -68,7 +156,31 @@ impl<W: Write> Decoder<W> {
             params.in_flight,
             move || Opener::new(&key, prefix, max_plain),
             move |opener: &mut Opener, index, (data, last, id, checked): Job| {
-                opener.open(index, last, (!checked).then_some(&id), data, &pool_buffers)
+                let plain =
+                    opener.open(index, last, (!checked).then_some(&id), data, &pool_buffers)?;
+                let Some(place) = &place else {
+                    return Ok(Opened::Plain(plain));
+                };
+                let (offset, want) = place.span(index);
+                let got = plain.len() as u64;
+                if got != want {
+                    return Err(if got > want {
+                        CodecError::SegmentTooLarge {
+                            index,
+                            len: got,
+                            max: want as usize,
+                        }
+                    } else {
+                        CodecError::Truncated { index }
+                    });
+                }
+                place
+                    .out
+                    .write_all_at(&plain, offset)
+                    .map_err(CodecError::Write)?;
+                pool_buffers.give(plain);
+                // Written: only the count goes back to be tallied in order.
+                Ok(Opened::Written(got))
             },
         )?;
         Ok(Decoder {
@@ -190,13 +302,18 @@ impl<W: Write> Decoder<W> {
         result
     }
 
-    /// Takes the oldest chunk's plaintext and writes it.
+    /// Takes the oldest chunk's plaintext and writes it (or, positional,
+    /// counts what a worker wrote).
     fn write_next(&mut self) -> Result<(), CodecError> {
-        let plain = self.pool.take(self.next_out)?;
-        self.out.write_all(&plain).map_err(CodecError::Write)?;
-        self.written += plain.len() as u64;
+        match self.pool.take(self.next_out)? {
+            Opened::Plain(plain) => {
+                self.out.write_all(&plain).map_err(CodecError::Write)?;
+                self.written += plain.len() as u64;
+                self.buffers.give(plain);
+            }
+            Opened::Written(n) => self.written += n,
+        }
         self.next_out = self.next_out.wrapping_add(1);
-        self.buffers.give(plain);
         Ok(())
     }
 }

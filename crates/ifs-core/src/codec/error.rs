@@ -127,6 +127,15 @@ pub enum CodecError {
         /// Position of the chunk.
         index: u32,
     },
+    /// A manifest's plaintext size does not fit its number of chunks and
+    /// segment size (positional decoding needs both to place each segment).
+    #[error("a file of {size} bytes cannot be {chunks} segments of this size")]
+    SizeMismatch {
+        /// The manifest's plaintext size.
+        size: u64,
+        /// Chunks it lists.
+        chunks: u64,
+    },
     /// A worker thread died or could not be started.
     #[error("a codec worker thread failed")]
     Worker,
