@@ -209,6 +209,7 @@ mod tests {
                 chunks: vec![ChunkRef { id: a, len: 1 }, ChunkRef { id: b, len: 1 }],
                 key_wraps: vec![],
                 readers: vec![],
+                replicas: 3,
             },
         )
         .unwrap();

@@ -299,6 +299,7 @@ async fn commit(
                 .collect(),
             key_wraps,
             readers: opts.readers.clone(),
+            replicas: u8::try_from(opts.replicas.max(1)).unwrap_or(u8::MAX),
         },
     )?;
     let receipts = placed.iter().flat_map(|c| c.receipts.clone()).collect();

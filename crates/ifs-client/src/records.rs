@@ -118,6 +118,7 @@ mod tests {
                 chunks: vec![],
                 key_wraps: vec![],
                 readers: vec![],
+                replicas: 3,
             },
         )
         .unwrap()

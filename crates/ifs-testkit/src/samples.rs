@@ -36,6 +36,7 @@ pub fn manifest(owner: &UserKey, name: &str, version: u64, chunks: &[u8]) -> Man
                 .collect(),
             key_wraps: vec![],
             readers: vec![],
+            replicas: 3,
         },
     )
     .expect("a sample manifest is well-formed")

@@ -39,6 +39,7 @@ fn manifest(owner: &UserKey, version: u64, chunks: &[u8], created: u64) -> Manif
                 .collect(),
             key_wraps: vec![],
             readers: vec![],
+            replicas: 3,
         },
     )
     .unwrap()

@@ -44,6 +44,7 @@ fn record(owner: &UserKey, chunks: &[u8], holders: &[(usize, u8)], keys: &[NodeK
                 .collect(),
             key_wraps: vec![],
             readers: vec![],
+            replicas: 3,
         },
     )
     .unwrap();

@@ -26,6 +26,9 @@ pub struct ChunkRef {
     pub len: u64,
 }
 
+/// Most copies of a chunk a manifest may ask for.
+pub const MAX_REPLICAS: u8 = 16;
+
 /// Everything in a [`Manifest`] except the owner and signature, which
 /// [`Manifest::new`] fills from the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub struct ManifestFields {
     pub key_wraps: Vec<KeyWrap>,
     /// Users besides the owner that nodes serve the chunks to.
     pub readers: Vec<UserId>,
+    /// Copies of every chunk the owner asked for: what repair restores
+    /// (1..=[`MAX_REPLICAS`]).
+    pub replicas: u8,
 }
 
 /// An owner-signed description of one version of a file.
@@ -73,6 +79,8 @@ pub struct Manifest {
     pub key_wraps: Vec<KeyWrap>,
     /// See [`ManifestFields::readers`].
     pub readers: Vec<UserId>,
+    /// See [`ManifestFields::replicas`].
+    pub replicas: u8,
     /// The owner's signature.
     pub sig: Sig,
 }
@@ -93,6 +101,7 @@ impl Manifest {
             chunks: f.chunks,
             key_wraps: f.key_wraps,
             readers: f.readers,
+            replicas: f.replicas,
             sig: Sig([0; 64]),
         };
         m.check()?;
@@ -112,6 +121,7 @@ impl Manifest {
             &self.chunks,
             &self.key_wraps,
             &self.readers,
+            self.replicas,
         ))
     }
 
@@ -145,6 +155,7 @@ impl Manifest {
             chunks: self.chunks.clone(),
             key_wraps: self.key_wraps.clone(),
             readers: self.readers.clone(),
+            replicas: self.replicas,
         }
     }
 
@@ -172,6 +183,11 @@ impl Manifest {
 
     fn check(&self) -> Result<(), WireError> {
         ensure(!self.name.is_empty(), WHAT, "empty name")?;
+        ensure(
+            (1..=MAX_REPLICAS).contains(&self.replicas),
+            WHAT,
+            "replicas out of range",
+        )?;
         ensure(self.name.len() <= MAX_NAME_LEN, WHAT, "name too long")?;
         ensure(self.segment_size > 0, WHAT, "zero segment size")?;
         ensure(self.chunks.len() <= MAX_CHUNKS, WHAT, "too many chunks")?;

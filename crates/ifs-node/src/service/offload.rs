@@ -85,7 +85,7 @@ impl Shared {
             .live_manifest()
             .is_some_and(|m| m.chunk_len(&chunk).is_some());
         let now = now_ms();
-        let r = self.cfg.durability.replicas;
+        let r = self.replicas_of(&rec);
         if listed
             && needs_copy_before_release(
                 &rec,

@@ -68,11 +68,18 @@ impl Shared {
             .collect()
     }
 
+    /// Copies of each chunk `rec` should have: what its owner asked for in
+    /// the live manifest, else (no live manifest) the node's default.
+    pub(crate) fn replicas_of(&self, rec: &FileRecord) -> usize {
+        rec.live_manifest()
+            .map_or(self.cfg.durability.replicas, |m| usize::from(m.replicas))
+    }
+
     /// Start copies for every chunk this node must repair. The local view
     /// proposes; the DHT's merged record confirms before anything is sent.
     pub(crate) fn start_repairs(self: Arc<Self>, records: &[([u8; 32], FileRecord)], now: u64) {
-        let r = self.cfg.durability.replicas;
         for (key, rec) in records {
+            let r = self.replicas_of(rec);
             if repair_plan(rec, |n| self.holder_counts(n, now), r, &self.node_id).is_empty() {
                 continue;
             }
@@ -82,6 +89,7 @@ impl Shared {
                     return;
                 };
                 let now = now_ms();
+                let r = s.replicas_of(&rec);
                 let tasks = repair_plan(&rec, |n| s.holder_counts(n, now), r, &s.node_id);
                 for task in tasks {
                     let (s2, rec2) = (s.clone(), rec.clone());
