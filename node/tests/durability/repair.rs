@@ -47,3 +47,50 @@ async fn killed_holder_is_replaced_and_every_file_reads_back() {
     }
     net.shutdown().await;
 }
+
+/// Repair keeps each file at the R its owner asked for (signed into the
+/// manifest), not at the nodes' default of 3: a one-copy file is left at
+/// one copy, and a five-copy file that lost a holder is brought back to five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_restores_the_replicas_each_file_asked_for() {
+    let mut net = start(7, |_, _| {}).await;
+    let user = user_key();
+    let one = random_bytes(3 << 20);
+    let five = random_bytes(1 << 20);
+    put_file(&net, 0, &user, "one.bin", &one, 1).await;
+    let report = put_file(&net, 0, &user, "five.bin", &five, 5).await;
+    assert_eq!(net.min_live(0, &user, "five.bin").await, 5);
+    let stored = || async {
+        let mut n = 0;
+        for h in net.live() {
+            n += h.status().await.chunks;
+        }
+        n
+    };
+    let before = stored().await;
+
+    // Several repair rounds (one a second) pass: nothing is copied.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(net.min_live(0, &user, "one.bin").await, 1);
+    assert_eq!(stored().await, before, "no chunk was copied");
+
+    // A holder of the five-copy file (not the entry) dies for good.
+    let holds = |i: usize| {
+        let id = net.node(i).node_id();
+        report.chunks[0].receipts.iter().any(|r| r.node == id)
+    };
+    let victim = (1..7).find(|&i| holds(i)).expect("a holder besides the entry");
+    let gone = net.node(victim).node_id();
+    net.kill(victim).await;
+    net.wait_until(|| async {
+        net.node(0).peers().iter().any(|r| {
+            r.state == "dead"
+                && r.peer_id == ifs_net::node_id_to_peer_id(&gone).unwrap().to_string()
+        })
+    })
+    .await;
+    net.wait_until(|| async { net.min_live(0, &user, "five.bin").await == 5 })
+        .await;
+    assert!(get_file(&net, 0, &user, "five.bin").await == five);
+    net.shutdown().await;
+}
