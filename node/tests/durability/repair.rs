@@ -79,7 +79,9 @@ async fn repair_restores_the_replicas_each_file_asked_for() {
         let id = net.node(i).node_id();
         report.chunks[0].receipts.iter().any(|r| r.node == id)
     };
-    let victim = (1..7).find(|&i| holds(i)).expect("a holder besides the entry");
+    let victim = (1..7)
+        .find(|&i| holds(i))
+        .expect("a holder besides the entry");
     let gone = net.node(victim).node_id();
     net.kill(victim).await;
     net.wait_until(|| async {
