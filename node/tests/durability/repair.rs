@@ -26,13 +26,7 @@ async fn killed_holder_is_replaced_and_every_file_reads_back() {
     net.kill(victim.0).await;
 
     // First the others notice, then repair brings every chunk back to 3.
-    net.wait_until(|| async {
-        net.node(0).peers().iter().any(|r| {
-            r.state == "dead"
-                && r.peer_id == ifs_net::node_id_to_peer_id(&gone).unwrap().to_string()
-        })
-    })
-    .await;
+    net.wait_dead(0, &gone).await;
     for name in ["a.bin", "b.bin"] {
         net.wait_until(|| async { net.min_live(0, &user, name).await == 3 })
             .await;
@@ -84,13 +78,7 @@ async fn repair_restores_the_replicas_each_file_asked_for() {
         .expect("a holder besides the entry");
     let gone = net.node(victim).node_id();
     net.kill(victim).await;
-    net.wait_until(|| async {
-        net.node(0).peers().iter().any(|r| {
-            r.state == "dead"
-                && r.peer_id == ifs_net::node_id_to_peer_id(&gone).unwrap().to_string()
-        })
-    })
-    .await;
+    net.wait_dead(0, &gone).await;
     net.wait_until(|| async { net.min_live(0, &user, "five.bin").await == 5 })
         .await;
     assert!(get_file(&net, 0, &user, "five.bin").await == five);

@@ -163,6 +163,18 @@ impl Net {
     }
 
     /// Lowest live-replica count of `user`'s `name`, as node `i` sees it.
+    /// Waits until node `i`'s table has `gone` as dead.
+    pub async fn wait_dead(&self, i: usize, gone: &ifs_core::NodeId) {
+        let peer = ifs_net::node_id_to_peer_id(gone).unwrap().to_string();
+        self.wait_until(|| async {
+            self.node(i)
+                .peers()
+                .iter()
+                .any(|r| r.state == "dead" && r.peer_id == peer)
+        })
+        .await;
+    }
+
     pub async fn min_live(&self, i: usize, user: &UserKey, name: &str) -> usize {
         let s = self.session(i).await;
         let n = match ls(&s, user).await {
