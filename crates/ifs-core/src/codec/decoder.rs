@@ -325,15 +325,9 @@ impl<W: Write> Decoder<W> {
 pub struct ChunkBuffers(Arc<BufferPool>);
 
 impl ChunkBuffers {
-    /// An empty buffer with room for one chunk.
-    pub fn take(&self) -> Vec<u8> {
-        self.0.take()
-    }
-
     /// A buffer with room for one chunk whose length and content are
     /// unspecified (an earlier chunk's bytes, or empty): `resize` it to the
-    /// length wanted and overwrite it. Unlike [`take`](ChunkBuffers::take)
-    /// it spares zeroing what is already there.
+    /// length wanted and overwrite it; what is already there is not zeroed.
     pub fn take_reused(&self) -> Vec<u8> {
         self.0.take_any()
     }
