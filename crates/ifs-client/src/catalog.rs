@@ -213,7 +213,8 @@ mod tests {
             },
         )
         .unwrap();
-        let r = |k: &NodeKey, c| Receipt::new(k, c, 1, user.user_id(), 1);
+        let bound = (user.user_id(), FileRecord::key(&user.user_id(), "f"));
+        let r = |k: &NodeKey, c| Receipt::new(k, c, 1, bound, 1);
         let receipts = vec![
             r(&nodes[0], a),
             r(&nodes[1], a),

@@ -75,6 +75,12 @@ pub enum ReceiptError {
         /// The node.
         node: String,
     },
+    /// The receipt binds the chunk to another file record.
+    #[error("receipt from {node} names another file record")]
+    WrongRecord {
+        /// The node.
+        node: String,
+    },
     /// The signer was not on the chunk's header chain.
     #[error("receipt from {node}, which is not on the chunk's chain")]
     NotInChain {

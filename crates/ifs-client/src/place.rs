@@ -17,7 +17,7 @@ use ifs_core::wire::{ChainHop, ChunkRef, HeaderChain, Receipt};
 use ifs_net::PeerId;
 use tracing::{debug, info, warn};
 
-use crate::error::PutError;
+use crate::error::{PutError, ReceiptError};
 use crate::plan::{Hazards, accept_receipts, blame, node_name, resend_targets};
 use crate::put::PlacedChunk;
 use crate::reserve::{Book, reserve};
@@ -41,6 +41,9 @@ pub struct Placer<'a> {
     hazards: Mutex<Hazards>,
     replicas: usize,
     topup: u64,
+    /// The file record and version every chunk is bound to (signed into
+    /// each header chain).
+    binding: ([u8; 32], u64),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -56,8 +59,8 @@ impl<'a> Placer<'a> {
         ranked: Vec<NodeId>,
         peers: HashMap<NodeId, PeerId>,
         book: Book,
-        replicas: usize,
-        topup: u64,
+        (replicas, topup): (usize, u64),
+        binding: ([u8; 32], u64),
     ) -> Self {
         Placer {
             session,
@@ -69,6 +72,7 @@ impl<'a> Placer<'a> {
             hazards: Mutex::new(Hazards::default()),
             replicas,
             topup,
+            binding,
         }
     }
 
@@ -83,14 +87,7 @@ impl<'a> Placer<'a> {
             return Ok(id);
         }
         let peer = *self.peers.get(node).ok_or("unknown node")?;
-        let grant = reserve(
-            self.session,
-            peer,
-            node,
-            self.key.user_id(),
-            self.topup.max(len),
-        )
-        .await?;
+        let grant = reserve(self.session, peer, node, self.key, self.topup.max(len)).await?;
         debug!(%peer, bytes = grant.bytes, "reservation topped up");
         let mut book = lock(&self.book);
         book.add(grant);
@@ -152,12 +149,18 @@ impl<'a> Placer<'a> {
                 info!(index = chunk.index, to = ?nodes.iter().map(node_name).collect::<Vec<_>>(),
                       "resending chunk to alternates");
             }
-            let chain = HeaderChain::new(self.key, chunk.id, cref.len, hops.clone())?;
+            let chain = HeaderChain::new(self.key, chunk.id, cref.len, self.binding, hops.clone())?;
             let first = self.peers[&nodes[0]];
             match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
                 Ok(reply) => {
-                    let (ok, bad) =
-                        accept_receipts(reply.receipts, &cref, &owner, &nodes, &holders);
+                    let (bound, foreign): (Vec<_>, Vec<_>) = reply
+                        .receipts
+                        .into_iter()
+                        .partition(|r| r.record == self.binding.0);
+                    let (ok, mut bad) = accept_receipts(bound, &cref, &owner, &nodes, &holders);
+                    bad.extend(foreign.iter().map(|r| ReceiptError::WrongRecord {
+                        node: node_name(&r.node),
+                    }));
                     for e in bad {
                         warn!(index = chunk.index, "refused receipt: {e}");
                     }

@@ -430,7 +430,7 @@ mod tests {
             len: 5,
         };
         let chain = vec![key.node_id()];
-        let good = Receipt::new(&key, chunk.id, 5, owner, 1);
+        let good = Receipt::new(&key, chunk.id, 5, (owner, [0; 32]), 1);
         assert_eq!(check_receipt(&good, &chunk, &owner, &chain), Ok(()));
 
         let mut forged = good.clone();
@@ -439,12 +439,12 @@ mod tests {
             check_receipt(&forged, &chunk, &owner, &chain),
             Err(ReceiptError::BadSignature { .. })
         ));
-        let other = Receipt::new(&stranger, chunk.id, 5, owner, 1);
+        let other = Receipt::new(&stranger, chunk.id, 5, (owner, [0; 32]), 1);
         assert!(matches!(
             check_receipt(&other, &chunk, &owner, &chain),
             Err(ReceiptError::NotInChain { .. })
         ));
-        let wrong_len = Receipt::new(&key, chunk.id, 6, owner, 1);
+        let wrong_len = Receipt::new(&key, chunk.id, 6, (owner, [0; 32]), 1);
         assert!(matches!(
             check_receipt(&wrong_len, &chunk, &owner, &chain),
             Err(ReceiptError::WrongLength {
@@ -453,12 +453,12 @@ mod tests {
                 ..
             })
         ));
-        let wrong_chunk = Receipt::new(&key, ChunkId::of(b"x"), 5, owner, 1);
+        let wrong_chunk = Receipt::new(&key, ChunkId::of(b"x"), 5, (owner, [0; 32]), 1);
         assert!(matches!(
             check_receipt(&wrong_chunk, &chunk, &owner, &chain),
             Err(ReceiptError::WrongChunk { .. })
         ));
-        let wrong_owner = Receipt::new(&key, chunk.id, 5, UserId([8; 32]), 1);
+        let wrong_owner = Receipt::new(&key, chunk.id, 5, (UserId([8; 32]), [0; 32]), 1);
         assert!(matches!(
             check_receipt(&wrong_owner, &chunk, &owner, &chain),
             Err(ReceiptError::WrongOwner { .. })

@@ -132,9 +132,21 @@ pub async fn put<R: Read + Send + 'static>(
     });
 
     let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
+    // The version is fixed before the upload: every chain binds its chunk
+    // to (record, version), so holders know what a later delete covers.
+    let record_key = FileRecord::key(&key.user_id(), &opts.name);
+    let version = next_version(session, key, &opts.name).await;
     let (ranked, peers, book) = preliminary_table(session, key, &opts, replicas, max_chunk).await?;
     let topup = reservation_bytes(0, 1, 1, 0, max_chunk).max(4 * max_chunk);
-    let placer = Placer::new(session, key, ranked, peers, book, replicas, topup);
+    let placer = Placer::new(
+        session,
+        key,
+        ranked,
+        peers,
+        book,
+        (replicas, topup),
+        (record_key, version),
+    );
 
     let placed = {
         let chunks = futures::stream::poll_fn(|cx| rx.poll_recv(cx))
@@ -170,15 +182,23 @@ pub async fn put<R: Read + Send + 'static>(
         return Err(PutError::EncoderGone);
     }
 
-    let report = commit(session, key, &opts, &file_key, prefix, placed).await;
+    let report = commit(session, key, &opts, (&file_key, prefix), version, placed).await;
     // Settle even after a failed commit: nothing stored is lost by it, and
     // unused space goes back at once.
-    let record = report
-        .as_ref()
-        .ok()
-        .map(|_| ifs_core::file_record::FileRecord::key(&key.user_id(), &opts.name));
-    settle_all(session, &placer.into_book(), record).await;
+    settle_all(session, key, &placer.into_book()).await;
     report
+}
+
+/// The version a put of `name` must use to supersede everything seen.
+async fn next_version(session: &Session, key: &UserKey, name: &str) -> u64 {
+    match records::get_file_record(session, &key.user_id(), name).await {
+        Ok(Some(rec)) => rec.next_version(),
+        Ok(None) => 1,
+        Err(e) => {
+            warn!("existing record unreadable, writing version 1 over it: {e}");
+            1
+        }
+    }
 }
 
 /// Probe the entry node's peers, rank them and reserve on the best R+k.
@@ -218,7 +238,7 @@ async fn preliminary_table(
         let asks = batch.iter().map(|&i| {
             let k = &probed[i].known;
             async move {
-                let g = reserve(session, k.peer, &k.node, key.user_id(), per_node).await;
+                let g = reserve(session, k.peer, &k.node, key, per_node).await;
                 (k, g)
             }
         });
@@ -238,7 +258,7 @@ async fn preliminary_table(
         }
     }
     if ranked.len() < replicas {
-        settle_all(session, &book, None).await;
+        settle_all(session, key, &book).await;
         return Err(PutError::NotEnoughNodes {
             usable: ranked.len(),
             replicas,
@@ -258,20 +278,15 @@ async fn commit(
     session: &Session,
     key: &UserKey,
     opts: &PutOptions,
-    file_key: &FileKey,
-    prefix: NoncePrefix,
+    (file_key, prefix): (&FileKey, NoncePrefix),
+    bound_version: u64,
     placed: Vec<PlacedChunk>,
 ) -> Result<PutReport, PutError> {
     let (name, codec) = (opts.name.as_str(), &opts.codec);
     let owner = key.user_id();
-    let version = match records::get_file_record(session, &owner, name).await {
-        Ok(Some(rec)) => rec.next_version(),
-        Ok(None) => 1,
-        Err(e) => {
-            warn!("existing record unreadable, writing version 1 over it: {e}");
-            1
-        }
-    };
+    // A concurrent put may have committed meanwhile: never go below it (a
+    // higher version than the chunks' binding is safe, a lower one is not).
+    let version = next_version(session, key, name).await.max(bound_version);
     let size = placed.iter().map(|c| c.plain_len).sum();
     let mut key_wraps = vec![wrap_key(
         file_key.as_bytes(),

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::future::join_all;
+use ifs_core::NodeId;
+use ifs_core::keys::UserKey;
 use ifs_core::proto::{CtlRequest, CtlResponse};
-use ifs_core::wire::ReservationGrant;
-use ifs_core::{NodeId, UserId};
+use ifs_core::wire::{ReservationGrant, ReserveRequest, SettleRequest};
 use ifs_net::PeerId;
 use tracing::{debug, warn};
 
@@ -72,19 +73,23 @@ impl Book {
     }
 }
 
-/// Ask `peer` for `bytes`; a grant that verifies and matches the ask, or why not.
+/// Ask `peer` for `bytes` with a request signed by `key`; a grant that
+/// verifies and matches the ask, or why not.
 pub async fn reserve(
     session: &Session,
     peer: PeerId,
     node: &NodeId,
-    client: UserId,
+    key: &UserKey,
     bytes: u64,
 ) -> Result<ReservationGrant, String> {
-    let req = CtlRequest::Reserve {
-        client,
+    let client = key.user_id();
+    let req = CtlRequest::Reserve(ReserveRequest::new(
+        key,
+        *node,
         bytes,
-        ttl_ms: RESERVATION_TTL.as_millis() as u64,
-    };
+        RESERVATION_TTL.as_millis() as u64,
+        crate::put::now_ms(),
+    ));
     match session.request_to(peer, &req).await {
         Ok(CtlResponse::Granted(g)) => {
             g.verify().map_err(|e| format!("bad grant: {e}"))?;
@@ -93,27 +98,21 @@ pub async fn reserve(
             }
             Ok(g)
         }
+        Ok(CtlResponse::Error(e)) => Err(e.to_string()),
         Ok(other) => Err(format!("unexpected answer {other:?}")),
         Err(e) => Err(e.to_string()),
     }
 }
 
-/// Settle every reservation of `book`: nodes keep what was stored and free
-/// the rest at once. Naming the committed file's `record` lets each holder
-/// watch the replicas of what it stored. Failures are logged; the TTL frees
-/// those later.
-pub async fn settle_all(session: &Session, book: &Book, record: Option<[u8; 32]>) {
+/// Settle every reservation of `book` with a settle signed by `key`: nodes
+/// keep what was stored and free the rest at once. Failures are logged; the
+/// grants lapse by themselves later.
+pub async fn settle_all(session: &Session, key: &UserKey, book: &Book) {
     let settles = book.all().into_iter().map(|(node, id)| async move {
         let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
             return;
         };
-        let req = match record {
-            Some(record) => CtlRequest::SettleFor {
-                reservation_id: id,
-                record,
-            },
-            None => CtlRequest::Settle { reservation_id: id },
-        };
+        let req = CtlRequest::Settle(SettleRequest::new(key, node, id, crate::put::now_ms()));
         match session.request_to(peer, &req).await {
             Ok(_) => debug!(%peer, "reservation settled"),
             Err(e) => warn!(%peer, "reservation not settled (it lapses by TTL): {e}"),
@@ -125,6 +124,7 @@ pub async fn settle_all(session: &Session, book: &Book, record: Option<[u8; 32]>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ifs_core::UserId;
     use ifs_core::keys::NodeKey;
 
     #[test]

@@ -169,11 +169,13 @@ async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_erro
     let grant = match s
         .request_to(
             net.nodes[1].peer_id(),
-            &ifs_core::proto::CtlRequest::Reserve {
-                client: owner.user_id(),
-                bytes: 4096,
-                ttl_ms: 60_000,
-            },
+            &ifs_core::proto::CtlRequest::Reserve(ifs_core::wire::ReserveRequest::new(
+                &owner,
+                node,
+                4096,
+                60_000,
+                now(),
+            )),
         )
         .await
         .unwrap()
@@ -185,6 +187,10 @@ async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_erro
         &owner,
         ifs_core::ChunkId::of(b"something else"),
         fake.len() as u64,
+        (
+            ifs_core::file_record::FileRecord::key(&owner.user_id(), "fake"),
+            1,
+        ),
         vec![ChainHop {
             node,
             reservation_id: grant.reservation_id,

@@ -46,6 +46,26 @@ pub enum RecordError {
         /// Which kind of entry.
         what: &'static str,
     },
+    /// A receipt or release names another file record.
+    #[error("{what} belongs to another file record")]
+    ForeignRecord {
+        /// Which kind of entry.
+        what: &'static str,
+    },
+    /// The record carries nothing its owner signed (no manifest, no delete).
+    #[error("record has no owner-signed manifest or delete")]
+    Unsigned,
+    /// The record was written in a format this version does not read.
+    #[error("record format {found} is not supported (this node reads format {supported})")]
+    Format {
+        /// The record's format.
+        found: u32,
+        /// The format read here.
+        supported: u32,
+    },
+    /// A cap on the record's contents is exceeded.
+    #[error("record over its limits: {0}")]
+    OverLimit(&'static str),
     /// A receipt's length disagrees with the manifest's for that chunk.
     #[error("receipt from {node} gives chunk {chunk} a length the manifest does not")]
     LengthMismatch {

@@ -30,6 +30,10 @@ pub struct FileRecord {
 /// The flat form on the wire and on disk; maps are rebuilt on decode.
 #[derive(Serialize, Deserialize)]
 struct FileRecordWire {
+    /// [`FileRecord::FORMAT`]; absent in records written before formats
+    /// were numbered (read as 0 and refused).
+    #[serde(default)]
+    format: u32,
     owner: UserId,
     name: String,
     manifest: Option<Manifest>,
@@ -78,6 +82,12 @@ impl FileRecord {
     /// Largest accepted encoding, in bytes. Files with more chunks than fit
     /// keep their manifest in chunks of its own (DESIGN "The FAT as CRDTs").
     pub const MAX_BYTES: usize = 8 << 20;
+    /// The record format written and read: 2 binds receipts to their record.
+    pub const FORMAT: u32 = 2;
+    /// Most receipt entries (live or released) kept for one chunk; a merge
+    /// that would pass it is refused, so fake holders cannot grow a record
+    /// without bound.
+    pub const MAX_RECEIPTS_PER_CHUNK: usize = 32;
 
     /// The DHT key of `owner`'s file `name`: BLAKE3(owner pubkey ‖ name).
     pub fn key(owner: &UserId, name: &str) -> [u8; 32] {
@@ -211,9 +221,91 @@ impl FileRecord {
     /// only signature and owner gate entry; a length that disagrees with the
     /// manifest makes the receipt count for nothing (see [`Self::live_holders`]).
     fn admit_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
+        let chunk = r.chunk;
+        self.insert_receipt(r)?;
+        self.prune_released_of(&chunk);
+        self.check_chunk_caps(&chunk)
+    }
+
+    /// Verify and insert without pruning or caps (decode checks those once).
+    fn insert_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
         r.verify()?;
         self.check_owner(&r.owner, "receipt")?;
+        self.check_record(&r.record, "receipt")?;
         lww_map(&mut self.receipts, (r.chunk, r.node), &r, receipt_rank);
+        Ok(())
+    }
+
+    fn prune_released_of(&mut self, chunk: &ChunkId) {
+        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
+        let dead: Vec<_> = self
+            .receipts
+            .range(range)
+            .filter(|(k, r)| {
+                self.releases
+                    .get(k)
+                    .is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in dead {
+            self.receipts.remove(&k);
+        }
+    }
+
+    fn check_chunk_caps(&self, chunk: &ChunkId) -> Result<(), RecordError> {
+        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
+        if self.receipts.range(range.clone()).count() > Self::MAX_RECEIPTS_PER_CHUNK {
+            return Err(RecordError::OverLimit("too many receipts for one chunk"));
+        }
+        if self.releases.range(range).count() > Self::MAX_RECEIPTS_PER_CHUNK {
+            return Err(RecordError::OverLimit("too many releases for one chunk"));
+        }
+        Ok(())
+    }
+
+    fn check_record(&self, record: &[u8; 32], what: &'static str) -> Result<(), RecordError> {
+        if *record == self.record_key() {
+            Ok(())
+        } else {
+            Err(RecordError::ForeignRecord { what })
+        }
+    }
+
+    /// Drop receipts their holder's release cancels: the release stays and
+    /// keeps cancelling any copy of them that arrives again, so this is a
+    /// pure function of the merged state and merges still commute.
+    fn prune_released(&mut self) {
+        let releases = &self.releases;
+        self.receipts.retain(|k, r| {
+            releases
+                .get(k)
+                .is_none_or(|rel| rel.receipt_stored_at_ms < r.stored_at_ms)
+        });
+    }
+
+    /// Per-chunk caps on receipts and releases.
+    pub fn check_caps(&self) -> Result<(), RecordError> {
+        let over = |keys: &mut dyn Iterator<Item = &ChunkId>| {
+            let mut run = (None, 0usize);
+            for c in keys {
+                run = if run.0 == Some(*c) {
+                    (run.0, run.1 + 1)
+                } else {
+                    (Some(*c), 1)
+                };
+                if run.1 > Self::MAX_RECEIPTS_PER_CHUNK {
+                    return true;
+                }
+            }
+            false
+        };
+        if over(&mut self.receipts.keys().map(|(c, _)| c)) {
+            return Err(RecordError::OverLimit("too many receipts for one chunk"));
+        }
+        if over(&mut self.releases.keys().map(|(c, _)| c)) {
+            return Err(RecordError::OverLimit("too many releases for one chunk"));
+        }
         Ok(())
     }
 
@@ -222,7 +314,8 @@ impl FileRecord {
         r.verify()?;
         self.check_owner(&r.owner, "chunk release")?;
         lww_map(&mut self.releases, (r.chunk, r.node), &r, release_rank);
-        Ok(())
+        self.prune_released_of(&r.chunk);
+        self.check_chunk_caps(&r.chunk)
     }
 
     /// Re-check every entry: manifest and delete signed by the owner and
@@ -242,12 +335,42 @@ impl FileRecord {
         for r in self.receipts.values() {
             r.verify()?;
             self.check_owner(&r.owner, "receipt")?;
+            self.check_record(&r.record, "receipt")?;
         }
         for r in self.releases.values() {
             r.verify()?;
             self.check_owner(&r.owner, "chunk release")?;
         }
-        Ok(())
+        if self.manifest.is_none() && self.delete.is_none() {
+            return Err(RecordError::Unsigned);
+        }
+        if self.name.is_empty() || self.name.len() > crate::wire::MAX_NAME_LEN {
+            return Err(RecordError::OverLimit("file name length"));
+        }
+        self.check_caps()
+    }
+
+    /// Whether this node may free its copy of `chunk`, held bound to this
+    /// record at `bound_version` (from the owner-signed header chain): the
+    /// owner has signed a version at least that new (a manifest or a delete)
+    /// and the live manifest does not list the chunk. A chunk of a put
+    /// still in progress (its version not committed yet) is never freed
+    /// here; collection of abandoned puts is a separate, slower rule.
+    pub fn may_free(&self, chunk: &ChunkId, bound_version: u64) -> bool {
+        let signed = self.manifest.is_some() || self.delete.is_some();
+        signed
+            && self.newest_version() >= bound_version
+            && self
+                .live_manifest()
+                .is_none_or(|m| m.chunk_len(chunk).is_none())
+    }
+
+    /// The highest version the owner signed (manifest or delete).
+    pub fn newest_version(&self) -> u64 {
+        self.manifest
+            .as_ref()
+            .map_or(0, |m| m.version)
+            .max(self.delete.as_ref().map_or(0, |d| d.version))
     }
 
     fn is_live(&self, r: &Receipt) -> bool {
@@ -285,7 +408,22 @@ impl FileRecord {
             .filter(|r| self.is_live(r))
     }
 
-    /// Every receipt kept (newest per chunk and node), live or released.
+    /// Every node that ever held `chunk` for this record: a receipt kept or
+    /// a release (released receipts are pruned, their releases stay).
+    pub fn past_holders(&self, chunk: &ChunkId) -> Vec<NodeId> {
+        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
+        let mut all: Vec<NodeId> = self
+            .receipts
+            .range(range.clone())
+            .map(|((_, n), _)| *n)
+            .chain(self.releases.range(range).map(|((_, n), _)| *n))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Every receipt kept (newest per chunk and node) not cancelled by a release.
     pub fn receipts(&self) -> impl Iterator<Item = &Receipt> {
         self.receipts.values()
     }
@@ -315,6 +453,7 @@ impl FileRecord {
     /// The encoding, for the DHT and for disk.
     pub fn encode(&self) -> Vec<u8> {
         to_cbor(&FileRecordWire {
+            format: Self::FORMAT,
             owner: self.owner,
             name: self.name.clone(),
             manifest: self.manifest.clone(),
@@ -328,6 +467,18 @@ impl FileRecord {
     /// [`Self::MAX_BYTES`] before parsing.
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         let w: FileRecordWire = from_cbor(bytes, Self::MAX_BYTES, WHAT)?;
+        if w.format != Self::FORMAT {
+            return Err(RecordError::Format {
+                found: w.format,
+                supported: Self::FORMAT,
+            });
+        }
+        if w.name.is_empty() || w.name.len() > crate::wire::MAX_NAME_LEN {
+            return Err(RecordError::OverLimit("file name length"));
+        }
+        if w.manifest.is_none() && w.delete.is_none() {
+            return Err(RecordError::Unsigned);
+        }
         let mut rec = FileRecord::new(w.owner, w.name);
         if let Some(m) = w.manifest {
             rec.add_manifest(m)?;
@@ -336,11 +487,15 @@ impl FileRecord {
             rec.add_delete(d)?;
         }
         for r in w.receipts {
-            rec.admit_receipt(r)?;
+            rec.insert_receipt(r)?;
         }
         for r in w.releases {
-            rec.add_release(r)?;
+            r.verify()?;
+            rec.check_owner(&r.owner, "chunk release")?;
+            lww_map(&mut rec.releases, (r.chunk, r.node), &r, release_rank);
         }
+        rec.prune_released();
+        rec.check_caps()?;
         Ok(rec)
     }
 }
@@ -361,6 +516,7 @@ impl Crdt for FileRecord {
         for (k, r) in &other.releases {
             lww_map(&mut self.releases, *k, r, release_rank);
         }
+        self.prune_released();
     }
 }
 

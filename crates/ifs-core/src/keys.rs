@@ -39,6 +39,10 @@ pub mod domain {
     pub const FETCH: &str = "ifs/fetch/v1";
     /// An owner's directory entry ([`crate::dir_record::DirEntry`]).
     pub const DIR_ENTRY: &str = "ifs/dir-entry/v1";
+    /// A user's [`crate::wire::ReserveRequest`].
+    pub const RESERVE: &str = "ifs/reserve/v1";
+    /// A user's [`crate::wire::SettleRequest`].
+    pub const SETTLE: &str = "ifs/settle/v1";
 }
 
 /// Errors loading or using key material.

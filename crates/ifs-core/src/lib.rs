@@ -17,6 +17,7 @@ pub mod keys;
 pub mod node_table;
 pub mod placement;
 pub mod proto;
+pub mod quota;
 pub mod repair;
 pub mod reputation;
 pub mod wire;

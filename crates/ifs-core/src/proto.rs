@@ -49,22 +49,11 @@ pub enum CtlRequest {
     Peers,
     /// The node itself (for `ifsnode status`).
     Status,
-    /// Ask for a reservation of `bytes` for `client`, valid `ttl_ms`.
-    Reserve {
-        /// Who will send chunks against it.
-        client: UserId,
-        /// Bytes to hold.
-        bytes: u64,
-        /// Requested lifetime; the node may shorten it.
-        ttl_ms: u64,
-    },
-    /// The client is done with a reservation: keep what was stored, release
-    /// the rest at once.
-    Settle {
-        /// The reservation.
-        #[serde(with = "serde_bytes")]
-        reservation_id: [u8; 16],
-    },
+    /// A user-signed ask for space (counted against the user's quota).
+    Reserve(crate::wire::ReserveRequest),
+    /// The grant's client is done with a reservation: keep what was stored,
+    /// release the rest at once.
+    Settle(crate::wire::SettleRequest),
     /// Fetch and merge every copy of a DHT record (file or directory record).
     GetRecord {
         /// The DHT key.
@@ -80,13 +69,14 @@ pub enum CtlRequest {
         #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
-    /// Owner-signed deletion: drop the listed chunks this node holds for the
-    /// owner of the (signed, verified) tombstone.
+    /// Owner-signed deletion. The node frees a listed chunk only if it holds
+    /// it bound (by the owner-signed header chain) to the tombstone's record
+    /// at the deleted version or older; other chunks are left alone.
     Forget {
         /// An encoded [`crate::wire::Tombstone`].
         #[serde(with = "serde_bytes")]
         tombstone: Vec<u8>,
-        /// The chunks of the deleted file.
+        /// The chunks of the deleted file (a hint: the binding decides).
         chunks: Vec<ChunkId>,
     },
     /// A client's verdict on how each node served a get.
@@ -96,16 +86,6 @@ pub enum CtlRequest {
     },
     /// Holder ↔ holder audit: prove you still hold the chunk.
     Audit(crate::audit::AuditChallenge),
-    /// Like [`CtlRequest::Settle`], naming the file record the chunks stored
-    /// under the reservation belong to, so the node can watch their replicas.
-    SettleFor {
-        /// The reservation.
-        #[serde(with = "serde_bytes")]
-        reservation_id: [u8; 16],
-        /// The file record's key ([`crate::file_record::FileRecord::key`]).
-        #[serde(with = "serde_bytes")]
-        record: [u8; 32],
-    },
     /// An operator command signed with the node's own key.
     Admin(crate::admin::AdminRequest),
 }

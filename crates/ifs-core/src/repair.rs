@@ -48,11 +48,7 @@ pub fn repair_plan(
         if live.len() >= replicas || live.first() != Some(me) {
             continue;
         }
-        let mut all: Vec<NodeId> = record
-            .receipts()
-            .filter(|r| r.chunk == c.id)
-            .map(|r| r.node)
-            .collect();
+        let mut all: Vec<NodeId> = record.past_holders(&c.id);
         all.sort();
         all.dedup();
         out.push(RepairTask {

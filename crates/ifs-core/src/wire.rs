@@ -30,7 +30,7 @@ pub use manifest::{
     ChunkRef, MAX_CHUNKS, MAX_NAME_LEN, MAX_READERS, MAX_WRAPS, Manifest, ManifestFields,
 };
 pub use receipt::Receipt;
-pub use reservation::ReservationGrant;
+pub use reservation::{ReservationGrant, ReserveRequest, SettleRequest};
 pub use tombstone::{ChunkRelease, FileDelete, Tombstone};
 
 /// Errors decoding or checking a wire message.

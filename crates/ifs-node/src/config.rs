@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub dead_after: u32,
     /// Longest reservation the node grants.
     pub max_reservation_ttl: Duration,
+    /// Per-user limits on reservations (share, open grants, lapse).
+    pub quota: ifs_core::quota::QuotaPolicy,
     /// Time between two hop-count probes of each peer.
     pub hop_probe_interval: Duration,
     /// Time between two republications of the DHT records the node holds.
@@ -83,6 +85,7 @@ impl NodeConfig {
             suspect_after: 3,
             dead_after: 10,
             max_reservation_ttl: Duration::from_secs(600),
+            quota: ifs_core::quota::QuotaPolicy::default(),
             hop_probe_interval: Duration::from_secs(30),
             republish_interval: Duration::from_secs(600),
             durability: crate::DurabilityConfig::default(),

@@ -16,6 +16,7 @@ mod audit;
 mod chunks;
 mod control;
 mod durability;
+mod grants;
 mod offload;
 mod records;
 mod repair;

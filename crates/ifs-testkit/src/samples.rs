@@ -42,14 +42,25 @@ pub fn manifest(owner: &UserKey, name: &str, version: u64, chunks: &[u8]) -> Man
     .expect("a sample manifest is well-formed")
 }
 
-/// A receipt by `holder` for sample chunk `i` of `owner`'s file.
-pub fn receipt(holder: &NodeKey, owner: &UserKey, i: u8) -> Receipt {
-    Receipt::new(holder, chunk(i), CHUNK_LEN, owner.user_id(), 2_000)
+/// A receipt by `holder` for sample chunk `i` of `owner`'s file `name`.
+pub fn receipt(holder: &NodeKey, owner: &UserKey, name: &str, i: u8) -> Receipt {
+    let record = FileRecord::key(&owner.user_id(), name);
+    Receipt::new(
+        holder,
+        chunk(i),
+        CHUNK_LEN,
+        (owner.user_id(), record),
+        2_000,
+    )
 }
 
 /// A file record: `manifest` plus receipts by `holders` of chunk 0.
 pub fn file_record(manifest: Manifest, owner: &UserKey, holders: &[&NodeKey]) -> FileRecord {
-    let receipts = holders.iter().map(|h| receipt(h, owner, 0)).collect();
+    let name = manifest.name.clone();
+    let receipts = holders
+        .iter()
+        .map(|h| receipt(h, owner, &name, 0))
+        .collect();
     FileRecord::from_manifest(manifest, receipts).expect("sample entries are validly signed")
 }
 

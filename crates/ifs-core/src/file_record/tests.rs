@@ -59,7 +59,16 @@ fn fx() -> &'static Fixture {
 }
 
 fn receipt(n: usize, c: u8, at: u64) -> Receipt {
-    Receipt::new(&fx().nodes[n], chunk(c), 50, fx().owner.user_id(), at)
+    Receipt::new(
+        &fx().nodes[n],
+        chunk(c),
+        50,
+        (
+            fx().owner.user_id(),
+            FileRecord::key(&fx().owner.user_id(), NAME),
+        ),
+        at,
+    )
 }
 
 #[test]
@@ -143,6 +152,7 @@ fn entries_signed_by_the_wrong_key_never_enter() {
 
     // A record carrying a forged manifest is refused as a whole.
     let wire = FileRecordWire {
+        format: FileRecord::FORMAT,
         owner: f.owner.user_id(),
         name: NAME.into(),
         manifest: Some(forged),
@@ -202,7 +212,13 @@ fn only_the_live_version_grants_fetch_and_only_to_its_readers() {
 fn receipt_with_wrong_length_does_not_count() {
     let f = fx();
     let mut rec = FileRecord::new(f.owner.user_id(), NAME.into());
-    let liar = Receipt::new(&f.nodes[1], chunk(0), 9999, f.owner.user_id(), 10);
+    let liar = Receipt::new(
+        &f.nodes[1],
+        chunk(0),
+        9999,
+        (f.owner.user_id(), FileRecord::key(&f.owner.user_id(), NAME)),
+        10,
+    );
     rec.add_receipt(liar.clone()).unwrap(); // no manifest yet to compare with
     rec.add_manifest(manifest(&f.owner, 1, &[0], 5)).unwrap();
     assert!(rec.live_holders(&chunk(0)).is_empty());
@@ -301,8 +317,14 @@ proptest! {
     #[test]
     fn encode_decode_round_trips(a in arb_record(), b in arb_record()) {
         let m = merged(&a, &b);
-        prop_assert_eq!(FileRecord::decode(&m.encode()), Ok(m.clone()));
-        prop_assert_eq!(m.validate(), Ok(()));
+        if m.manifest().is_none() && m.delete().is_none() {
+            // Nothing the owner signed: no node keeps or accepts it.
+            prop_assert_eq!(FileRecord::decode(&m.encode()), Err(RecordError::Unsigned));
+            prop_assert_eq!(m.validate(), Err(RecordError::Unsigned));
+        } else {
+            prop_assert_eq!(FileRecord::decode(&m.encode()), Ok(m.clone()));
+            prop_assert_eq!(m.validate(), Ok(()));
+        }
     }
 
     #[test]

@@ -50,7 +50,10 @@ fn record(owner: &UserKey, chunks: &[u8], holders: &[(usize, u8)], keys: &[NodeK
     .unwrap();
     let receipts = holders
         .iter()
-        .map(|&(n, c)| Receipt::new(&keys[n], chunk(c), 40 + u64::from(c), owner.user_id(), 5))
+        .map(|&(n, c)| {
+            let bound = (owner.user_id(), FileRecord::key(&owner.user_id(), NAME));
+            Receipt::new(&keys[n], chunk(c), 40 + u64::from(c), bound, 5)
+        })
         .collect();
     FileRecord::from_manifest(m, receipts).unwrap()
 }

@@ -4,6 +4,10 @@
 //! list with an unsigned `cursor` advanced by one, so no node can re-sign or
 //! alter the route: a receiver checks the owner's signature and that the
 //! hop at the cursor names it, and reads its successor from the list.
+//!
+//! The chain also binds the chunk to one file record and version: the owner
+//! signs `(record, version)`, every hop stores that binding beside the chunk,
+//! and later deletes and collection decide from it (see `docs/security.md`).
 
 use serde::{Deserialize, Serialize};
 
@@ -34,29 +38,39 @@ pub struct HeaderChain {
     pub len: u64,
     /// The client who built and signed the chain.
     pub owner: UserId,
+    /// Key of the file record the chunk belongs to (`FileRecord::key`).
+    #[serde(with = "serde_bytes")]
+    pub record: [u8; 32],
+    /// The manifest version the chunk is put for (a lower bound: the commit
+    /// may use a higher one).
+    pub version: u64,
     /// Every hop, in order (distinct nodes, 1..=[`MAX_HOPS`]).
     pub hops: Vec<ChainHop>,
     /// Index in `hops` of the node this copy is addressed to. Not signed:
     /// each hop advances it when forwarding.
     pub cursor: u32,
-    /// The owner's signature over chunk, len, owner and hops.
+    /// The owner's signature over chunk, len, owner, record, version and hops.
     pub sig: Sig,
 }
 
 wire_codec!(HeaderChain, WHAT, 4 * 1024);
 
 impl HeaderChain {
-    /// Build and sign a chain; the cursor starts at the first hop.
+    /// Build and sign a chain for `chunk` of record `binding` (record key,
+    /// version); the cursor starts at the first hop.
     pub fn new(
         owner: &UserKey,
         chunk: ChunkId,
         len: u64,
+        binding: ([u8; 32], u64),
         hops: Vec<ChainHop>,
     ) -> Result<Self, WireError> {
         let mut c = HeaderChain {
             chunk,
             len,
             owner: owner.user_id(),
+            record: binding.0,
+            version: binding.1,
             hops,
             cursor: 0,
             sig: Sig([0; 64]),
@@ -67,7 +81,14 @@ impl HeaderChain {
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
-        to_cbor(&(&self.chunk, self.len, &self.owner, &self.hops))
+        to_cbor(&(
+            &self.chunk,
+            self.len,
+            &self.owner,
+            serde_bytes::Bytes::new(&self.record),
+            self.version,
+            &self.hops,
+        ))
     }
 
     /// Check structure and the owner's signature.

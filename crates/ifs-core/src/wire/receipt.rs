@@ -19,6 +19,10 @@ pub struct Receipt {
     pub node: NodeId,
     /// The file owner the chunk is held for.
     pub owner: UserId,
+    /// The file record the copy is held for: a receipt counts only in that
+    /// record, so it cannot be replayed into another.
+    #[serde(with = "serde_bytes")]
+    pub record: [u8; 32],
     /// When it became durable, ms since the Unix epoch (node's clock).
     pub stored_at_ms: u64,
     /// The node's signature.
@@ -28,13 +32,21 @@ pub struct Receipt {
 wire_codec!(Receipt, WHAT, 512);
 
 impl Receipt {
-    /// Build and sign a receipt by `key`'s node.
-    pub fn new(key: &NodeKey, chunk: ChunkId, len: u64, owner: UserId, stored_at_ms: u64) -> Self {
+    /// Build and sign a receipt by `key`'s node for a copy held for
+    /// `owner`'s file record `record`.
+    pub fn new(
+        key: &NodeKey,
+        chunk: ChunkId,
+        len: u64,
+        (owner, record): (UserId, [u8; 32]),
+        stored_at_ms: u64,
+    ) -> Self {
         let mut r = Receipt {
             chunk,
             len,
             node: key.node_id(),
             owner,
+            record,
             stored_at_ms,
             sig: Sig([0; 64]),
         };
@@ -48,6 +60,7 @@ impl Receipt {
             self.len,
             &self.node,
             &self.owner,
+            serde_bytes::Bytes::new(&self.record),
             self.stored_at_ms,
         ))
     }

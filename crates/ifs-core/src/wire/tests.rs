@@ -115,7 +115,14 @@ fn decode_rejects_oversized_garbage_and_trailing_input() {
         Receipt::decode(b"\xff\x00garbage"),
         Err(WireError::Malformed { .. })
     ));
-    let mut bytes = Receipt::new(&node(1), ChunkId::of(b"x"), 1, user(2).user_id(), 3).encode();
+    let mut bytes = Receipt::new(
+        &node(1),
+        ChunkId::of(b"x"),
+        1,
+        (user(2).user_id(), [5; 32]),
+        3,
+    )
+    .encode();
     bytes.push(0);
     assert_eq!(
         Receipt::decode(&bytes),
@@ -127,11 +134,15 @@ fn decode_rejects_oversized_garbage_and_trailing_input() {
 fn receipt_and_grant_are_signed_by_the_node() {
     let n = node(3);
     let owner = user(4).user_id();
-    let rc = Receipt::new(&n, ChunkId::of(b"data"), 4, owner, 10);
+    let rc = Receipt::new(&n, ChunkId::of(b"data"), 4, (owner, [6; 32]), 10);
     assert_eq!(Receipt::decode(&rc.encode()).unwrap().verify(), Ok(()));
     let mut moved = rc.clone();
     moved.chunk = ChunkId::of(b"other");
     assert!(moved.verify().is_err());
+    // Nor can a receipt be moved into another file record.
+    let mut rebound = rc.clone();
+    rebound.record = [7; 32];
+    assert!(rebound.verify().is_err());
 
     let g = ReservationGrant::new(&n, [5; 16], owner, 1 << 20, 2_000);
     assert_eq!(
@@ -157,7 +168,7 @@ fn header_chain_is_forwarded_hop_by_hop_without_resigning() {
             reservation_id: [i as u8; 16],
         })
         .collect();
-    let chain = HeaderChain::new(&owner, ChunkId::of(b"c"), 100, hops).unwrap();
+    let chain = HeaderChain::new(&owner, ChunkId::of(b"c"), 100, ([1; 32], 1), hops).unwrap();
 
     let mut at = HeaderChain::decode(&chain.encode()).unwrap();
     for (i, n) in nodes.iter().enumerate() {
@@ -185,13 +196,20 @@ fn header_chain_rejects_bad_routes_and_forgery() {
         node: node(1).node_id(),
         reservation_id: [0; 16],
     };
-    assert!(HeaderChain::new(&owner, ChunkId::of(b"c"), 1, vec![]).is_err());
-    assert!(HeaderChain::new(&owner, ChunkId::of(b"c"), 1, vec![hop, hop]).is_err());
+    assert!(HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![]).is_err());
+    assert!(HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![hop, hop]).is_err());
 
-    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, vec![hop]).unwrap();
+    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![hop]).unwrap();
     c.hops[0].reservation_id = [1; 16];
     assert!(matches!(c.verify(), Err(WireError::BadSignature { .. })));
-    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, vec![hop]).unwrap();
+    // The binding to a record and version is signed too.
+    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![hop]).unwrap();
+    c.record = [2; 32];
+    assert!(matches!(c.verify(), Err(WireError::BadSignature { .. })));
+    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![hop]).unwrap();
+    c.version = 2;
+    assert!(matches!(c.verify(), Err(WireError::BadSignature { .. })));
+    let mut c = HeaderChain::new(&owner, ChunkId::of(b"c"), 1, ([1; 32], 1), vec![hop]).unwrap();
     c.cursor = 5;
     assert!(matches!(
         HeaderChain::decode(&c.encode()),
@@ -272,7 +290,7 @@ proptest! {
 
     #[test]
     fn flipping_any_byte_of_a_receipt_never_verifies_as_changed(pos in 0usize..200, bit in 0u8..8) {
-        let rc = Receipt::new(&node(60), ChunkId::of(b"p"), 77, user(61).user_id(), 5);
+        let rc = Receipt::new(&node(60), ChunkId::of(b"p"), 77, (user(61).user_id(), [3; 32]), 5);
         let mut bytes = rc.encode();
         let pos = pos % bytes.len();
         bytes[pos] ^= 1 << bit;

@@ -19,8 +19,8 @@ use ifs_net::{PeerId, Stream};
 use ifs_store::ReservationId;
 use tracing::{debug, info, warn};
 
-use super::Shared;
 use super::control::store_error;
+use super::{Shared, lock};
 use crate::now_ms;
 
 /// Time allowed for a header frame or a reply.
@@ -116,6 +116,12 @@ impl Shared {
                 format!("chunk of {} bytes exceeds the cap", chain.len),
             );
         }
+        // The authority to spend this node's space and bandwidth is checked
+        // before a byte is read, allocated or forwarded.
+        if let Err(why) = self.may_store(&hop.reservation_id, &chain).await {
+            warn!(%peer, chunk = %chain.chunk, "refused a chunk: {why}");
+            return fail(self.node_id, why);
+        }
         // Open the next hop first so bytes can flow on as they arrive.
         let mut down: Option<(NodeId, Stream)> = None;
         let mut down_failure: Option<(NodeId, String)> = None;
@@ -189,8 +195,19 @@ impl Shared {
             )
             .await
         {
-            Ok(_) => {
-                let receipt = Receipt::new(&self.key, chain.chunk, chain.len, chain.owner, now);
+            Ok(stored) => {
+                if !stored.already_present {
+                    lock(&self.grants).charge(&hop.reservation_id, chain.len);
+                }
+                self.index_chunk(chain.chunk, chain.record, chain.version)
+                    .await;
+                let receipt = Receipt::new(
+                    &self.key,
+                    chain.chunk,
+                    chain.len,
+                    (chain.owner, chain.record),
+                    now,
+                );
                 if let Err(e) = self.store.set_receipt(chain.chunk, receipt.encode()).await {
                     warn!("receipt not kept: {e}");
                 }
@@ -215,6 +232,25 @@ impl Shared {
             receipts,
             failure: failure.or(down_failure),
         }
+    }
+
+    /// Whether the chain's client may store its chunk here: it holds an open
+    /// grant of this node with room for the chunk, and a copy already held
+    /// is bound to the same owner and file record.
+    async fn may_store(&self, reservation: &[u8; 16], chain: &HeaderChain) -> Result<(), String> {
+        if !lock(&self.grants).may_store(reservation, &chain.owner, chain.len) {
+            return Err(format!(
+                "no open reservation of this user with {} bytes left here",
+                chain.len
+            ));
+        }
+        if let Ok(Some(info)) = self.store.chunk_info(chain.chunk).await {
+            let bound = self.record_of(chain.chunk).await;
+            if info.owner != chain.owner || bound.is_some_and(|r| r != chain.record) {
+                return Err("this chunk is already held here for another file".into());
+            }
+        }
+        Ok(())
     }
 
     /// Open a stream to the next hop and send it the chain. A node drops an
@@ -343,25 +379,62 @@ impl Shared {
     }
 
     /// Drop chunks of a file its owner deleted (owner-signed tombstone).
+    /// A chunk is freed only if it is held bound to the tombstone's record
+    /// at the deleted version or older (the binding came from the owner's
+    /// header chain) and this node's copy of the record, with the tombstone
+    /// merged in, no longer lists it as live. Anything else is left alone, so
+    /// a delete replayed with another file's chunk ids frees nothing.
     pub async fn forget(&self, tombstone: &[u8], chunks: &[ChunkId]) -> Result<(), CtlError> {
         let t = Tombstone::decode(tombstone).map_err(|e| CtlError::Invalid(e.to_string()))?;
         t.verify().map_err(|e| CtlError::Invalid(e.to_string()))?;
         let Tombstone::Delete(del) = t else {
             return Err(CtlError::Invalid("not a file deletion".into()));
         };
+        if chunks.len() > ifs_core::wire::MAX_CHUNKS {
+            return Err(CtlError::Invalid("too many chunks named".into()));
+        }
+        let key = FileRecord::key(&del.owner, &del.name);
+        // This node's view of the record, with the delete in it.
+        let mut rec = self
+            .file_record(key, false)
+            .await
+            .unwrap_or_else(|| FileRecord::new(del.owner, del.name.clone()));
+        rec.add_delete(del.clone())
+            .map_err(|e| CtlError::Invalid(e.to_string()))?;
         let mut freed = 0u64;
+        let mut refused = 0usize;
         for chunk in chunks {
-            match self.chunk_owner(*chunk).await {
-                Ok(owner) if owner == del.owner => match self.store.delete(*chunk).await {
-                    Ok(n) => freed += n,
-                    Err(e) => warn!(%chunk, "cannot delete: {e}"),
-                },
-                Ok(_) => return Err(CtlError::Denied(format!("chunk {chunk} has another owner"))),
-                Err(_) => {} // not held here: nothing to free
+            let Ok(Some(info)) = self.store.chunk_info(*chunk).await else {
+                continue; // not held here: nothing to free
+            };
+            let bound = self.binding_of(*chunk).await;
+            let covered = info.owner == del.owner
+                && bound.is_some_and(|(r, v)| r == key && v <= del.version)
+                && rec.may_free(chunk, bound.map_or(u64::MAX, |(_, v)| v));
+            if !covered {
+                refused += 1;
+                continue;
+            }
+            let Some(_busy) = self.claim(*chunk) else {
+                continue;
+            };
+            match self.release_and_delete(&mut rec, *chunk).await {
+                Ok(n) => freed += n,
+                Err(e) => warn!(%chunk, "cannot delete: {e}"),
             }
         }
         if freed > 0 {
-            info!(bytes = freed, name = %del.name, "freed a deleted file's chunks");
+            self.publish_file_record(&rec).await;
+            info!(bytes = freed, "freed a deleted file's chunks");
+        }
+        if refused > 0 {
+            warn!(
+                refused,
+                "a delete named chunks it does not cover; they are kept"
+            );
+            return Err(CtlError::Denied(format!(
+                "{refused} of the named chunks are not bound to the deleted file version here"
+            )));
         }
         Ok(())
     }

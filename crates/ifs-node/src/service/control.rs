@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use ifs_core::proto::{CtlError, CtlRequest, CtlResponse, MAX_CTL_REQUEST, decode, encode};
-use ifs_core::wire::ReservationGrant;
 use ifs_net::{PeerId, ResponseToken};
 use ifs_store::StoreError;
 use tracing::{debug, warn};
@@ -42,38 +40,8 @@ impl Shared {
             },
             CtlRequest::Peers => CtlResponse::Peers(self.peer_rows(now)),
             CtlRequest::Status => CtlResponse::Status(self.status(now).await),
-            CtlRequest::Reserve {
-                client,
-                bytes,
-                ttl_ms,
-            } => {
-                let ttl = Duration::from_millis(ttl_ms).min(self.cfg.max_reservation_ttl);
-                match self.store.reserve(bytes, ttl, now).await {
-                    Ok(r) => {
-                        let grant =
-                            ReservationGrant::new(&self.key, r.id.0, client, bytes, r.expires_ms);
-                        // A grant changes reserved bytes: report soon.
-                        let s = self.clone();
-                        tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
-                        CtlResponse::Granted(grant)
-                    }
-                    Err(e) => CtlResponse::Error(store_error(e)),
-                }
-            }
-            CtlRequest::Settle { reservation_id } => {
-                match self
-                    .store
-                    .commit_reservation(ifs_store::ReservationId(reservation_id))
-                    .await
-                {
-                    Ok(_) => {
-                        let s = self.clone();
-                        tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
-                        CtlResponse::Done
-                    }
-                    Err(e) => CtlResponse::Error(store_error(e)),
-                }
-            }
+            CtlRequest::Reserve(req) => self.answer_reserve(req, now).await,
+            CtlRequest::Settle(req) => self.answer_settle(req).await,
             CtlRequest::GetRecord { key } => match self.get_record(key).await {
                 Ok(v) => CtlResponse::Record(v),
                 Err(e) => CtlResponse::Error(e),
@@ -94,10 +62,6 @@ impl Shared {
                 CtlResponse::Done
             }
             CtlRequest::Audit(challenge) => self.answer_audit(peer, challenge).await,
-            CtlRequest::SettleFor {
-                reservation_id,
-                record,
-            } => self.settle_for(reservation_id, record).await,
             CtlRequest::Admin(req) => self.answer_admin(req).await,
         }
     }

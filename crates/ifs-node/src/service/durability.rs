@@ -96,26 +96,42 @@ impl Shared {
         )
     }
 
-    /// Remember that `chunk` belongs to the file record `record`.
-    pub(crate) async fn index_chunk(&self, chunk: ChunkId, record: [u8; 32]) {
+    /// Remember that `chunk` is held bound to version `version` of the file
+    /// record `record` (the owner signed both in the header chain, or the
+    /// record's live manifest listed the chunk when a replica came in). A
+    /// binding is written once: later stores of the same chunk keep it.
+    pub(crate) async fn index_chunk(&self, chunk: ChunkId, record: [u8; 32], version: u64) {
+        if self.binding_of(chunk).await.is_some() {
+            return;
+        }
         let key = chunk.as_bytes().to_vec();
-        if let Err(e) = self
-            .store
-            .meta_put(MetaTable::Holdings, key, record.to_vec())
-            .await
-        {
+        let mut value = record.to_vec();
+        value.extend_from_slice(&version.to_be_bytes());
+        if let Err(e) = self.store.meta_put(MetaTable::Holdings, key, value).await {
             warn!(%chunk, "cannot index a held chunk: {e}");
         }
     }
 
-    /// The file record a held chunk belongs to, if known.
-    pub(crate) async fn record_of(&self, chunk: ChunkId) -> Option<[u8; 32]> {
+    /// The (record key, version) a held chunk is bound to, if known.
+    pub(crate) async fn binding_of(&self, chunk: ChunkId) -> Option<([u8; 32], u64)> {
         let v = self
             .store
             .meta_get(MetaTable::Holdings, chunk.as_bytes().to_vec())
             .await
             .ok()??;
-        v.try_into().ok()
+        let record: [u8; 32] = v.get(..32)?.try_into().ok()?;
+        // An index entry without a version predates bindings: it is never
+        // freed by a version rule (u64::MAX), only kept.
+        let version = v
+            .get(32..40)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(u64::MAX, u64::from_be_bytes);
+        Some((record, version))
+    }
+
+    /// The file record a held chunk belongs to, if known.
+    pub(crate) async fn record_of(&self, chunk: ChunkId) -> Option<[u8; 32]> {
+        self.binding_of(chunk).await.map(|(r, _)| r)
     }
 
     /// The file record under `key`: the local copy, else from the DHT.
@@ -157,12 +173,18 @@ impl Shared {
             let Ok(rec) = FileRecord::decode(&value) else {
                 continue;
             };
+            // Only chunks the live manifest lists are bound from a record:
+            // a receipt alone is the holder's word, not the owner's.
+            let Some(m) = rec.live_manifest() else {
+                continue;
+            };
             for r in rec.receipts() {
                 if r.node == self.node_id
                     && held.contains(&r.chunk)
+                    && m.chunk_len(&r.chunk).is_some()
                     && self.record_of(r.chunk).await.is_none()
                 {
-                    self.index_chunk(r.chunk, k).await;
+                    self.index_chunk(r.chunk, k, m.version).await;
                 }
             }
         }
@@ -184,10 +206,10 @@ impl Shared {
         };
         let held_set: HashSet<ChunkId> = held.iter().map(|(c, _)| *c).collect();
         self.index_local_records(&held_set).await;
-        let mut by_record: BTreeMap<[u8; 32], Vec<ChunkId>> = BTreeMap::new();
+        let mut by_record: BTreeMap<[u8; 32], Vec<(ChunkId, u64)>> = BTreeMap::new();
         for (c, _) in &held {
-            if let Some(k) = self.record_of(*c).await {
-                by_record.entry(k).or_default().push(*c);
+            if let Some((k, v)) = self.binding_of(*c).await {
+                by_record.entry(k).or_default().push((*c, v));
             }
         }
         let mut records = Vec::new();
@@ -207,13 +229,20 @@ impl Shared {
 
     /// Free held chunks the record's live manifest no longer lists (the file
     /// was deleted or replaced), releasing them in the record.
-    async fn free_unreferenced(&self, mut rec: FileRecord, chunks: &[ChunkId]) -> FileRecord {
-        if rec.manifest().is_none() && rec.delete().is_none() {
-            return rec;
-        }
-        let freeable: HashSet<ChunkId> = rec.freeable_by(&self.node_id).into_iter().collect();
+    async fn free_unreferenced(
+        &self,
+        mut rec: FileRecord,
+        chunks: &[(ChunkId, u64)],
+    ) -> FileRecord {
         let mut freed = 0u64;
-        for c in chunks.iter().filter(|c| freeable.contains(c)) {
+        // Only the binding decides: a chunk bound to this record at a
+        // version the owner has since replaced or deleted.
+        let freeable: Vec<ChunkId> = chunks
+            .iter()
+            .filter(|(c, v)| rec.may_free(c, *v))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &freeable {
             let Some(_busy) = self.claim(*c) else {
                 continue;
             };
@@ -256,34 +285,6 @@ impl Shared {
             .meta_delete(MetaTable::Holdings, chunk.as_bytes().to_vec())
             .await;
         Ok(n)
-    }
-
-    /// Settle a reservation and learn which file record its chunks belong
-    /// to: the record (already put by the client) names this node's receipts.
-    pub async fn settle_for(
-        self: &Arc<Self>,
-        reservation_id: [u8; 16],
-        record: [u8; 32],
-    ) -> ifs_core::proto::CtlResponse {
-        use ifs_core::proto::CtlResponse;
-        let id = ifs_store::ReservationId(reservation_id);
-        if let Err(e) = self.store.commit_reservation(id).await {
-            return CtlResponse::Error(super::control::store_error(e));
-        }
-        let s = self.clone();
-        tokio::spawn(async move {
-            s.maybe_publish_report(crate::now_ms()).await;
-            let Some(rec) = s.file_record(record, false).await else {
-                debug!("settled, but the file record is not found yet");
-                return;
-            };
-            for r in rec.receipts().filter(|r| r.node == s.node_id) {
-                if s.store.contains(r.chunk).await.unwrap_or(false) {
-                    s.index_chunk(r.chunk, record).await;
-                }
-            }
-        });
-        CtlResponse::Done
     }
 
     /// Wait for a turn to send `bytes` under the repair bandwidth cap.

@@ -166,12 +166,24 @@ impl Shared {
         let mut rec = self
             .record_vouching(key, &chunk, &sender, Some(len))
             .await?;
-        if rec.receipts().filter(|r| r.chunk == chunk).count() >= MAX_HOLDERS {
+        // Only live holders this node sees alive count: dead, released or
+        // made-up holders must not block a repair copy.
+        let now = now_ms();
+        let live = rec
+            .live_holders(&chunk)
+            .into_iter()
+            .filter(|n| self.node_alive(n, now))
+            .count();
+        if live >= MAX_HOLDERS {
             return Err("the chunk already has enough holders".into());
         }
-        let data = read_exact_timed(s, len).await?;
-        let now = now_ms();
+        let version = rec
+            .live_manifest()
+            .map(|m| m.version)
+            .ok_or("the file record has no live manifest")?;
         if self.store.contains(chunk).await.unwrap_or(false) {
+            // The sender writes the bytes before it reads the answer.
+            read_exact_timed(s, len).await?;
             if let Ok(Some(bytes)) = self.store.receipt(chunk).await
                 && let Ok(r) = Receipt::decode(&bytes)
             {
@@ -179,23 +191,31 @@ impl Shared {
             }
             return Err("chunk held without a receipt".into());
         }
+        // Space first, then the bytes: a full node reads nothing.
         let res = self
             .store
             .reserve(len, REPLICA_TTL, now)
             .await
             .map_err(|e| store_error(e).to_string())?;
+        let data = match read_exact_timed(s, len).await {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = self.store.release(res.id).await;
+                return Err(e);
+            }
+        };
         let stored = self
             .store
             .put_chunk(res.id, chunk, *rec.owner(), data, now)
             .await;
         let _ = self.store.commit_reservation(res.id).await;
         stored.map_err(|e| store_error(e).to_string())?;
-        let receipt = Receipt::new(&self.key, chunk, len, *rec.owner(), now);
+        let receipt = Receipt::new(&self.key, chunk, len, (*rec.owner(), key), now);
         self.store
             .set_receipt(chunk, receipt.encode())
             .await
             .map_err(|e| e.to_string())?;
-        self.index_chunk(chunk, key).await;
+        self.index_chunk(chunk, key, version).await;
         rec.add_receipt(receipt.clone())
             .map_err(|e| e.to_string())?;
         self.publish_file_record(&rec).await;

@@ -46,6 +46,10 @@ pub(crate) struct Shared {
     /// Serializes record read-merge-write cycles, so two copies of a record
     /// arriving at once cannot both merge into the same old local copy.
     pub record_merge: tokio::sync::Mutex<()>,
+    /// Open reservation grants, by user (quotas; see `ifs_core::quota`).
+    pub grants: Mutex<ifs_core::quota::GrantLedger>,
+    /// Serializes reservation admission with the store's grant.
+    pub admitting: tokio::sync::Mutex<()>,
 }
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
@@ -78,6 +82,8 @@ impl Shared {
             load: AtomicU32::new(0),
             durability,
             record_merge: tokio::sync::Mutex::new(()),
+            grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
+            admitting: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -346,6 +352,7 @@ impl Shared {
 
     /// Release expired reservations.
     pub async fn sweep(&self, now_ms: u64) {
+        self.end_lapsed_grants(now_ms).await;
         match self.store.sweep_expired(now_ms).await {
             Ok(0) => {}
             Ok(n) => info!(bytes = n, "released expired reservations"),
