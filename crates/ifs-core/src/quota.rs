@@ -234,6 +234,17 @@ impl GrantLedger {
             .collect()
     }
 
+    /// Bytes of unstarted grants another user's request may take back at
+    /// `now_ms`: free space in all but name, as capacity reports show it.
+    pub fn soft_bytes(&self, policy: &QuotaPolicy, now_ms: u64) -> u64 {
+        self.grants
+            .values()
+            .filter(|g| {
+                !g.started() && now_ms.saturating_sub(g.granted_at_ms) >= policy.preempt_after_ms
+            })
+            .fold(0u64, |a, g| a.saturating_add(g.bytes))
+    }
+
     /// Bytes held by every open grant.
     pub fn held(&self) -> u64 {
         self.grants

@@ -31,6 +31,8 @@ pub struct ClusterOptions {
     pub volume_bytes: u64,
     /// Listen on QUIC too (TCP only by default: fewer sockets and tasks).
     pub quic: bool,
+    /// Per-user reservation limits of every node.
+    pub quota: ifs_core::quota::QuotaPolicy,
 }
 
 impl Default for ClusterOptions {
@@ -42,6 +44,7 @@ impl Default for ClusterOptions {
             republish_interval: Duration::from_secs(2),
             volume_bytes: 64 << 20,
             quic: false,
+            quota: ifs_core::quota::QuotaPolicy::default(),
         }
     }
 }
@@ -268,5 +271,6 @@ fn node_config(
     cfg.dead_after = opts.dead_after;
     cfg.republish_interval = opts.republish_interval;
     cfg.hop_probe_interval = opts.capacity_interval * 4;
+    cfg.quota = opts.quota;
     Ok(cfg)
 }

@@ -56,6 +56,19 @@ async fn forward(s: &mut Stream, bytes: &[u8]) -> Result<(), Forward> {
     }
 }
 
+/// Read and discard up to `len` bytes, giving up after an idle spell.
+async fn drain(s: &mut Stream, len: u64) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match tokio::time::timeout(IDLE_TIMEOUT, s.read(&mut buf[..want])).await {
+            Ok(Ok(n)) if n > 0 => left -= n as u64,
+            _ => return,
+        }
+    }
+}
+
 impl Shared {
     /// Serve one inbound `/ifs/chunk/1` stream.
     pub async fn on_stream(self: Arc<Self>, peer: PeerId, mut stream: Stream) {
@@ -120,6 +133,10 @@ impl Shared {
         // before a byte is read, allocated or forwarded.
         if let Err(why) = self.may_store(&hop.reservation_id, &chain).await {
             warn!(%peer, chunk = %chain.chunk, "refused a chunk: {why}");
+            // Read and drop what the sender is already writing, through a
+            // small buffer, so it gets the refusal instead of a stall; none
+            // of it is kept or forwarded.
+            drain(up, chain.len).await;
             return fail(self.node_id, why);
         }
         // Open the next hop first so bytes can flow on as they arrive.

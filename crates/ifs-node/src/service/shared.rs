@@ -139,11 +139,16 @@ impl Shared {
                 return None;
             }
         };
+        // Unstarted grants past their protection are free to any other
+        // user's request (see `ifs_core::quota`), so they count as free.
+        let soft = lock(&self.grants)
+            .soft_bytes(&self.cfg.quota, now_ms)
+            .min(cap.reserved);
         Some(CapacityStats {
             donated_bytes: cap.donated,
             used_bytes: cap.used,
-            reserved_bytes: cap.reserved,
-            free_bytes: cap.free.min(cap.donated),
+            reserved_bytes: cap.reserved - soft,
+            free_bytes: cap.free.saturating_add(soft).min(cap.donated),
             owner_need_pct: cap.owner_need_pct.min(100),
             bandwidth_bps: 0,
             uptime_s: now_ms.saturating_sub(self.started_ms) / 1000,

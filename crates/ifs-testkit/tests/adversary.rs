@@ -1,0 +1,444 @@
+//! Attacks by a peer that holds no key but its own (and as many fresh keys
+//! as it likes): each is refused or harmless, the victim's files read back
+//! bit-identical, and every node's accounting still matches what it holds.
+//! Waits have generous deadlines; nothing asserts on timing.
+
+use std::io::Cursor;
+use std::time::Duration;
+
+use ifs_client::{GetOptions, PutOptions, Session, get, put, rm};
+use ifs_core::ChunkId;
+use ifs_core::codec::CodecParams;
+use ifs_core::file_record::FileRecord;
+use ifs_core::keys::{NodeKey, UserKey};
+use ifs_core::proto::{CtlError, CtlRequest, CtlResponse, MAX_CTL_RESPONSE, decode, encode};
+use ifs_core::quota::QuotaPolicy;
+use ifs_core::wire::{
+    ChainHop, HeaderChain, Manifest, Receipt, ReserveRequest, SettleRequest, Tombstone,
+};
+use ifs_net::PeerId;
+use ifs_testkit::{Cluster, ClusterOptions, Intruder, wait_until};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+async fn cluster(n: usize, opts: ClusterOptions) -> Cluster {
+    let net = Cluster::start(n, opts).await.unwrap();
+    let all = net.running();
+    wait_until("the cluster to converge", PATIENCE, || {
+        all.iter().all(|&i| net.sees_alive(i, &all))
+    })
+    .await
+    .unwrap();
+    net
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::fill(&mut v[..]);
+    v
+}
+
+fn opts(name: &str, size: usize) -> PutOptions {
+    let mut o = PutOptions::new(name);
+    o.codec = CodecParams::with_segment_size(256 << 10);
+    o.size_hint = Some(size as u64);
+    o
+}
+
+async fn session(net: &Cluster, i: usize) -> Session {
+    Session::connect(net.node(i).unwrap().addrs()[0].clone())
+        .await
+        .unwrap()
+}
+
+async fn put_bytes(s: &Session, user: &UserKey, name: &str, data: &[u8]) {
+    put(s, user, Cursor::new(data.to_vec()), opts(name, data.len()))
+        .await
+        .unwrap_or_else(|e| panic!("put {name}: {e}"));
+}
+
+async fn get_bytes(s: &Session, user: &UserKey, name: &str) -> Vec<u8> {
+    get(s, user, name, Vec::new(), GetOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("get {name}: {e}"))
+        .1
+}
+
+/// Every node's used bytes equal the chunks it lists, and what it reserves
+/// is what its open grants hold (no bytes lost to or from the books).
+async fn accounting_holds(net: &Cluster) {
+    for i in net.running() {
+        let store = net.node(i).unwrap().store();
+        let cap = store.stats().await.unwrap();
+        let listed: u64 = store
+            .list_chunks()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.len)
+            .sum();
+        assert_eq!(cap.used, listed, "node {i}: used bytes match its chunks");
+        assert!(
+            cap.used + cap.reserved <= cap.donated,
+            "node {i}: used + reserved within the donation"
+        );
+    }
+}
+
+/// An intruder connected to every node of `net`.
+async fn intruder(net: &Cluster) -> Intruder {
+    let (intruder, _) = Intruder::join(&net.node(0).unwrap().addrs()[0], 4 << 20)
+        .await
+        .unwrap();
+    for i in net.running() {
+        intruder
+            .net()
+            .dial(net.node(i).unwrap().addrs()[0].clone())
+            .await
+            .unwrap();
+    }
+    intruder
+}
+
+async fn raw(intruder: &Intruder, peer: PeerId, req: &CtlRequest) -> CtlResponse {
+    let bytes = intruder.net().request(peer, encode(req)).await.unwrap();
+    decode(&bytes, MAX_CTL_RESPONSE).unwrap()
+}
+
+async fn record_of(s: &Session, owner: &UserKey, name: &str) -> FileRecord {
+    ifs_client::records::get_file_record(s, &owner.user_id(), name)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn chunk_ids(m: &Manifest) -> Vec<ChunkId> {
+    m.chunks.iter().map(|c| c.id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_delete_frees_nothing_of_a_live_file() {
+    let net = cluster(4, ClusterOptions::default()).await;
+    let victim = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let live = random_bytes(700 << 10);
+    put_bytes(&s, &victim, "live.bin", &live).await;
+    put_bytes(&s, &victim, "old.bin", &random_bytes(10 << 10)).await;
+    rm(&s, &victim, "old.bin").await.unwrap();
+
+    // The delete of old.bin is public: it sits in that file's record.
+    let old = record_of(&s, &victim, "old.bin").await;
+    let tombstone = Tombstone::Delete(old.delete().unwrap().clone()).encode();
+    let live_rec = record_of(&s, &victim, "live.bin").await;
+    let chunks = chunk_ids(live_rec.live_manifest().unwrap());
+
+    let intruder = intruder(&net).await;
+    for i in net.running() {
+        let answer = raw(
+            &intruder,
+            net.node(i).unwrap().peer_id(),
+            &CtlRequest::Forget {
+                tombstone: tombstone.clone(),
+                chunks: chunks.clone(),
+            },
+        )
+        .await;
+        let held = net.node(i).unwrap().store().list_chunks().await.unwrap();
+        if held.iter().any(|c| chunks.contains(&c.id)) {
+            assert!(
+                matches!(answer, CtlResponse::Error(CtlError::Denied(_))),
+                "node {i} must refuse: {answer:?}"
+            );
+        }
+    }
+    // Every copy is still held, and the file reads back through another node.
+    for c in &chunks {
+        let mut holders = 0;
+        for i in net.running() {
+            if net.node(i).unwrap().store().contains(*c).await.unwrap() {
+                holders += 1;
+            }
+        }
+        assert_eq!(holders, 3, "chunk {c} keeps its three copies");
+    }
+    let s3 = session(&net, 3).await;
+    assert_eq!(get_bytes(&s3, &victim, "live.bin").await, live);
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hoarder_with_many_keys_cannot_keep_space_from_honest_puts() {
+    let quota = QuotaPolicy {
+        preempt_after_ms: 500,
+        ..QuotaPolicy::default()
+    };
+    let net = cluster(
+        4,
+        ClusterOptions {
+            volume_bytes: 16 << 20,
+            quota,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let intruder = intruder(&net).await;
+    let keys: Vec<UserKey> = (0..8)
+        .map(|_| UserKey::generate(&mut rand::rng()))
+        .collect();
+
+    for i in net.running() {
+        let node = net.node(i).unwrap();
+        let (peer, id) = (node.peer_id(), node.node_id());
+        // One key cannot take more than its share.
+        let greedy = ReserveRequest::new(&keys[0], id, 15 << 20, 600_000, now_ms());
+        let answer = raw(&intruder, peer, &CtlRequest::Reserve(greedy)).await;
+        assert!(
+            matches!(answer, CtlResponse::Error(CtlError::Denied(ref why)) if why.contains("quota")),
+            "node {i}: {answer:?}"
+        );
+        // A request whose signature does not match its client is refused.
+        let mut forged = ReserveRequest::new(&keys[0], id, 1 << 20, 600_000, now_ms());
+        forged.client = keys[1].user_id();
+        let answer = raw(&intruder, peer, &CtlRequest::Reserve(forged)).await;
+        assert!(
+            matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
+            "node {i}: {answer:?}"
+        );
+        // Many keys together take every free byte.
+        for key in &keys {
+            let mut ask = 8u64 << 20;
+            while ask >= 64 << 10 {
+                let req = ReserveRequest::new(key, id, ask, 600_000, now_ms());
+                if !matches!(
+                    raw(&intruder, peer, &CtlRequest::Reserve(req)).await,
+                    CtlResponse::Granted(_)
+                ) {
+                    ask /= 2;
+                }
+            }
+        }
+        let cap = node.store().stats().await.unwrap();
+        assert!(
+            cap.free < 1 << 20,
+            "node {i}: the hoarder holds nearly everything ({} free)",
+            cap.free
+        );
+    }
+
+    // The hoarder sends no data; an honest put still finds space.
+    // (A few report intervals: the entry node's table must show the space
+    // that can be taken back.)
+    tokio::time::sleep(Duration::from_millis(quota.preempt_after_ms + 3000)).await;
+    let honest = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let data = random_bytes(1 << 20);
+    put_bytes(&s, &honest, "honest.bin", &data).await;
+    let s2 = session(&net, 2).await;
+    assert_eq!(get_bytes(&s2, &honest, "honest.bin").await, data);
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_reservation_can_be_neither_settled_nor_used() {
+    let net = cluster(4, ClusterOptions::default()).await;
+    let honest = UserKey::generate(&mut rand::rng());
+    let thief = UserKey::generate(&mut rand::rng());
+    let intruder = intruder(&net).await;
+    let node = net.node(1).unwrap();
+    let (peer, id) = (node.peer_id(), node.node_id());
+    let grant = match raw(
+        &intruder,
+        peer,
+        &CtlRequest::Reserve(ReserveRequest::new(&honest, id, 1 << 20, 600_000, now_ms())),
+    )
+    .await
+    {
+        CtlResponse::Granted(g) => g,
+        other => panic!("{other:?}"),
+    };
+    // The thief saw the reservation id (it travels in chains) and settles it.
+    let settle = SettleRequest::new(&thief, id, grant.reservation_id, now_ms());
+    assert!(matches!(
+        raw(&intruder, peer, &CtlRequest::Settle(settle)).await,
+        CtlResponse::Error(CtlError::Denied(_))
+    ));
+    // Or stores its own chunk against it, or against made-up ids along a
+    // chain of several nodes: refused at the first hop, before any byte is
+    // forwarded or stored.
+    let data = random_bytes(512 << 10);
+    let chunk = ChunkId::of(&data);
+    let binding = (FileRecord::key(&thief.user_id(), "free-ride"), 1);
+    let hops: Vec<ChainHop> = [1usize, 2, 3]
+        .iter()
+        .map(|&i| ChainHop {
+            node: net.node(i).unwrap().node_id(),
+            reservation_id: if i == 1 {
+                grant.reservation_id
+            } else {
+                [i as u8; 16]
+            },
+        })
+        .collect();
+    let chain = HeaderChain::new(&thief, chunk, data.len() as u64, binding, hops).unwrap();
+    let reply = ifs_client::transfer::send_chunk(intruder.net(), peer, &chain, &data)
+        .await
+        .unwrap();
+    assert!(reply.receipts.is_empty());
+    assert_eq!(reply.failure.as_ref().map(|(n, _)| *n), Some(id));
+    for i in net.running() {
+        assert!(!net.node(i).unwrap().store().contains(chunk).await.unwrap());
+    }
+    // The honest user's grant still works for the honest user.
+    let own = random_bytes(100 << 10);
+    let own_chunk = ChunkId::of(&own);
+    let chain = HeaderChain::new(
+        &honest,
+        own_chunk,
+        own.len() as u64,
+        (FileRecord::key(&honest.user_id(), "mine"), 1),
+        vec![ChainHop {
+            node: id,
+            reservation_id: grant.reservation_id,
+        }],
+    )
+    .unwrap();
+    let reply = ifs_client::transfer::send_chunk(intruder.net(), peer, &chain, &own)
+        .await
+        .unwrap();
+    assert_eq!(reply.receipts.len(), 1, "{:?}", reply.failure);
+    let settle = SettleRequest::new(&honest, id, grant.reservation_id, now_ms());
+    assert!(matches!(
+        raw(&intruder, peer, &CtlRequest::Settle(settle)).await,
+        CtlResponse::Done
+    ));
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
+
+/// The wire layout of a file record, as an attacker would write it by hand.
+#[derive(serde::Serialize)]
+struct HandWrittenRecord {
+    format: u32,
+    owner: ifs_core::UserId,
+    name: String,
+    manifest: Option<Manifest>,
+    delete: Option<ifs_core::wire::FileDelete>,
+    receipts: Vec<Receipt>,
+    releases: Vec<ifs_core::wire::ChunkRelease>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_cannot_be_moved_and_records_cannot_be_stuffed() {
+    let net = cluster(4, ClusterOptions::default()).await;
+    let victim = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let a = random_bytes(300 << 10);
+    let b = random_bytes(300 << 10);
+    put_bytes(&s, &victim, "a.bin", &a).await;
+    put_bytes(&s, &victim, "b.bin", &b).await;
+    let rec_a = record_of(&s, &victim, "a.bin").await;
+    let rec_b = record_of(&s, &victim, "b.bin").await;
+    let intruder = intruder(&net).await;
+    let key_a = ifs_core::proto::RecordKey::File(rec_a.record_key()).to_bytes();
+
+    // a.bin's record with b.bin's holders' receipts in it: whoever then
+    // sees a.bin's live manifest not listing those chunks would free them.
+    let moved = HandWrittenRecord {
+        format: FileRecord::FORMAT,
+        owner: victim.user_id(),
+        name: "a.bin".into(),
+        manifest: rec_a.manifest().cloned(),
+        delete: None,
+        receipts: rec_a.receipts().chain(rec_b.receipts()).cloned().collect(),
+        releases: vec![],
+    };
+    // Fake holders by the hundred for one chunk of a.bin.
+    let chunk = rec_a.manifest().unwrap().chunks[0];
+    let mut fakes: Vec<Receipt> = rec_a.receipts().cloned().collect();
+    for _ in 0..(FileRecord::MAX_RECEIPTS_PER_CHUNK + 1) {
+        let fake = NodeKey::generate(&mut rand::rng());
+        fakes.push(Receipt::new(
+            &fake,
+            chunk.id,
+            chunk.len,
+            (victim.user_id(), rec_a.record_key()),
+            now_ms(),
+        ));
+    }
+    let stuffed = HandWrittenRecord {
+        receipts: fakes,
+        ..moved_clone(&moved)
+    };
+    // Receipts alone, no owner-signed part: nothing to keep.
+    let unsigned = HandWrittenRecord {
+        manifest: None,
+        ..moved_clone(&moved)
+    };
+    // The old format (no format field) and an over-long name.
+    let long_name = HandWrittenRecord {
+        name: "x".repeat(2000),
+        ..moved_clone(&moved)
+    };
+    for (what, rec) in [
+        ("moved receipts", &moved),
+        ("stuffed receipts", &stuffed),
+        ("unsigned record", &unsigned),
+        ("over-long name", &long_name),
+    ] {
+        let value = cbor4ii::serde::to_vec(Vec::new(), rec).unwrap();
+        for i in net.running() {
+            let answer = raw(
+                &intruder,
+                net.node(i).unwrap().peer_id(),
+                &CtlRequest::PutRecord {
+                    key: key_a.clone(),
+                    value: value.clone(),
+                },
+            )
+            .await;
+            assert!(
+                matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
+                "{what} at node {i}: {answer:?}"
+            );
+        }
+    }
+    // Let durability passes run over whatever they hold, then read both.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s3 = session(&net, 3).await;
+    assert_eq!(get_bytes(&s3, &victim, "a.bin").await, a);
+    assert_eq!(get_bytes(&s3, &victim, "b.bin").await, b);
+    for c in chunk_ids(rec_b.live_manifest().unwrap()) {
+        let mut holders = 0;
+        for i in net.running() {
+            holders += usize::from(net.node(i).unwrap().store().contains(c).await.unwrap());
+        }
+        assert_eq!(holders, 3, "b.bin's chunk {c} keeps its copies");
+    }
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
+
+fn moved_clone(r: &HandWrittenRecord) -> HandWrittenRecord {
+    HandWrittenRecord {
+        format: r.format,
+        owner: r.owner,
+        name: r.name.clone(),
+        manifest: r.manifest.clone(),
+        delete: r.delete.clone(),
+        receipts: r.receipts.clone(),
+        releases: r.releases.clone(),
+    }
+}
