@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod audit;
 pub mod codec;
+pub mod collect;
 pub mod crdt;
 pub mod dir_record;
 pub mod file_record;

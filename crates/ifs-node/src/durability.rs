@@ -21,6 +21,10 @@ pub struct DurabilityConfig {
     pub repair_concurrency: usize,
     /// Bytes per second repair and offload may send (`None`: unpaced).
     pub repair_bytes_per_sec: Option<u64>,
+    /// How long a held chunk that no committed record names (a failed or
+    /// abandoned put) is kept before it is freed. Longer than the longest
+    /// reservation, so a put in progress is never collected.
+    pub collect_after: Duration,
     /// Test fault: answer every audit with garbage.
     #[doc(hidden)]
     pub fault_garbage_audits: bool,
@@ -36,6 +40,7 @@ impl Default for DurabilityConfig {
             audits_per_pass: 4,
             repair_concurrency: 4,
             repair_bytes_per_sec: Some(64 << 20),
+            collect_after: Duration::from_secs(3600),
             fault_garbage_audits: false,
         }
     }

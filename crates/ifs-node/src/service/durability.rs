@@ -36,6 +36,10 @@ pub(crate) struct DurabilityState {
     pub next_send: Mutex<tokio::time::Instant>,
     pass_running: AtomicBool,
     pub(super) scrub_running: AtomicBool,
+    /// Held chunks no committed record names, and when each was first seen so.
+    pub unreferenced: Mutex<HashMap<ChunkId, u64>>,
+    /// Bytes of those chunks (what `status` shows as awaiting collection).
+    pub awaiting_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl DurabilityState {
@@ -48,6 +52,8 @@ impl DurabilityState {
             next_send: Mutex::new(tokio::time::Instant::now()),
             pass_running: AtomicBool::new(false),
             scrub_running: AtomicBool::new(false),
+            unreferenced: Mutex::new(HashMap::new()),
+            awaiting_bytes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -196,14 +202,15 @@ impl Shared {
             return;
         }
         self.observe_liveness(now_ms).await;
-        let held: Vec<(ChunkId, u64)> = match self.store.list_chunks().await {
-            Ok(c) => c.into_iter().map(|i| (i.id, i.len)).collect(),
+        let held_info = match self.store.list_chunks().await {
+            Ok(c) => c,
             Err(e) => {
                 warn!("cannot list chunks: {e}");
                 self.durability.pass_running.store(false, Ordering::Release);
                 return;
             }
         };
+        let held: Vec<(ChunkId, u64)> = held_info.iter().map(|i| (i.id, i.len)).collect();
         let held_set: HashSet<ChunkId> = held.iter().map(|(c, _)| *c).collect();
         self.index_local_records(&held_set).await;
         let mut by_record: BTreeMap<[u8; 32], Vec<(ChunkId, u64)>> = BTreeMap::new();
@@ -213,18 +220,75 @@ impl Shared {
             }
         }
         let mut records = Vec::new();
+        let info: HashMap<ChunkId, (u64, u64)> = held_info
+            .iter()
+            .map(|i| (i.id, (i.len, i.stored_ms)))
+            .collect();
+        let mut awaiting = 0u64;
         for (key, chunks) in by_record {
-            let Some(rec) = self.file_record(key, false).await else {
+            let rec = self.file_record(key, false).await;
+            awaiting += self
+                .collect_unnamed(rec.as_ref(), &chunks, &info, now_ms)
+                .await;
+            let Some(rec) = rec else {
                 debug!("record of {} held chunks not found yet", chunks.len());
                 continue;
             };
             let rec = self.free_unreferenced(rec, &chunks).await;
             records.push((key, rec));
         }
+        self.durability
+            .awaiting_bytes
+            .store(awaiting, Ordering::Relaxed);
         self.clone().start_repairs(&records, now_ms);
         self.clone().audit_some(&records, now_ms).await;
         self.clone().offload_if_needed(&held, &records).await;
         self.durability.pass_running.store(false, Ordering::Release);
+    }
+
+    /// Free chunks bound to `rec` that no committed version names and that
+    /// stayed so for the whole grace period (`ifs_core::collect`); returns
+    /// the bytes still awaiting collection.
+    async fn collect_unnamed(
+        &self,
+        rec: Option<&FileRecord>,
+        chunks: &[(ChunkId, u64)],
+        info: &HashMap<ChunkId, (u64, u64)>,
+        now_ms: u64,
+    ) -> u64 {
+        let grace = self.cfg.durability.collect_after.as_millis() as u64;
+        let mut awaiting = 0;
+        for (c, v) in chunks {
+            let Some(&(len, stored_ms)) = info.get(c) else {
+                continue;
+            };
+            let first_seen = *lock(&self.durability.unreferenced)
+                .entry(*c)
+                .or_insert(now_ms);
+            match ifs_core::collect::collect(rec, *v, (stored_ms, first_seen), now_ms, grace) {
+                ifs_core::collect::Collect::Referenced => {
+                    lock(&self.durability.unreferenced).remove(c);
+                }
+                ifs_core::collect::Collect::Awaiting => awaiting += len,
+                ifs_core::collect::Collect::Free => {
+                    let Some(_busy) = self.claim(*c) else {
+                        continue;
+                    };
+                    match self.store.delete(*c).await {
+                        Ok(n) => {
+                            let _ = self
+                                .store
+                                .meta_delete(MetaTable::Holdings, c.as_bytes().to_vec())
+                                .await;
+                            lock(&self.durability.unreferenced).remove(c);
+                            info!(chunk = %c, bytes = n, "collected a chunk no committed file names");
+                        }
+                        Err(e) => warn!(chunk = %c, "cannot collect: {e}"),
+                    }
+                }
+            }
+        }
+        awaiting
     }
 
     /// Free held chunks the record's live manifest no longer lists (the file

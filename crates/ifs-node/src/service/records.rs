@@ -50,6 +50,24 @@ impl Record {
         }
     }
 
+    /// Caps a merge of two valid copies may still pass.
+    fn check_limits(&self, encoded_len: usize) -> Result<(), String> {
+        let max = match self {
+            Record::File(r) => {
+                r.check_caps()
+                    .map_err(|e| format!("merged record refused: {e}"))?;
+                FileRecord::MAX_BYTES
+            }
+            Record::Dir(_) => DirRecord::MAX_BYTES,
+        };
+        if encoded_len > max {
+            return Err(format!(
+                "merged record refused: {encoded_len} bytes exceeds the limit of {max}"
+            ));
+        }
+        Ok(())
+    }
+
     fn encode(&self) -> Vec<u8> {
         match self {
             Record::File(r) => r.encode(),
@@ -73,10 +91,23 @@ impl Shared {
         if let Some(bytes) = local {
             match Record::parse(key, &bytes) {
                 Ok(mine) => incoming.merge(&mine),
-                Err(e) => warn!("replacing an unreadable local record: {e}"),
+                Err(e) => {
+                    // Kept aside, never silently lost: an operator (or a
+                    // later version that reads it) can still recover it.
+                    warn!("setting aside an unreadable local record: {e}");
+                    let mut aside = b"unreadable/".to_vec();
+                    aside.extend_from_slice(key);
+                    self.store
+                        .meta_put(MetaTable::Records, aside, bytes)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
         let merged = incoming.encode();
+        // The merge of two valid copies may still pass a cap (receipts per
+        // chunk, total size): then the local copy stays as it is.
+        incoming.check_limits(merged.len())?;
         let changed = before.as_deref() != Some(merged.as_slice());
         if changed {
             self.store
@@ -143,6 +174,10 @@ impl Shared {
                 return;
             }
         };
+        let records: Vec<_> = records
+            .into_iter()
+            .filter(|(k, _)| RecordKey::from_bytes(k).is_some())
+            .collect();
         let n = records.len();
         for (key, value) in records {
             if let Err(e) = self.net.put_record(key, value).await {
@@ -160,6 +195,9 @@ impl Shared {
             return;
         };
         for (key, value) in records {
+            if RecordKey::from_bytes(&key).is_none() {
+                continue; // set aside, not a record to serve
+            }
             if let Err(e) = self.net.store_local(key, value).await {
                 warn!("cannot restore a record: {e}");
             }
