@@ -102,6 +102,20 @@ impl StoreHandle {
         self.call(move |e| e.reserve(bytes, ttl, now_ms)).await
     }
 
+    /// Holds `bytes` counting the space `chunk` takes and deletes `chunk`
+    /// in the same step; `Full` (and `chunk` left in place) when even that
+    /// is not enough. For swapping a copy for a fresh one.
+    pub async fn reserve_replacing(
+        &self,
+        chunk: ChunkId,
+        bytes: u64,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> StoreResult<Reservation> {
+        self.call(move |e| e.reserve_replacing(&chunk, bytes, ttl, now_ms))
+            .await
+    }
+
     /// Stores a chunk under a reservation, charging it `data.len()` bytes.
     ///
     /// Checks `data` against `chunk` (`WrongId`), writes the pieces durably,
@@ -202,7 +216,9 @@ impl StoreHandle {
         Ok(report)
     }
 
-    /// Deletes a chunk and frees its space; returns its size.
+    /// Deletes a chunk and frees its space; returns its size. Piece files
+    /// that cannot be removed do not fail the delete: they show in
+    /// [`Capacity::unremoved`] until a later delete, sweep or open removes them.
     pub async fn delete(&self, chunk: ChunkId) -> StoreResult<u64> {
         self.call(move |e| e.delete(&chunk)).await
     }

@@ -33,6 +33,9 @@ pub struct VolumeCapacity {
     pub cap: u64,
     /// Bytes of committed pieces on this volume.
     pub used: u64,
+    /// Bytes of files here that belong to no chunk any more but could not
+    /// be removed (held back from `free` until they are).
+    pub unremoved: u64,
     /// What IFS may hold here now: `used + free`, or less than `used` when
     /// the owner has eaten into the reserve.
     pub donated: u64,
@@ -55,10 +58,16 @@ pub struct Capacity {
     pub used: u64,
     /// Bytes held by live reservations and not yet written.
     pub reserved: u64,
-    /// `donated − used − reserved`, or 0 when that is negative.
+    /// Bytes of piece files whose chunk was deleted (or never committed)
+    /// but which could not be removed; retried on later deletes and sweeps
+    /// and on the next open. Never part of `used`, always held back from `free`.
+    pub unremoved: u64,
+    /// How many such files there are.
+    pub unremoved_files: u64,
+    /// `donated − used − unremoved − reserved`, or 0 when that is negative.
     pub free: u64,
-    /// How far `used + reserved` exceeds `donated`: what the node should
-    /// offload because its owner shrank the donation or filled the disk.
+    /// How far `used + unremoved + reserved` exceeds `donated`: what the node
+    /// should offload because its owner shrank the donation or filled the disk.
     pub excess: u64,
     /// Percent of the volumes' filesystems used by the owner (weighted by size).
     pub owner_need_pct: u8,

@@ -44,6 +44,10 @@ pub(crate) struct Engine {
     pub reservations: HashMap<ReservationId, LiveReservation>,
     /// Bytes of planned, uncommitted pieces per volume.
     pub inflight_by_volume: HashMap<u16, u64>,
+    /// Piece and temp files no row names any more but that could not be
+    /// removed: path → (volume id, bytes). They count against `free` until a
+    /// retry (see [`Engine::retry_removals`]) or the next open removes them.
+    pub unremoved: HashMap<PathBuf, (u16, u64)>,
 }
 
 impl Engine {
@@ -68,6 +72,7 @@ impl Engine {
             used: 0,
             reservations: HashMap::new(),
             inflight_by_volume: HashMap::new(),
+            unremoved: HashMap::new(),
         };
         let ids = engine.volume_ids(cfg)?;
         for (spec, id) in cfg.volumes.iter().zip(ids) {
@@ -131,16 +136,27 @@ impl Engine {
             }
         }
         let (mut temps, mut orphans, mut orphan_bytes) = (0, 0, 0);
+        let mut stuck = Vec::new();
         for vol in &self.volumes {
             temps += vol.clear_tmp()?;
             for (name, len) in vol.list_pieces()? {
                 if !referenced.contains(&(vol.id, name.clone())) {
-                    volume::remove_file(&vol.piece_path(&name))?;
-                    orphans += 1;
-                    orphan_bytes += len;
+                    let path = vol.piece_path(&name);
+                    match volume::remove_file(&path) {
+                        Ok(()) => {
+                            orphans += 1;
+                            orphan_bytes += len;
+                        }
+                        // Counted, not fatal: the store opens and reports it.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot remove an orphaned piece");
+                            stuck.push((path, (vol.id, len)));
+                        }
+                    }
                 }
             }
         }
+        self.unremoved.extend(stuck);
         if temps + orphans > 0 {
             tracing::warn!(
                 temps,
@@ -217,10 +233,13 @@ impl Engine {
     /// Capacity now: statvfs of every volume combined with the counters.
     pub fn capacity(&self) -> StoreResult<Capacity> {
         let mut inputs = Vec::new();
+        let unremoved = self.unremoved_by_volume();
         for v in &self.volumes {
+            // Files that could not be removed still take the volume's space.
+            let stuck = unremoved.get(&v.id).copied().unwrap_or(0);
             inputs.push(VolumeInput {
                 cap: v.spec.cap,
-                used: self.used_by_volume.get(&v.id).copied().unwrap_or(0),
+                used: self.used_by_volume.get(&v.id).copied().unwrap_or(0) + stuck,
                 fs: v.fs_stat()?,
             });
         }
@@ -239,10 +258,12 @@ impl Engine {
                 owner_bytes += input.fs.size as u128 * need as u128;
                 fs_bytes += input.fs.size as u128;
             }
+            let stuck = unremoved.get(&v.id).copied().unwrap_or(0);
             volumes.push(VolumeCapacity {
                 path: v.spec.path.clone(),
                 cap: capacity::cap_bytes(input.cap, input.fs.size),
-                used: input.used,
+                used: input.used - stuck,
+                unremoved: stuck,
                 donated,
                 free,
                 fs_size: input.fs.size,
@@ -252,11 +273,14 @@ impl Engine {
         }
         let donated: u64 = volumes.iter().map(|v| v.donated).sum();
         let reserved = self.reserved();
-        let claimed = self.used + reserved;
+        let unremoved: u64 = volumes.iter().map(|v| v.unremoved).sum();
+        let claimed = self.used + unremoved + reserved;
         Ok(Capacity {
             donated,
             used: self.used,
             reserved,
+            unremoved,
+            unremoved_files: self.unremoved.len() as u64,
             free: donated.saturating_sub(claimed),
             excess: claimed.saturating_sub(donated),
             owner_need_pct: owner_bytes.checked_div(fs_bytes).unwrap_or(0) as u8,
@@ -342,8 +366,14 @@ impl Engine {
         self.capacity()
     }
 
-    /// Removes a chunk's row, then its files; returns the bytes freed.
+    /// Removes a chunk's row, then its files; returns the chunk's size.
+    ///
+    /// Once the row is gone the chunk is deleted and its bytes leave `used`,
+    /// whatever happens to the files: a file that cannot be removed is
+    /// counted in [`Capacity::unremoved`] (and so still held back from
+    /// `free`) until a later retry or the next open removes it.
     pub fn delete(&mut self, chunk: &ChunkId) -> StoreResult<u64> {
+        self.retry_removals();
         let rec = self
             .chunk_row(chunk)?
             .ok_or(StoreError::Missing { chunk: *chunk })?;
@@ -364,10 +394,35 @@ impl Engine {
             let on_volume = self.used_by_volume.entry(p.volume).or_default();
             *on_volume = on_volume.saturating_sub(p.len);
             self.used = self.used.saturating_sub(p.len);
-            if let Some(v) = self.volume(p.volume) {
-                volume::remove_file(&v.piece_path(&p.name))?;
+            if let Some(path) = self.volume(p.volume).map(|v| v.piece_path(&p.name)) {
+                self.remove_or_count(path, p.volume, p.len);
             }
         }
         Ok(rec.len)
+    }
+
+    /// Removes a file no row names; when that fails, counts it as unremoved.
+    pub fn remove_or_count(&mut self, path: PathBuf, volume: u16, len: u64) {
+        if let Err(e) = volume::remove_file(&path) {
+            tracing::warn!(error = %e, "cannot remove a piece file no row names; will retry");
+            self.unremoved.insert(path, (volume, len));
+        }
+    }
+
+    /// Tries again to remove the files that could not be removed before.
+    pub fn retry_removals(&mut self) {
+        if self.unremoved.is_empty() {
+            return;
+        }
+        self.unremoved
+            .retain(|path, _| volume::remove_file(path).is_err());
+    }
+
+    fn unremoved_by_volume(&self) -> HashMap<u16, u64> {
+        let mut out: HashMap<u16, u64> = HashMap::new();
+        for (volume, len) in self.unremoved.values() {
+            *out.entry(*volume).or_default() += len;
+        }
+        out
     }
 }

@@ -19,8 +19,10 @@
 //!   exceed the cap. Commit or release returns the unused part at once; an
 //!   expiry sweep returns the rest. Time is passed in as `now_ms`.
 //! * **Atomicity**: temp file, fsync, rename, fsync dir, then the redb
-//!   commit. On open, temp files and piece files that no committed row names
-//!   are deleted, so a crash at any instant leaks no bytes.
+//!   commit. A delete commits first and removes the files after. On open,
+//!   temp files and piece files that no committed row names are deleted, so
+//!   a crash at any instant leaks no bytes. A file that cannot be removed is
+//!   counted in `Capacity::unremoved` (held back from `free`) and retried.
 //! * **Page cache**: piece files are written and read with `O_DIRECT` where
 //!   the filesystem allows it (ordinary I/O where it does not), so donated
 //!   space does not also take the owner's page cache, and a scrub reads the

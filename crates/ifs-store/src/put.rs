@@ -252,13 +252,12 @@ impl Engine {
         }
     }
 
-    fn abort_files(&self, plan: &PutPlan) {
+    fn abort_files(&mut self, plan: &PutPlan) {
         for p in &plan.pieces {
             for path in [&p.tmp, &p.dest] {
-                if let Err(e) = volume::remove_file(path) {
-                    // The next open removes it anyway: it has no row.
-                    tracing::warn!(error = %e, "could not remove an aborted piece");
-                }
+                // A file that stays is counted until a retry or the next
+                // open removes it: it has no row.
+                self.remove_or_count(path.clone(), p.volume, p.len);
             }
         }
     }

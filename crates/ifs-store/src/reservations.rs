@@ -6,6 +6,7 @@
 use crate::engine::{Engine, LiveReservation};
 use crate::error::{StoreError, StoreResult};
 use crate::tables::{self, RESERVATIONS, Reservation, ReservationId, ReservationRecord};
+use ifs_core::ChunkId;
 use std::time::Duration;
 
 /// What ending a reservation did.
@@ -29,6 +30,38 @@ impl Engine {
                 free,
             });
         }
+        self.grant(bytes, ttl, now_ms)
+    }
+
+    /// Grants `bytes` counting the space `chunk` holds, and deletes `chunk`
+    /// in the same step, so nothing can take the freed space in between.
+    /// When even that is not enough the chunk stays where it is and the
+    /// error is `Full`. This is how a copy is swapped for a fresh one.
+    pub fn reserve_replacing(
+        &mut self,
+        chunk: &ChunkId,
+        bytes: u64,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> StoreResult<Reservation> {
+        self.sweep_expired(now_ms)?;
+        let held = self
+            .chunk_row(chunk)?
+            .ok_or(StoreError::Missing { chunk: *chunk })?
+            .len;
+        let free = self.capacity()?.free.saturating_add(held);
+        if bytes > free {
+            return Err(StoreError::Full {
+                needed: bytes,
+                free,
+            });
+        }
+        self.delete(chunk)?;
+        self.grant(bytes, ttl, now_ms)
+    }
+
+    /// Records a reservation whose space has been checked.
+    fn grant(&mut self, bytes: u64, ttl: Duration, now_ms: u64) -> StoreResult<Reservation> {
         let id = ReservationId::random();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let rec = ReservationRecord {
@@ -66,6 +99,8 @@ impl Engine {
     /// Ends every reservation whose expiry is at or before `now_ms`; returns
     /// the bytes handed back.
     pub fn sweep_expired(&mut self, now_ms: u64) -> StoreResult<u64> {
+        // The periodic sweep is also when stuck files are tried again.
+        self.retry_removals();
         let expired: Vec<_> = self
             .reservations
             .iter()

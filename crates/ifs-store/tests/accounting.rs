@@ -346,3 +346,111 @@ async fn shrinking_the_donation_below_use_shows_excess_to_offload() {
     assert!(v.free <= v.fs_avail.saturating_sub(reserve));
     assert!(v.owner_need_pct <= 100 && s.owner_need_pct == v.owner_need_pct);
 }
+
+/// Every file under a directory tree.
+fn files_under(path: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_piece_that_cannot_be_removed_is_reported_not_lost() {
+    let f = fixture(&[1024 * KIB], 64 * KIB);
+    let vol = f.cfg.volumes[0].path.clone();
+    let store = StoreHandle::open(f.cfg.clone()).await.unwrap();
+    let res = store.reserve(200 * KIB, TTL, 0).await.unwrap();
+    let (id, data) = chunk(11, 200 * KIB);
+    store.put_chunk(res.id, id, OWNER, data, 1).await.unwrap();
+    store.commit_reservation(res.id).await.unwrap();
+
+    // Piece 0 (64 KiB) cannot be unlinked: a non-empty directory stands in
+    // its place, which not even root can remove with unlink.
+    let first = files_under(&vol)
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().contains(".0."))
+        .unwrap();
+    let aside = f._dir.path().join("aside");
+    std::fs::rename(&first, &aside).unwrap();
+    std::fs::create_dir(&first).unwrap();
+    std::fs::rename(&aside, first.join("piece")).unwrap();
+
+    // The row goes, so the chunk is deleted; the stuck bytes are reported
+    // and still held back from `free`, never counted as used.
+    assert_eq!(store.delete(id).await.unwrap(), 200 * KIB);
+    assert!(store.list_chunks().await.unwrap().is_empty());
+    let s = store.stats().await.unwrap();
+    assert_eq!(s.used, 0);
+    assert_eq!((s.unremoved, s.unremoved_files), (64 * KIB, 1));
+    assert_eq!(s.volumes[0].unremoved, 64 * KIB);
+    assert_eq!(s.free, s.donated - 64 * KIB);
+    assert_eq!(disk_bytes(&vol), 64 * KIB, "the other pieces are gone");
+
+    // Still stuck at the next open: the store opens and keeps reporting it.
+    store.shutdown().await;
+    let store = StoreHandle::open(f.cfg.clone()).await.unwrap();
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.used, s.unremoved_files), (0, 1));
+    assert!(s.unremoved > 0 && s.free == s.donated - s.unremoved);
+
+    // Once it can be removed, the next sweep does.
+    std::fs::rename(first.join("piece"), &aside).unwrap();
+    std::fs::remove_dir(&first).unwrap();
+    std::fs::rename(&aside, &first).unwrap();
+    store.sweep_expired(2).await.unwrap();
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.unremoved, s.unremoved_files), (0, 0));
+    assert_eq!((s.used, s.free), (0, s.donated));
+    assert_eq!(disk_bytes(&vol), 0);
+}
+
+#[tokio::test]
+async fn replacing_a_copy_reserves_before_it_deletes() {
+    let f = fixture(&[256 * KIB], 64 * KIB);
+    let store = StoreHandle::open(f.cfg.clone()).await.unwrap();
+    let res = store.reserve(200 * KIB, TTL, 0).await.unwrap();
+    let (id, data) = chunk(12, 200 * KIB);
+    store
+        .put_chunk(res.id, id, OWNER, data.clone(), 1)
+        .await
+        .unwrap();
+    store.commit_reservation(res.id).await.unwrap();
+    // Someone else holds 40 KiB: 16 KiB are free.
+    store.reserve(40 * KIB, TTL, 2).await.unwrap();
+
+    // Not even the old copy's space is enough: refused, the copy stays.
+    assert!(matches!(
+        store.reserve_replacing(id, 220 * KIB, TTL, 3).await,
+        Err(StoreError::Full { needed, free }) if needed == 220 * KIB && free == 216 * KIB
+    ));
+    assert_eq!(store.get_chunk(id).await.unwrap(), data);
+    assert_eq!(store.stats().await.unwrap().used, 200 * KIB);
+    let (absent, _) = chunk(13, 10);
+    assert!(matches!(
+        store.reserve_replacing(absent, 10, TTL, 3).await,
+        Err(StoreError::Missing { .. })
+    ));
+
+    // It fits in the old copy's space plus what is free: granted, and the
+    // old copy is gone in the same step.
+    let r = store
+        .reserve_replacing(id, 210 * KIB, TTL, 4)
+        .await
+        .unwrap();
+    assert!(!store.contains(id).await.unwrap());
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.used, s.reserved, s.free), (0, 250 * KIB, 6 * KIB));
+    store
+        .put_chunk(r.id, id, OWNER, data.clone(), 5)
+        .await
+        .unwrap();
+    assert_eq!(store.get_chunk(id).await.unwrap(), data);
+    assert_eq!(disk_bytes(&f.cfg.volumes[0].path), 200 * KIB);
+}

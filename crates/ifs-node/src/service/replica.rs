@@ -292,7 +292,8 @@ impl Shared {
     }
 
     /// Replace this node's copy of `chunk` with `data` (already verified),
-    /// keeping its receipt; accounting stays exact (delete, then re-store).
+    /// keeping its receipt; accounting stays exact (reserve and delete in one
+    /// step, then re-store).
     pub(crate) async fn replace_local(&self, chunk: ChunkId, data: Vec<u8>) -> Result<(), String> {
         let info = self
             .store
@@ -303,21 +304,13 @@ impl Shared {
         let receipt = self.store.receipt(chunk).await.ok().flatten();
         let len = data.len() as u64;
         let now = now_ms();
-        // Reserve before deleting when there is room, so the copy is never
-        // lost to a concurrent reservation; else free first.
-        let res = match self.store.reserve(len, REPLICA_TTL, now).await {
-            Ok(r) => {
-                self.store.delete(chunk).await.map_err(|e| e.to_string())?;
-                r
-            }
-            Err(_) => {
-                self.store.delete(chunk).await.map_err(|e| e.to_string())?;
-                self.store
-                    .reserve(len, REPLICA_TTL, now)
-                    .await
-                    .map_err(|e| e.to_string())?
-            }
-        };
+        // Reserve counting the old copy's space and delete it in the same
+        // store step: when there is no room the old copy stays in place.
+        let res = self
+            .store
+            .reserve_replacing(chunk, len, REPLICA_TTL, now)
+            .await
+            .map_err(|e| e.to_string())?;
         let stored = self
             .store
             .put_chunk(res.id, chunk, info.owner, data, now)
