@@ -40,6 +40,7 @@ mod config;
 mod direct;
 mod engine;
 mod error;
+mod identity;
 mod meta;
 mod put;
 mod reservations;
@@ -53,6 +54,7 @@ pub use config::{
     Cap, DEFAULT_OWNER_RESERVE_PCT, DEFAULT_PIECE_SIZE, SpecError, StoreConfig, VolumeSpec,
 };
 pub use error::{StoreError, StoreResult};
+pub use identity::{MARKER_FILE, MARKER_FORMAT, StoreId, VolumeId};
 pub use put::{FaultPoint, StoredChunk};
 pub use reservations::ReservationEnd;
 pub use scrub::{ChunkHealth, ScrubReport};

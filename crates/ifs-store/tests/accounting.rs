@@ -48,14 +48,18 @@ fn chunk(seed: u64, len: u64) -> (ChunkId, Vec<u8>) {
     (ChunkId::of(&data), data)
 }
 
-/// Bytes of all files under a directory tree.
-fn disk_bytes(path: &Path) -> u64 {
+/// Bytes of piece files under a volume (its marker and quarantine aside).
+fn disk_bytes(volume: &Path) -> u64 {
+    tree_bytes(&volume.join("ifs/pieces"))
+}
+
+fn tree_bytes(path: &Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(path).unwrap() {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();
         total += if meta.is_dir() {
-            disk_bytes(&entry.path())
+            tree_bytes(&entry.path())
         } else {
             meta.len()
         };
