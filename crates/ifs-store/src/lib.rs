@@ -19,8 +19,13 @@
 //!   exceed the cap. Commit or release returns the unused part at once; an
 //!   expiry sweep returns the rest. Time is passed in as `now_ms`.
 //! * **Atomicity**: temp file, fsync, rename, fsync dir, then the redb
-//!   commit. On open, temp files and piece files that no committed row names
-//!   are deleted, so a crash at any instant leaks no bytes.
+//!   commit. On open, temp files are deleted; piece files that no committed
+//!   row names are moved to the volume's quarantine (`V/ifs/quarantine/`),
+//!   reported in [`Capacity`] and never counted as used nor deleted.
+//! * **Volume identity**: each volume carries a marker file (`.ifs-volume`,
+//!   see [`VolumeId`]) and is found by it, not by its configured path, so a
+//!   path spelled differently or a volume mounted elsewhere keeps its pieces;
+//!   a volume that is not the one the table expects is refused on open.
 //! * **Page cache**: piece files are written and read with `O_DIRECT` where
 //!   the filesystem allows it (ordinary I/O where it does not), so donated
 //!   space does not also take the owner's page cache, and a scrub reads the
