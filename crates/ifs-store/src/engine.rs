@@ -183,7 +183,16 @@ impl Engine {
         pieces_on: &HashMap<u16, u64>,
     ) -> StoreResult<Vec<(u16, VolumeId)>> {
         let known = self.known_volumes()?;
-        let mut next = known.iter().map(|k| k.id).max().map_or(0, |m| m + 1);
+        let mut next = known
+            .iter()
+            .map(|k| k.id)
+            .max()
+            .map_or(0, |m| u32::from(m) + 1);
+        let mut fresh_id = || {
+            let id = u16::try_from(next).map_err(|_| self.bad_row("volume"));
+            next += 1;
+            id
+        };
         let mut placed: Vec<Option<(u16, VolumeId)>> = vec![None; dirs.len()];
         let mut to_mark: Vec<(usize, Marker)> = Vec::new();
         let mut markers = Vec::new();
@@ -223,13 +232,9 @@ impl Engine {
                     }
                     k.id
                 }
-                None => {
-                    // Marked by this store, but the table commit that would
-                    // have recorded it did not happen.
-                    let id = next;
-                    next += 1;
-                    id
-                }
+                // Marked by this store, but the table commit that would
+                // have recorded it did not happen.
+                None => fresh_id()?,
             };
             claim(&placed, i, id, m.volume)?;
             placed[i] = Some((id, m.volume));
@@ -278,9 +283,7 @@ impl Engine {
                         pieces: n,
                     });
                 }
-                let id = next;
-                next += 1;
-                (id, VolumeId::random())
+                (fresh_id()?, VolumeId::random())
             };
             claim(&placed, i, id, uuid)?;
             placed[i] = Some((id, uuid));
