@@ -27,8 +27,10 @@ pub(crate) struct VolumeInput {
 /// The capacity of one volume.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VolumeCapacity {
-    /// The volume directory.
+    /// The volume directory, as configured.
     pub path: PathBuf,
+    /// The id in the volume's marker file.
+    pub volume_id: crate::VolumeId,
     /// The cap resolved to bytes.
     pub cap: u64,
     /// Bytes of committed pieces on this volume.
@@ -47,6 +49,10 @@ pub struct VolumeCapacity {
     pub fs_avail: u64,
     /// Percent of the filesystem used by anything other than IFS.
     pub owner_need_pct: u8,
+    /// Files in the volume's quarantine (piece files no row named on open).
+    pub quarantined_files: u64,
+    /// Bytes in the volume's quarantine; not part of `used`.
+    pub quarantined_bytes: u64,
 }
 
 /// The node's capacity: what it reports to the network.
@@ -71,6 +77,10 @@ pub struct Capacity {
     pub excess: u64,
     /// Percent of the volumes' filesystems used by the owner (weighted by size).
     pub owner_need_pct: u8,
+    /// Files in the volumes' quarantines: kept, reported, never counted as used.
+    pub quarantined_files: u64,
+    /// Bytes in the volumes' quarantines.
+    pub quarantined_bytes: u64,
     /// Per-volume detail, in configuration order.
     pub volumes: Vec<VolumeCapacity>,
 }

@@ -5,16 +5,30 @@
 
 use crate::capacity::{self, Capacity, VolumeCapacity, VolumeInput};
 use crate::error::{StoreError, StoreResult, db_err, io_err};
+use crate::identity::{Marker, StoreId, VolumeId};
 use crate::tables::{
     self, CHUNKS, ChunkInfo, ChunkRecord, MetaTable, RECEIPTS, RESERVATIONS, ReservationId,
-    ReservationRecord, VOLUMES,
+    ReservationRecord, STORE_ID_KEY, STORE_INFO, VOLUME_IDS, VOLUMES,
 };
 use crate::volume::{self, Volume};
 use crate::{FaultPoint, StoreConfig};
 use ifs_core::ChunkId;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A volume as the local table remembers it.
+struct KnownVolume {
+    id: u16,
+    path: PathBuf,
+    uuid: Option<VolumeId>,
+}
+
+/// Whether a path recorded in the table names the directory `dir`
+/// (canonical): the same components, or the same directory once resolved.
+fn same_dir(recorded: &Path, dir: &Path) -> bool {
+    recorded == dir || std::fs::canonicalize(recorded).is_ok_and(|r| r == dir)
+}
 
 /// A reservation with the bytes of writes planned against it but not yet committed.
 #[derive(Clone, Copy, Debug)]
@@ -51,12 +65,21 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Checks every volume, then opens the table and recovers from any crash.
+    /// Checks every volume, then opens the table, finds each volume by its
+    /// marker and recovers from any crash.
     pub fn open(cfg: &StoreConfig) -> StoreResult<Engine> {
         cfg.validate()?;
         // Check all volumes before creating anything, so a bad one leaves no trace.
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for spec in &cfg.volumes {
-            Volume::check(spec)?;
+            let dir = Volume::check(spec)?;
+            if let Some(i) = dirs.iter().position(|d| *d == dir) {
+                return Err(StoreError::VolumeDuplicate {
+                    path: spec.path.clone(),
+                    other: cfg.volumes[i].path.clone(),
+                });
+            }
+            dirs.push(dir);
         }
         std::fs::create_dir_all(&cfg.data_dir).map_err(io_err(&cfg.data_dir))?;
         let db_path = cfg.data_dir.join("store.redb");
@@ -74,21 +97,33 @@ impl Engine {
             inflight_by_volume: HashMap::new(),
             unremoved: HashMap::new(),
         };
-        let ids = engine.volume_ids(cfg)?;
-        for (spec, id) in cfg.volumes.iter().zip(ids) {
-            engine.volumes.push(Volume::prepare(id, spec.clone())?);
+        let store = engine.init_tables()?;
+        let rows = engine.chunk_rows()?;
+        let mut pieces_on: HashMap<u16, u64> = HashMap::new();
+        for (_, rec) in &rows {
+            for p in &rec.pieces {
+                *pieces_on.entry(p.volume).or_default() += 1;
+            }
         }
-        engine.recover()?;
+        let placed = engine.identify_volumes(cfg, &dirs, store, &pieces_on)?;
+        for ((spec, dir), (id, uuid)) in cfg.volumes.iter().zip(dirs).zip(placed) {
+            engine
+                .volumes
+                .push(Volume::prepare(id, uuid, spec.clone(), dir)?);
+        }
+        engine.recover(rows)?;
         Ok(engine)
     }
 
-    /// Maps each configured path to its stable id, giving new paths new ids.
-    fn volume_ids(&self, cfg: &StoreConfig) -> StoreResult<Vec<u16>> {
+    /// Creates every table up front (so readers never meet a missing one)
+    /// and returns the store's id, making one for a new table.
+    fn init_tables(&self) -> StoreResult<StoreId> {
         self.write(|txn| {
-            // Create every table up front so readers never meet a missing one.
             txn.open_table(CHUNKS).map_err(self.dbe())?;
             txn.open_table(RECEIPTS).map_err(self.dbe())?;
             txn.open_table(RESERVATIONS).map_err(self.dbe())?;
+            txn.open_table(VOLUMES).map_err(self.dbe())?;
+            txn.open_table(VOLUME_IDS).map_err(self.dbe())?;
             for meta in [
                 MetaTable::Records,
                 MetaTable::NodeTable,
@@ -97,73 +132,232 @@ impl Engine {
             ] {
                 txn.open_table(meta.definition()).map_err(self.dbe())?;
             }
-            let mut table = txn.open_table(VOLUMES).map_err(self.dbe())?;
-            let mut known: HashMap<String, u16> = HashMap::new();
-            for row in table.iter().map_err(self.dbe())? {
-                let (id, path) = row.map_err(self.dbe())?;
-                known.insert(path.value().to_string(), id.value());
+            let mut info = txn.open_table(STORE_INFO).map_err(self.dbe())?;
+            let existing = info
+                .get(STORE_ID_KEY)
+                .map_err(self.dbe())?
+                .map(|v| v.value().to_vec());
+            match existing {
+                Some(bytes) => bytes
+                    .try_into()
+                    .map(StoreId)
+                    .map_err(|_| self.bad_row("store id")),
+                None => {
+                    let id = StoreId::random();
+                    info.insert(STORE_ID_KEY, id.0.as_slice())
+                        .map_err(self.dbe())?;
+                    Ok(id)
+                }
             }
-            let mut next = known.values().max().map_or(0, |m| m + 1);
-            let mut ids = Vec::new();
-            for spec in &cfg.volumes {
-                let key = spec.path.to_string_lossy().into_owned();
-                let id = match known.get(&key) {
-                    Some(id) => *id,
-                    None => {
-                        let id = next;
-                        next += 1;
-                        table.insert(id, key.as_str()).map_err(self.dbe())?;
-                        known.insert(key, id);
-                        id
-                    }
-                };
-                ids.push(id);
-            }
-            Ok(ids)
         })
     }
 
-    /// Rebuilds the counters from the rows and deletes whatever a crash left
-    /// behind: temp files, piece files no committed row names, and
-    /// reservations that were closed while writes were in flight.
-    fn recover(&mut self) -> StoreResult<()> {
+    /// The volumes the table knows: stable id, last path, marker id (none
+    /// for a volume from before markers).
+    fn known_volumes(&self) -> StoreResult<Vec<KnownVolume>> {
+        let txn = self.db.begin_read().map_err(self.dbe())?;
+        let paths = txn.open_table(VOLUMES).map_err(self.dbe())?;
+        let uuids = txn.open_table(VOLUME_IDS).map_err(self.dbe())?;
+        let mut out = Vec::new();
+        for row in paths.iter().map_err(self.dbe())? {
+            let (id, path) = row.map_err(self.dbe())?;
+            let uuid = uuids
+                .get(id.value())
+                .map_err(self.dbe())?
+                .map(|u| VolumeId(*u.value()));
+            out.push(KnownVolume {
+                id: id.value(),
+                path: PathBuf::from(path.value()),
+                uuid,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Finds each configured volume's stable id through its marker, writing
+    /// markers for new volumes and for volumes from before markers, and
+    /// refusing a volume that is not the one the table expects.
+    ///
+    /// Volumes with a marker are matched first, so a marked volume that moved
+    /// claims its id before an empty directory at its old path is looked at.
+    fn identify_volumes(
+        &self,
+        cfg: &StoreConfig,
+        dirs: &[PathBuf],
+        store: StoreId,
+        pieces_on: &HashMap<u16, u64>,
+    ) -> StoreResult<Vec<(u16, VolumeId)>> {
+        let known = self.known_volumes()?;
+        let mut next = known
+            .iter()
+            .map(|k| k.id)
+            .max()
+            .map_or(0, |m| u32::from(m) + 1);
+        let mut fresh_id = || {
+            let id = u16::try_from(next).map_err(|_| self.bad_row("volume"));
+            next += 1;
+            id
+        };
+        let mut placed: Vec<Option<(u16, VolumeId)>> = vec![None; dirs.len()];
+        let mut to_mark: Vec<(usize, Marker)> = Vec::new();
+        let mut markers = Vec::new();
+        for dir in dirs {
+            Marker::clear_tmp(dir)?;
+            markers.push(Marker::read(dir)?);
+        }
+        let claim =
+            |placed: &[Option<(u16, VolumeId)>], i: usize, id: u16, uuid: VolumeId| match placed
+                .iter()
+                .position(|p| p.is_some_and(|(pid, pu)| pid == id || pu == uuid))
+            {
+                Some(j) => Err(StoreError::VolumeDuplicate {
+                    path: cfg.volumes[i].path.clone(),
+                    other: cfg.volumes[j].path.clone(),
+                }),
+                None => Ok(()),
+            };
+        for (i, marker) in markers.iter().enumerate() {
+            let Some(m) = marker else { continue };
+            if m.store != store {
+                return Err(StoreError::VolumeForeign {
+                    path: cfg.volumes[i].path.clone(),
+                    owner: m.store,
+                    store,
+                });
+            }
+            let id = match known.iter().find(|k| k.uuid == Some(m.volume)) {
+                Some(k) => {
+                    if k.path != dirs[i] {
+                        tracing::info!(
+                            volume = %m.volume,
+                            from = %k.path.display(),
+                            to = %dirs[i].display(),
+                            "volume found at a new path"
+                        );
+                    }
+                    k.id
+                }
+                // Marked by this store, but the table commit that would
+                // have recorded it did not happen.
+                None => fresh_id()?,
+            };
+            claim(&placed, i, id, m.volume)?;
+            placed[i] = Some((id, m.volume));
+        }
+        for (i, dir) in dirs.iter().enumerate() {
+            if markers[i].is_some() {
+                continue;
+            }
+            let path = &cfg.volumes[i].path;
+            let unclaimed = |k: &&KnownVolume| {
+                !placed.iter().any(|p| p.is_some_and(|(id, _)| id == k.id))
+                    && !k
+                        .uuid
+                        .is_some_and(|u| placed.iter().any(|p| p.is_some_and(|(_, pu)| pu == u)))
+                    && same_dir(&k.path, dir)
+            };
+            let pieces = |k: &KnownVolume| pieces_on.get(&k.id).copied().unwrap_or(0);
+            let legacy = known
+                .iter()
+                .filter(|k| k.uuid.is_none())
+                .filter(unclaimed)
+                .max_by_key(|k| pieces(k));
+            let expected = known.iter().filter(|k| k.uuid.is_some()).find(unclaimed);
+            let (id, uuid) = if let Some(k) = legacy {
+                let uuid = VolumeId::random();
+                tracing::info!(path = %path.display(), volume = %uuid, pieces = pieces(k),
+                    "volume from before markers: writing its marker");
+                (k.id, uuid)
+            } else if let Some(k) = expected {
+                let uuid = k.uuid.unwrap_or_else(VolumeId::random);
+                let n = pieces(k);
+                if n > 0 {
+                    return Err(StoreError::VolumeExpected {
+                        path: path.clone(),
+                        volume: uuid,
+                        pieces: n,
+                    });
+                }
+                // The table knows it holds nothing there: mark it again.
+                (k.id, uuid)
+            } else {
+                let n = volume::count_piece_files(dir)?;
+                if n > 0 {
+                    return Err(StoreError::VolumeUnmarked {
+                        path: path.clone(),
+                        pieces: n,
+                    });
+                }
+                (fresh_id()?, VolumeId::random())
+            };
+            claim(&placed, i, id, uuid)?;
+            placed[i] = Some((id, uuid));
+            to_mark.push((
+                i,
+                Marker {
+                    volume: uuid,
+                    store,
+                },
+            ));
+        }
+        // Markers first, then the table: a crash in between leaves a marker
+        // of this store that the next open takes in.
+        for (i, marker) in &to_mark {
+            marker.write(&dirs[*i])?;
+        }
+        let placed: Vec<(u16, VolumeId)> = placed.into_iter().flatten().collect();
+        self.write(|txn| {
+            let mut paths = txn.open_table(VOLUMES).map_err(self.dbe())?;
+            let mut uuids = txn.open_table(VOLUME_IDS).map_err(self.dbe())?;
+            for ((id, uuid), dir) in placed.iter().zip(dirs) {
+                paths
+                    .insert(*id, dir.to_string_lossy().as_ref())
+                    .map_err(self.dbe())?;
+                uuids.insert(*id, &uuid.0).map_err(self.dbe())?;
+            }
+            Ok(())
+        })?;
+        Ok(placed)
+    }
+
+    /// Rebuilds the counters from the rows, deletes the store's own temp
+    /// files, moves piece files no committed row names into the volume's
+    /// quarantine (never deleting them), and drops reservations that were
+    /// closed while writes were in flight.
+    fn recover(&mut self, rows: Vec<(ChunkId, ChunkRecord)>) -> StoreResult<()> {
         let mut referenced: HashSet<(u16, String)> = HashSet::new();
-        for (_, rec) in self.chunk_rows()? {
+        for (_, rec) in rows {
             for p in rec.pieces {
                 *self.used_by_volume.entry(p.volume).or_default() += p.len;
                 self.used += p.len;
                 referenced.insert((p.volume, p.name));
             }
         }
-        let (mut temps, mut orphans, mut orphan_bytes) = (0, 0, 0);
-        let mut stuck = Vec::new();
-        for vol in &self.volumes {
+        let mut temps = 0;
+        for vol in &mut self.volumes {
             temps += vol.clear_tmp()?;
-            for (name, len) in vol.list_pieces()? {
-                if !referenced.contains(&(vol.id, name.clone())) {
-                    let path = vol.piece_path(&name);
-                    match volume::remove_file(&path) {
-                        Ok(()) => {
-                            orphans += 1;
-                            orphan_bytes += len;
-                        }
-                        // Counted, not fatal: the store opens and reports it.
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot remove an orphaned piece");
-                            stuck.push((path, (vol.id, len)));
-                        }
-                    }
+            let (mut files, mut bytes) = (0u64, 0u64);
+            for piece in vol.list_pieces()? {
+                let named = referenced.contains(&(vol.id, piece.name.clone()))
+                    && vol.piece_path(&piece.name) == piece.path;
+                if !named {
+                    vol.quarantine(&piece)?;
+                    files += 1;
+                    bytes += piece.len;
                 }
             }
+            if files > 0 {
+                tracing::warn!(
+                    path = %vol.spec.path.display(),
+                    files,
+                    bytes,
+                    quarantine = %vol.dir.join("ifs/quarantine").display(),
+                    "moved piece files no committed row names to the quarantine"
+                );
+            }
         }
-        self.unremoved.extend(stuck);
-        if temps + orphans > 0 {
-            tracing::warn!(
-                temps,
-                orphans,
-                orphan_bytes,
-                "removed files left by an interrupted write"
-            );
+        if temps > 0 {
+            tracing::warn!(temps, "removed temp files left by an interrupted write");
         }
         let closed = self.write(|txn| {
             let mut table = txn.open_table(RESERVATIONS).map_err(self.dbe())?;
@@ -261,6 +455,7 @@ impl Engine {
             let stuck = unremoved.get(&v.id).copied().unwrap_or(0);
             volumes.push(VolumeCapacity {
                 path: v.spec.path.clone(),
+                volume_id: v.uuid,
                 cap: capacity::cap_bytes(input.cap, input.fs.size),
                 used: input.used - stuck,
                 unremoved: stuck,
@@ -269,6 +464,8 @@ impl Engine {
                 fs_size: input.fs.size,
                 fs_avail: input.fs.avail,
                 owner_need_pct: need,
+                quarantined_files: v.quarantined_files,
+                quarantined_bytes: v.quarantined_bytes,
             });
         }
         let donated: u64 = volumes.iter().map(|v| v.donated).sum();
@@ -284,6 +481,8 @@ impl Engine {
             free: donated.saturating_sub(claimed),
             excess: claimed.saturating_sub(donated),
             owner_need_pct: owner_bytes.checked_div(fs_bytes).unwrap_or(0) as u8,
+            quarantined_files: volumes.iter().map(|v| v.quarantined_files).sum(),
+            quarantined_bytes: volumes.iter().map(|v| v.quarantined_bytes).sum(),
             volumes,
         })
     }
@@ -355,10 +554,11 @@ impl Engine {
         path: &std::path::Path,
         cap: crate::Cap,
     ) -> StoreResult<Capacity> {
+        let canonical = std::fs::canonicalize(path).ok();
         let vol = self
             .volumes
             .iter_mut()
-            .find(|v| v.spec.path == path)
+            .find(|v| v.spec.path == path || canonical.as_ref() == Some(&v.dir))
             .ok_or_else(|| StoreError::VolumeMissing {
                 path: path.to_path_buf(),
             })?;
@@ -388,8 +588,9 @@ impl Engine {
                 .map_err(self.dbe())?;
             Ok(())
         })?;
-        // Files go after the commit: a crash in between leaves orphans that
-        // the next open deletes, never a row pointing at nothing.
+        // Files go after the commit: a crash in between leaves files no row
+        // names, which the next open moves to the quarantine, never a row
+        // pointing at nothing.
         for p in &rec.pieces {
             let on_volume = self.used_by_volume.entry(p.volume).or_default();
             *on_volume = on_volume.saturating_sub(p.len);

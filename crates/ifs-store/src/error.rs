@@ -71,6 +71,62 @@ pub enum StoreError {
         /// The configured path.
         path: PathBuf,
     },
+    /// A volume's marker file cannot be read as one.
+    #[error(
+        "volume marker {path} is unreadable ({reason}): restore it from a backup, or move it and the volume's ifs/ directory aside to start the volume empty"
+    )]
+    VolumeMarkerBad {
+        /// The marker file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A volume directory holds piece files but no marker, and the local
+    /// table knows no volume there: they may be another store's pieces.
+    #[error(
+        "volume {path} holds {pieces} piece files but has no .ifs-volume marker and this node's table knows no volume there: restore its .ifs-volume file, point config.toml at the volume's current path, or move {path}/ifs aside to start it empty"
+    )]
+    VolumeUnmarked {
+        /// The configured volume directory.
+        path: PathBuf,
+        /// Piece files found under it.
+        pieces: u64,
+    },
+    /// The local table expects a volume with pieces at this path, but the
+    /// directory has no marker (a disk not mounted, a marker deleted).
+    #[error(
+        "volume {path} has no .ifs-volume marker, but this node's table expects volume {volume} with {pieces} pieces there: mount the right disk at {path}, or point config.toml at where the volume is now"
+    )]
+    VolumeExpected {
+        /// The configured volume directory.
+        path: PathBuf,
+        /// The volume the table expects.
+        volume: crate::VolumeId,
+        /// Pieces the table holds on it.
+        pieces: u64,
+    },
+    /// The volume's marker names another local table: another node's
+    /// volume, or this node's from before its `store.redb` was lost.
+    #[error(
+        "volume {path} belongs to another node's store ({owner}, this node's is {store}): remove it from config.toml; if this node's store.redb was lost, move {path}/.ifs-volume and {path}/ifs aside to reuse the directory empty"
+    )]
+    VolumeForeign {
+        /// The configured volume directory.
+        path: PathBuf,
+        /// The store its marker names.
+        owner: crate::StoreId,
+        /// This store's id.
+        store: crate::StoreId,
+    },
+    /// Two configured paths are the same volume (one directory, or one
+    /// marker reached twice).
+    #[error("volumes {path} and {other} are the same volume: list it once in config.toml")]
+    VolumeDuplicate {
+        /// The later configured path.
+        path: PathBuf,
+        /// The earlier one.
+        other: PathBuf,
+    },
     /// The local table (redb) failed or its file is not a valid database.
     #[error("local table {path}: {source}")]
     Db {

@@ -19,10 +19,15 @@
 //!   exceed the cap. Commit or release returns the unused part at once; an
 //!   expiry sweep returns the rest. Time is passed in as `now_ms`.
 //! * **Atomicity**: temp file, fsync, rename, fsync dir, then the redb
-//!   commit. A delete commits first and removes the files after. On open,
-//!   temp files and piece files that no committed row names are deleted, so
-//!   a crash at any instant leaks no bytes. A file that cannot be removed is
-//!   counted in `Capacity::unremoved` (held back from `free`) and retried.
+//!   commit. A delete commits first and removes the files after; a file
+//!   that cannot be removed is counted in `Capacity::unremoved` (held back
+//!   from `free`) and retried. On open, temp files are deleted; piece files that no committed
+//!   row names are moved to the volume's quarantine (`V/ifs/quarantine/`),
+//!   reported in [`Capacity`] and never counted as used nor deleted.
+//! * **Volume identity**: each volume carries a marker file (`.ifs-volume`,
+//!   see [`VolumeId`]) and is found by it, not by its configured path, so a
+//!   path spelled differently or a volume mounted elsewhere keeps its pieces;
+//!   a volume that is not the one the table expects is refused on open.
 //! * **Page cache**: piece files are written and read with `O_DIRECT` where
 //!   the filesystem allows it (ordinary I/O where it does not), so donated
 //!   space does not also take the owner's page cache, and a scrub reads the
@@ -42,6 +47,7 @@ mod config;
 mod direct;
 mod engine;
 mod error;
+mod identity;
 mod meta;
 mod put;
 mod reservations;
@@ -55,6 +61,7 @@ pub use config::{
     Cap, DEFAULT_OWNER_RESERVE_PCT, DEFAULT_PIECE_SIZE, SpecError, StoreConfig, VolumeSpec,
 };
 pub use error::{StoreError, StoreResult};
+pub use identity::{MARKER_FILE, MARKER_FORMAT, StoreId, VolumeId};
 pub use put::{FaultPoint, StoredChunk};
 pub use reservations::ReservationEnd;
 pub use scrub::{ChunkHealth, ScrubReport};

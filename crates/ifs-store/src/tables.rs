@@ -17,9 +17,18 @@ pub(crate) const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::
 /// reservation id → [`ReservationRecord`].
 pub(crate) const RESERVATIONS: TableDefinition<&[u8; 16], &[u8]> =
     TableDefinition::new("reservations");
-/// stable volume id → volume path, so pieces keep pointing at the right
-/// directory when volumes are added to the configuration.
+/// stable volume id → the volume's path when last opened (canonical), so a
+/// configured path with no marker can be told apart from a volume the table
+/// expects there. Pieces name volumes by this stable id.
 pub(crate) const VOLUMES: TableDefinition<u16, &str> = TableDefinition::new("volumes");
+/// stable volume id → the [`crate::VolumeId`] in that volume's marker. A
+/// [`VOLUMES`] row without one is a volume from before markers, migrated on
+/// the next open.
+pub(crate) const VOLUME_IDS: TableDefinition<u16, &[u8; 16]> = TableDefinition::new("volume_ids");
+/// Facts about the store itself; [`STORE_ID_KEY`] → its [`crate::StoreId`].
+pub(crate) const STORE_INFO: TableDefinition<&str, &[u8]> = TableDefinition::new("store_info");
+/// Key of the store's own id in [`STORE_INFO`].
+pub(crate) const STORE_ID_KEY: &str = "store_id";
 const META_RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_records");
 const META_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_node_table");
 const META_REPUTATION: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta_reputation");

@@ -1,14 +1,18 @@
 //! One volume directory on disk: checks before use, statvfs, where piece and
 //! temp files go, and the piece-file I/O that runs off the actor thread.
 //!
-//! Layout under a volume `V`: `V/ifs/pieces/<2 hex>/<chunk>.<index>.<nonce>`
-//! for committed pieces, `V/ifs/tmp/` for files being written. The nonce keeps
-//! two concurrent writes of one chunk from touching the same file.
+//! Layout under a volume `V`: `V/.ifs-volume` names the volume (see
+//! [`crate::identity`]), `V/ifs/pieces/<2 hex>/<chunk>.<index>.<nonce>` holds
+//! committed pieces, `V/ifs/tmp/` files being written, and
+//! `V/ifs/quarantine/` piece files no committed row names, moved there on
+//! open instead of being deleted. The nonce keeps two concurrent writes of
+//! one chunk from touching the same file.
 
 use crate::VolumeSpec;
 use crate::capacity::FsStat;
 use crate::direct;
 use crate::error::{StoreError, StoreResult, io_err};
+use crate::identity::VolumeId;
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::ErrorKind;
@@ -23,14 +27,23 @@ pub(crate) struct Volume {
     pub id: u16,
     /// What the configuration said.
     pub spec: VolumeSpec,
-    /// `spec.path/ifs`.
+    /// `spec.path` with symlinks, `..` and trailing slashes resolved.
+    pub dir: PathBuf,
+    /// The id in the volume's marker.
+    pub uuid: VolumeId,
+    /// Files in the quarantine directory.
+    pub quarantined_files: u64,
+    /// Bytes in the quarantine directory.
+    pub quarantined_bytes: u64,
+    /// `dir/ifs`.
     root: PathBuf,
 }
 
 impl Volume {
     /// Checks that `spec.path` is an existing, writable directory, without
-    /// writing anything (so a bad volume leaves every other one untouched).
-    pub fn check(spec: &VolumeSpec) -> StoreResult<()> {
+    /// writing anything (so a bad volume leaves every other one untouched),
+    /// and returns its canonical path.
+    pub fn check(spec: &VolumeSpec) -> StoreResult<PathBuf> {
         let path = &spec.path;
         let meta = match fs::metadata(path) {
             Ok(m) if m.is_dir() => m,
@@ -46,13 +59,17 @@ impl Volume {
         if no_write_bits || statvfs(path)?.read_only || !access_writable(path) {
             return Err(StoreError::VolumeReadOnly { path: path.clone() });
         }
-        Ok(())
+        fs::canonicalize(path).map_err(io_err(path))
     }
 
     /// Creates the volume's own directories.
-    pub fn prepare(id: u16, spec: VolumeSpec) -> StoreResult<Volume> {
-        let root = spec.path.join("ifs");
-        for dir in [root.join("pieces"), root.join("tmp")] {
+    pub fn prepare(id: u16, uuid: VolumeId, spec: VolumeSpec, dir: PathBuf) -> StoreResult<Volume> {
+        let root = dir.join("ifs");
+        for dir in [
+            root.join("pieces"),
+            root.join("tmp"),
+            root.join("quarantine"),
+        ] {
             fs::create_dir_all(&dir).map_err(|e| match e.kind() {
                 ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
                     StoreError::VolumeReadOnly {
@@ -62,7 +79,17 @@ impl Volume {
                 _ => io_err(&dir)(e),
             })?;
         }
-        Ok(Volume { id, spec, root })
+        let mut vol = Volume {
+            id,
+            spec,
+            dir,
+            uuid,
+            quarantined_files: 0,
+            quarantined_bytes: 0,
+            root,
+        };
+        (vol.quarantined_files, vol.quarantined_bytes) = vol.scan_quarantine()?;
+        Ok(vol)
     }
 
     /// The filesystem holding this volume.
@@ -94,23 +121,86 @@ impl Volume {
         Ok(removed)
     }
 
-    /// Every piece file on this volume: (name, length).
-    pub fn list_pieces(&self) -> StoreResult<Vec<(String, u64)>> {
-        let dir = self.root.join("pieces");
-        let mut out = Vec::new();
-        for shard in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let shard = shard.map_err(io_err(&dir))?.path();
-            if !shard.is_dir() {
-                continue;
-            }
-            for entry in fs::read_dir(&shard).map_err(io_err(&shard))? {
-                let entry = entry.map_err(io_err(&shard))?;
-                let len = entry.metadata().map_err(io_err(entry.path()))?.len();
-                out.push((entry.file_name().to_string_lossy().into_owned(), len));
+    /// Every file in this volume's piece directory.
+    pub fn list_pieces(&self) -> StoreResult<Vec<FoundPiece>> {
+        list_pieces_in(&self.root.join("pieces"))
+    }
+
+    /// Moves a piece file no row names into the quarantine directory, under
+    /// its own name (with a numeric suffix if that is taken).
+    pub fn quarantine(&mut self, piece: &FoundPiece) -> StoreResult<()> {
+        let (from, name) = (&piece.path, &piece.name);
+        let dir = self.root.join("quarantine");
+        let mut to = dir.join(name);
+        let mut n = 1u32;
+        while fs::symlink_metadata(&to).is_ok() {
+            to = dir.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        fs::rename(from, &to).map_err(io_err(from))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&dir))?;
+        self.quarantined_files += 1;
+        self.quarantined_bytes += piece.len;
+        Ok(())
+    }
+
+    /// Files and bytes in the quarantine directory.
+    fn scan_quarantine(&self) -> StoreResult<(u64, u64)> {
+        let dir = self.root.join("quarantine");
+        let (mut files, mut bytes) = (0, 0);
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let meta = entry.metadata().map_err(io_err(entry.path()))?;
+            if meta.is_file() {
+                files += 1;
+                bytes += meta.len();
             }
         }
-        Ok(out)
+        Ok((files, bytes))
     }
+}
+
+/// How many piece files the volume directory `dir` holds (0 when it has no
+/// piece directory at all).
+pub(crate) fn count_piece_files(dir: &Path) -> StoreResult<u64> {
+    let pieces = dir.join("ifs").join("pieces");
+    if !pieces.is_dir() {
+        return Ok(0);
+    }
+    Ok(list_pieces_in(&pieces)?.len() as u64)
+}
+
+/// A file found in a volume's piece directory.
+pub(crate) struct FoundPiece {
+    /// Its file name (lossy if it is not UTF-8, then no row can name it).
+    pub name: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its length.
+    pub len: u64,
+}
+
+fn list_pieces_in(dir: &Path) -> StoreResult<Vec<FoundPiece>> {
+    let mut out = Vec::new();
+    for shard in fs::read_dir(dir).map_err(io_err(dir))? {
+        let shard = shard.map_err(io_err(dir))?.path();
+        if !shard.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&shard).map_err(io_err(&shard))? {
+            let entry = entry.map_err(io_err(&shard))?;
+            let path = entry.path();
+            let len = entry.metadata().map_err(io_err(&path))?.len();
+            out.push(FoundPiece {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                path,
+                len,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Writes one piece durably: temp file, fsync, rename, fsync of the directory.
