@@ -19,6 +19,7 @@ pub mod node_table;
 pub mod placement;
 pub mod proto;
 pub mod quota;
+pub mod rate;
 pub mod repair;
 pub mod reputation;
 pub mod wire;

@@ -208,6 +208,14 @@ pub struct NodeStatus {
     pub connected_peers: u32,
     /// Chunks held.
     pub chunks: u64,
+    /// Bytes of held chunks no committed file names yet (a failed or
+    /// abandoned put); freed when the grace period ends.
+    #[serde(default)]
+    pub awaiting_collection_bytes: u64,
+    /// Piece files found on a volume that no chunk names, moved to the
+    /// volume's quarantine (never deleted by the node).
+    #[serde(default)]
+    pub quarantined_bytes: u64,
 }
 
 /// The first frame on a `/ifs/chunk/1` stream.

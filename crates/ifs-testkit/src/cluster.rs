@@ -33,6 +33,8 @@ pub struct ClusterOptions {
     pub quic: bool,
     /// Per-user reservation limits of every node.
     pub quota: ifs_core::quota::QuotaPolicy,
+    /// Scrub, repair and collection timers of every node.
+    pub durability: ifs_node::DurabilityConfig,
 }
 
 impl Default for ClusterOptions {
@@ -45,6 +47,7 @@ impl Default for ClusterOptions {
             volume_bytes: 64 << 20,
             quic: false,
             quota: ifs_core::quota::QuotaPolicy::default(),
+            durability: ifs_node::DurabilityConfig::default(),
         }
     }
 }
@@ -272,5 +275,6 @@ fn node_config(
     cfg.republish_interval = opts.republish_interval;
     cfg.hop_probe_interval = opts.capacity_interval * 4;
     cfg.quota = opts.quota;
+    cfg.durability = opts.durability.clone();
     Ok(cfg)
 }

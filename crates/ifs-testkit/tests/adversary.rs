@@ -17,7 +17,7 @@ use ifs_core::wire::{
     ChainHop, HeaderChain, Manifest, Receipt, ReserveRequest, SettleRequest, Tombstone,
 };
 use ifs_net::PeerId;
-use ifs_testkit::{Cluster, ClusterOptions, Intruder, wait_until};
+use ifs_testkit::{Cluster, ClusterOptions, Intruder, wait_until, wait_until_async};
 
 const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -441,4 +441,87 @@ fn moved_clone(r: &HandWrittenRecord) -> HandWrittenRecord {
         receipts: r.receipts.clone(),
         releases: r.releases.clone(),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_put_costs_space_for_a_bounded_time_only() {
+    let durability = ifs_node::DurabilityConfig {
+        repair_interval: Duration::from_millis(500),
+        collect_after: Duration::from_secs(3),
+        ..ifs_node::DurabilityConfig::default()
+    };
+    let net = cluster(
+        4,
+        ClusterOptions {
+            durability,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let user = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let kept = random_bytes(200 << 10);
+    put_bytes(&s, &user, "kept.bin", &kept).await;
+
+    // A put that stored its chunk and then died before any record was
+    // written: the chunk is bound to a record nobody committed.
+    let intruder = intruder(&net).await;
+    let node = net.node(1).unwrap();
+    let (peer, id) = (node.peer_id(), node.node_id());
+    let grant = match raw(
+        &intruder,
+        peer,
+        &CtlRequest::Reserve(ReserveRequest::new(&user, id, 1 << 20, 600_000, now_ms())),
+    )
+    .await
+    {
+        CtlResponse::Granted(g) => g,
+        other => panic!("{other:?}"),
+    };
+    let data = random_bytes(300 << 10);
+    let chunk = ChunkId::of(&data);
+    let chain = HeaderChain::new(
+        &user,
+        chunk,
+        data.len() as u64,
+        (FileRecord::key(&user.user_id(), "abandoned.bin"), 1),
+        vec![ChainHop {
+            node: id,
+            reservation_id: grant.reservation_id,
+        }],
+    )
+    .unwrap();
+    let reply = ifs_client::transfer::send_chunk(intruder.net(), peer, &chain, &data)
+        .await
+        .unwrap();
+    assert_eq!(reply.receipts.len(), 1, "{:?}", reply.failure);
+    let settle = SettleRequest::new(&user, id, grant.reservation_id, now_ms());
+    raw(&intruder, peer, &CtlRequest::Settle(settle)).await;
+
+    // Counted as awaiting collection, then freed once the grace has passed.
+    wait_until_async(
+        "the orphan to show as awaiting collection",
+        PATIENCE,
+        || async {
+            net.node(1)
+                .unwrap()
+                .status()
+                .await
+                .awaiting_collection_bytes
+                >= data.len() as u64
+        },
+    )
+    .await
+    .unwrap();
+    wait_until_async("the orphan to be collected", PATIENCE, || async {
+        !net.node(1).unwrap().store().contains(chunk).await.unwrap()
+    })
+    .await
+    .unwrap();
+    // The committed file is untouched.
+    let s2 = session(&net, 2).await;
+    assert_eq!(get_bytes(&s2, &user, "kept.bin").await, kept);
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
 }

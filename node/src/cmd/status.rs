@@ -58,6 +58,13 @@ pub fn describe(s: &NodeStatus) -> String {
         human_bytes(n.free_bytes),
         n.owner_need_pct
     );
+    if s.awaiting_collection_bytes > 0 || s.quarantined_bytes > 0 {
+        out += &format!(
+            "  unclaimed {} awaiting collection (no committed file names it), {} quarantined\n",
+            human_bytes(s.awaiting_collection_bytes),
+            human_bytes(s.quarantined_bytes)
+        );
+    }
     out += &format!("  report    seq {}\n", n.seq);
     for a in &n.addrs {
         out += &format!("  listen    {a}\n");

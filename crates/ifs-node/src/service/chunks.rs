@@ -56,6 +56,20 @@ async fn forward(s: &mut Stream, bytes: &[u8]) -> Result<(), Forward> {
     }
 }
 
+/// A reply write bounded in time (a frame plus a second per MiB of `len`):
+/// a peer that stops reading cannot hold a task or its buffer for good.
+pub(crate) async fn bounded<T, E: std::fmt::Display>(
+    len: u64,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    let budget = FRAME_TIMEOUT + Duration::from_secs(len >> 20);
+    match tokio::time::timeout(budget, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("the peer stopped reading for {budget:?}")),
+    }
+}
+
 /// Read and discard up to `len` bytes, giving up after an idle spell.
 async fn drain(s: &mut Stream, len: u64) {
     let mut buf = vec![0u8; 64 << 10];
@@ -101,7 +115,7 @@ impl Shared {
             up.flush().await?;
             up.close().await.map_err(ifs_net::frame::FrameError::Io)
         };
-        if let Err(e) = sent.await {
+        if let Err(e) = bounded(0, sent).await {
             debug!(%peer, "store reply not delivered: {e}");
         }
     }
@@ -337,6 +351,7 @@ impl Shared {
                 (FetchReply::Error(e), None)
             }
         };
+        let len = body.as_ref().map_or(0, |d| d.len() as u64);
         let sent = async {
             write_frame(&mut s, &encode(&head)).await?;
             if let Some(data) = body {
@@ -345,7 +360,7 @@ impl Shared {
             s.flush().await?;
             s.close().await.map_err(ifs_net::frame::FrameError::Io)
         };
-        if let Err(e) = sent.await {
+        if let Err(e) = bounded(len, sent).await {
             debug!(%peer, "fetch reply not delivered: {e}");
         }
     }

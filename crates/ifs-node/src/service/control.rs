@@ -15,6 +15,12 @@ impl Shared {
     /// Decode, answer and respond to one control request.
     pub async fn on_request(self: Arc<Self>, peer: PeerId, data: Vec<u8>, token: ResponseToken) {
         let response = match decode::<CtlRequest>(&data, MAX_CTL_REQUEST) {
+            Ok(req) if !self.within_rate(peer, &req) => {
+                debug!(%peer, "refused a request over the peer's rate");
+                CtlResponse::Error(CtlError::Denied(
+                    "too many requests from this peer; slow down".into(),
+                ))
+            }
             Ok(req) => self.answer(peer, req).await,
             Err(e) => {
                 warn!(%peer, "rejected malformed control request: {e}");
@@ -24,6 +30,21 @@ impl Shared {
         if let Err(e) = self.net.respond(token, encode(&response)).await {
             debug!(%peer, "response not delivered: {e}");
         }
+    }
+
+    /// Charge `peer` for `req` in proportion to what answering costs.
+    fn within_rate(&self, peer: PeerId, req: &CtlRequest) -> bool {
+        let cost = match req {
+            CtlRequest::Probe { .. } | CtlRequest::Settle(_) | CtlRequest::Admin(_) => 1.0,
+            CtlRequest::Reserve(_) => 2.0,
+            CtlRequest::GetRecord { .. }
+            | CtlRequest::PutRecord { .. }
+            | CtlRequest::Forget { .. }
+            | CtlRequest::Audit(_)
+            | CtlRequest::ReportResults { .. } => 5.0,
+            CtlRequest::Status | CtlRequest::Peers | CtlRequest::TableExchange { .. } => 20.0,
+        };
+        super::lock(&self.rate).allow(&peer, cost, now_ms())
     }
 
     async fn answer(self: &Arc<Self>, peer: PeerId, req: CtlRequest) -> CtlResponse {

@@ -56,9 +56,7 @@ impl Shared {
             .open_stream(peer)
             .await
             .map_err(|e| e.to_string())?;
-        write_frame(&mut s, &encode(open))
-            .await
-            .map_err(|e| e.to_string())?;
+        super::chunks::bounded(0, write_frame(&mut s, &encode(open))).await?;
         Ok(s)
     }
 
@@ -74,8 +72,12 @@ impl Shared {
         self.pace(len).await;
         let open = StreamOpen::Replica { record, chunk, len };
         let mut s = self.open_to(&target, &open).await?;
-        s.write_all(data).await.map_err(|e| e.to_string())?;
-        s.flush().await.map_err(|e| e.to_string())?;
+        // Bounded: a target that stops reading must not stall repair.
+        super::chunks::bounded(len, async {
+            s.write_all(data).await?;
+            s.flush().await
+        })
+        .await?;
         let bytes = read_frame(&mut s, MAX_STREAM_FRAME, IO_TIMEOUT * 4)
             .await
             .map_err(|e| e.to_string())?;
@@ -146,7 +148,7 @@ impl Shared {
             s.flush().await?;
             s.close().await.map_err(ifs_net::frame::FrameError::Io)
         };
-        if let Err(e) = sent.await {
+        if let Err(e) = super::chunks::bounded(0, sent).await {
             debug!(%peer, "replica reply not delivered: {e}");
         }
     }
@@ -278,6 +280,7 @@ impl Shared {
                 (FetchReply::Error(e), None)
             }
         };
+        let len = data.as_ref().map_or(0, |d| d.len() as u64);
         let sent = async {
             write_frame(&mut s, &encode(&head)).await?;
             if let Some(d) = data {
@@ -286,7 +289,7 @@ impl Shared {
             s.flush().await?;
             s.close().await.map_err(ifs_net::frame::FrameError::Io)
         };
-        if let Err(e) = sent.await {
+        if let Err(e) = super::chunks::bounded(len, sent).await {
             debug!(%peer, "peer fetch reply not delivered: {e}");
         }
     }

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub grants: Mutex<ifs_core::quota::GrantLedger>,
     /// Serializes reservation admission with the store's grant.
     pub admitting: tokio::sync::Mutex<()>,
+    /// Control requests per peer (token buckets).
+    pub rate: Mutex<ifs_core::rate::RateLimiter<PeerId>>,
 }
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
@@ -84,6 +86,8 @@ impl Shared {
             record_merge: tokio::sync::Mutex::new(()),
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
+            // Generous for a gateway's steady stream, tight for a flood.
+            rate: Mutex::new(ifs_core::rate::RateLimiter::new(2000.0, 10_000.0, 16_384)),
         }
     }
 
@@ -422,7 +426,18 @@ impl Shared {
             .map(|p| p.len())
             .unwrap_or(0) as u32;
         let chunks = self.store.list_chunks().await.map(|c| c.len()).unwrap_or(0) as u64;
+        let quarantined_bytes = self
+            .store
+            .stats()
+            .await
+            .map(|c| c.quarantined_bytes)
+            .unwrap_or(0);
         NodeStatus {
+            awaiting_collection_bytes: self
+                .durability
+                .awaiting_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            quarantined_bytes,
             node,
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_s: now_ms.saturating_sub(self.started_ms) / 1000,
