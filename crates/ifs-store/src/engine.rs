@@ -124,9 +124,8 @@ impl Engine {
     fn recover(&mut self) -> StoreResult<()> {
         let mut referenced: HashSet<(u16, String)> = HashSet::new();
         for (_, rec) in self.chunk_rows()? {
+            rec.charge(&mut self.used_by_volume, &mut self.used);
             for p in rec.pieces {
-                *self.used_by_volume.entry(p.volume).or_default() += p.len;
-                self.used += p.len;
                 referenced.insert((p.volume, p.name));
             }
         }
