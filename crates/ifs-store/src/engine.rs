@@ -269,7 +269,7 @@ impl Engine {
         let Some(row) = table.get(&chunk.0).map_err(self.dbe())? else {
             return Ok(None);
         };
-        tables::decode(row.value())
+        tables::decode_chunk_row(row.value())
             .map(Some)
             .ok_or_else(|| self.bad_row("chunk"))
     }
@@ -280,7 +280,7 @@ impl Engine {
         let mut out = Vec::new();
         for row in table.iter().map_err(self.dbe())? {
             let (id, rec) = row.map_err(self.dbe())?;
-            let rec = tables::decode(rec.value()).ok_or_else(|| self.bad_row("chunk"))?;
+            let rec = tables::decode_chunk_row(rec.value()).ok_or_else(|| self.bad_row("chunk"))?;
             out.push((ChunkId(*id.value()), rec));
         }
         Ok(out)
