@@ -118,7 +118,11 @@ fn msg<T: Serialize>(m: &T) -> Vec<u8> {
 fn framed(a: &[u8], b: &[u8], c: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for part in [a, b] {
-        out.extend_from_slice(&u16::try_from(part.len()).expect("a small record").to_le_bytes());
+        out.extend_from_slice(
+            &u16::try_from(part.len())
+                .expect("a small record")
+                .to_le_bytes(),
+        );
         out.extend_from_slice(part);
     }
     out.extend_from_slice(c);
@@ -161,7 +165,10 @@ fn main() {
     let m2 = manifest(&owner, "photos/a.jpg", 2, &[2]);
     let mut r1 = FileRecord::from_manifest(
         m1.clone(),
-        vec![receipt(&n1, &owner, 0, 2_000), receipt(&n2, &owner, 1, 2_001)],
+        vec![
+            receipt(&n1, &owner, 0, 2_000),
+            receipt(&n2, &owner, 1, 2_001),
+        ],
     )
     .expect("valid entries");
     let mut r2 = FileRecord::from_manifest(m2.clone(), vec![receipt(&n3, &owner, 2, 2_002)])
@@ -183,8 +190,8 @@ fn main() {
         .expect("a valid receipt");
     r1.add_receipt(receipt(&n3, &owner, 1, 2_003))
         .expect("a valid receipt");
-    let r4 = FileRecord::from_manifest(manifest(&other, "b", 1, &[5]), vec![])
-        .expect("valid entries");
+    let r4 =
+        FileRecord::from_manifest(manifest(&other, "b", 1, &[5]), vec![]).expect("valid entries");
     let r12 = merged(&r1, &r2);
     let files = [&r1, &r2, &r3, &r12, &r4].map(|r| r.encode());
     s.write("file_record", &files);
@@ -199,9 +206,13 @@ fn main() {
     );
 
     let mut dir = DirRecord::new(owner.user_id());
-    dir.insert(DirEntry::live(&owner, &m1)).expect("valid entry");
-    dir.insert(DirEntry::live(&owner, &manifest(&owner, "notes.txt", 3, &[4])))
+    dir.insert(DirEntry::live(&owner, &m1))
         .expect("valid entry");
+    dir.insert(DirEntry::live(
+        &owner,
+        &manifest(&owner, "notes.txt", 3, &[4]),
+    ))
+    .expect("valid entry");
     dir.insert(DirEntry::deleted(&owner, "old".into(), 5, 6_000))
         .expect("valid entry");
     let entries: Vec<Vec<u8>> = dir.entries().map(|e| e.encode()).collect();
@@ -232,7 +243,10 @@ fn main() {
         ],
     );
     let rc = receipt(&n1, &owner, 0, 2_000);
-    s.write("receipt", &[rc.encode(), receipt(&n2, &other, 3, 9).encode()]);
+    s.write(
+        "receipt",
+        &[rc.encode(), receipt(&n2, &other, 3, 9).encode()],
+    );
     let grant = ReservationGrant::new(&n1, [3; 16], owner.user_id(), 1 << 20, 60_000);
     s.write("reservation_grant", &[grant.encode()]);
 
@@ -265,14 +279,21 @@ fn main() {
     let audit = AuditChallenge::new(chunk(0), CHUNK_LEN, [6; 48]);
     s.write(
         "audit_challenge",
-        &[
-            msg(&audit),
-            msg(&AuditChallenge::new(chunk(1), 0, [1; 48])),
-        ],
+        &[msg(&audit), msg(&AuditChallenge::new(chunk(1), 0, [1; 48]))],
     );
     let admin = [
-        AdminRequest::new(&n1, AdminOp::Donate(DonationCap::Percent(20)), 8_000, [5; 16]),
-        AdminRequest::new(&n1, AdminOp::Donate(DonationCap::Bytes(1 << 40)), 8_000, [6; 16]),
+        AdminRequest::new(
+            &n1,
+            AdminOp::Donate(DonationCap::Percent(20)),
+            8_000,
+            [5; 16],
+        ),
+        AdminRequest::new(
+            &n1,
+            AdminOp::Donate(DonationCap::Bytes(1 << 40)),
+            8_000,
+            [6; 16],
+        ),
         AdminRequest::new(&n2, AdminOp::Leave, 8_000, [7; 16]),
         AdminRequest::new(&n2, AdminOp::Donation, 8_000, [8; 16]),
     ];
