@@ -14,7 +14,7 @@ use ifs_core::codec::NoncePrefix;
 use ifs_core::crdt::merged;
 use ifs_core::dir_record::{DirEntry, DirRecord};
 use ifs_core::file_record::FileRecord;
-use ifs_core::ids::{NodeId, UserId};
+use ifs_core::ids::UserId;
 use ifs_core::keys::{NodeKey, UserKey};
 use ifs_core::node_table::NodeTable;
 use ifs_core::proto::{
@@ -454,5 +454,9 @@ fn main() {
         "node_key",
         &[n1.to_bytes().to_vec(), owner.to_bytes(), other.to_bytes()],
     );
-    let _ = NodeId([0; 32]);
+    let mut probe = b"IFSH\x01\x01\x00\x00".to_vec();
+    probe.extend_from_slice(&[0x42; 16]);
+    let mut reply = b"IFSH\x01\x02\x3c\x00".to_vec();
+    reply.extend_from_slice(&[0x42; 16]);
+    s.write("hop_probe", &[probe, reply]);
 }

@@ -35,6 +35,11 @@ mod volume;
 #[path = "../../node/src/config.rs"]
 mod config;
 
+// The hop probe's datagram codec, likewise, without the rest of ifs-net.
+#[allow(dead_code)]
+#[path = "../../crates/ifs-net/src/hops/wire.rs"]
+mod hop_wire;
+
 /// Encode `value`, decode the bytes again and check that the second value
 /// encodes to the same bytes; returns the second value.
 pub fn stable<T, E: Debug>(
@@ -500,4 +505,23 @@ fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = bytes.split_first_chunk::<2>()?;
     let len = usize::from(u16::from_le_bytes(*len));
     (len <= rest.len()).then(|| rest.split_at(len))
+}
+
+/// A UDP datagram at the hop-count responder, or back at the prober.
+pub fn hop_probe(bytes: &[u8]) {
+    if let Some(nonce) = hop_wire::parse_probe(bytes) {
+        assert_eq!(hop_wire::encode_probe(&nonce).as_slice(), bytes);
+        for ttl in [0, 1, 64, 200, 255] {
+            let reply = hop_wire::encode_reply(ttl, &nonce);
+            assert_eq!(hop_wire::parse_reply(&reply, &nonce), Some(ttl));
+        }
+    }
+    let nonce: [u8; hop_wire::NONCE_LEN] = bytes
+        .get(8..8 + hop_wire::NONCE_LEN)
+        .and_then(|n| n.try_into().ok())
+        .unwrap_or_default();
+    if let Some(ttl) = hop_wire::parse_reply(bytes, &nonce) {
+        assert_eq!(hop_wire::encode_reply(ttl, &nonce).as_slice(), bytes);
+        let _ = hop_wire::hops_from_ttl(ttl);
+    }
 }
