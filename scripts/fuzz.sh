@@ -55,6 +55,7 @@ executions() {
 }
 
 crash_files() {
+    mkdir -p "$work/artifacts/$1"
     find "$work/artifacts/$1" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l
 }
 
