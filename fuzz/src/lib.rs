@@ -342,11 +342,11 @@ pub fn ctl_request(bytes: &[u8]) {
         return;
     };
     match &req {
-        R::TableExchange { table } => node_table(table),
-        R::GetRecord { key } => {
+        R::TableExchange { table, .. } => node_table(table),
+        R::GetRecord { key, .. } => {
             let _ = RecordKey::from_bytes(key);
         }
-        R::PutRecord { key, value } => record(key, value),
+        R::PutRecord { key, value, .. } => record(key, value),
         R::Forget { tombstone: t, .. } => tombstone(t),
         R::Audit(c) => audit_checks(c),
         R::Admin(a) => admin_checks(a),
@@ -363,7 +363,7 @@ pub fn ctl_response(bytes: &[u8]) {
         return;
     };
     match &resp {
-        R::Table { table } => node_table(table),
+        R::Table { table, .. } => node_table(table),
         R::Granted(g) => grant_checks(g),
         R::Record(Some(value)) => {
             file_record(value);
@@ -382,7 +382,7 @@ pub fn stream_open(bytes: &[u8]) {
         return;
     };
     match &open {
-        S::Store { chain } => chain_checks(chain),
+        S::Store { chain, .. } => chain_checks(chain),
         S::Fetch(r) => fetch_checks(r),
         _ => {}
     }
