@@ -13,6 +13,9 @@ fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check || fail "formatting differs; run 'cargo fmt --all'"
+# The fuzz crate is a workspace of its own, which `--all` does not reach.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check ||
+    fail "formatting differs in fuzz/; run 'cargo fmt --manifest-path fuzz/Cargo.toml'"
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings || fail "clippy"

@@ -133,12 +133,15 @@ impl Config {
                 return Err(e).with_context(|| format!("cannot read config {}", path.display()));
             }
         };
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}", one_line(&text, &e)))
-            .with_context(|| format!("invalid config {}", path.display()))?;
-        config
-            .validate()
-            .with_context(|| format!("invalid config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Parse and validate config text; the error names the line or the
+    /// field ([`Self::load`] adds the file).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(text, &e)))?;
+        config.validate()?;
         Ok(config)
     }
 

@@ -327,9 +327,8 @@ impl Engine {
     fn recover(&mut self, rows: Vec<(ChunkId, ChunkRecord)>) -> StoreResult<()> {
         let mut referenced: HashSet<(u16, String)> = HashSet::new();
         for (_, rec) in rows {
+            rec.charge(&mut self.used_by_volume, &mut self.used);
             for p in rec.pieces {
-                *self.used_by_volume.entry(p.volume).or_default() += p.len;
-                self.used += p.len;
                 referenced.insert((p.volume, p.name));
             }
         }
@@ -493,7 +492,7 @@ impl Engine {
         let Some(row) = table.get(&chunk.0).map_err(self.dbe())? else {
             return Ok(None);
         };
-        tables::decode(row.value())
+        tables::decode_chunk_row(row.value())
             .map(Some)
             .ok_or_else(|| self.bad_row("chunk"))
     }
@@ -504,7 +503,7 @@ impl Engine {
         let mut out = Vec::new();
         for row in table.iter().map_err(self.dbe())? {
             let (id, rec) = row.map_err(self.dbe())?;
-            let rec = tables::decode(rec.value()).ok_or_else(|| self.bad_row("chunk"))?;
+            let rec = tables::decode_chunk_row(rec.value()).ok_or_else(|| self.bad_row("chunk"))?;
             out.push((ChunkId(*id.value()), rec));
         }
         Ok(out)

@@ -135,8 +135,8 @@ pub enum StoreError {
         /// The underlying redb error.
         source: Box<redb::Error>,
     },
-    /// A row in the local table could not be decoded.
-    #[error("local table {path}: undecodable {what} row")]
+    /// A row in the local table could not be decoded, or is corrupt.
+    #[error("local table {path}: undecodable or corrupt {what} row")]
     BadRow {
         /// The database file.
         path: PathBuf,

@@ -66,3 +66,5 @@ pub use put::{FaultPoint, StoredChunk};
 pub use reservations::ReservationEnd;
 pub use scrub::{ChunkHealth, ScrubReport};
 pub use tables::{ChunkInfo, MetaTable, Reservation, ReservationId};
+#[doc(hidden)]
+pub use tables::{RowKind, fuzz_row};
