@@ -73,7 +73,8 @@ fn manifest(owner: &UserKey, name: &str, version: u64, chunks: &[u8]) -> Manifes
 }
 
 fn receipt(holder: &NodeKey, owner: &UserKey, i: u8, at: u64) -> Receipt {
-    Receipt::new(holder, chunk(i), CHUNK_LEN, owner.user_id(), at)
+    let record = FileRecord::key(&owner.user_id(), "photos/a.jpg");
+    Receipt::new(holder, chunk(i), CHUNK_LEN, (owner.user_id(), record), at)
 }
 
 fn report(key: &NodeKey, seq: u64) -> CapacityReport {
@@ -264,7 +265,8 @@ fn main() {
             reservation_id: [3; 16],
         },
     ];
-    let chain = HeaderChain::new(&owner, chunk(0), CHUNK_LEN, hops).expect("a valid chain");
+    let chain = HeaderChain::new(&owner, chunk(0), CHUNK_LEN, (r1.record_key(), 1), hops)
+        .expect("a valid chain");
     let forwarded = chain.forwarded().expect("a next hop");
     s.write("header_chain", &[chain.encode(), forwarded.encode()]);
     let fetch = FetchRequest::new(
@@ -318,9 +320,12 @@ fn main() {
             msg(&CtlRequest::Probe { nonce: 5 }),
             msg(&CtlRequest::Peers),
             msg(&CtlRequest::Status),
-            msg(&CtlRequest::Settle {
-                reservation_id: [3; 16],
-            }),
+            msg(&CtlRequest::Settle(ifs_core::wire::SettleRequest::new(
+                &owner,
+                n1.node_id(),
+                [3; 16],
+                6_000,
+            ))),
             msg(&CtlRequest::GetRecord {
                 key: file_key.clone(),
             }),
@@ -343,10 +348,13 @@ fn main() {
                 ],
             }),
             msg(&CtlRequest::Audit(audit)),
-            msg(&CtlRequest::SettleFor {
-                reservation_id: [3; 16],
-                record: r1.record_key(),
-            }),
+            msg(&CtlRequest::Reserve(ifs_core::wire::ReserveRequest::new(
+                &owner,
+                n1.node_id(),
+                1 << 20,
+                600_000,
+                6_000,
+            ))),
             msg(&CtlRequest::Admin(admin[0].clone())),
         ],
     );
