@@ -53,6 +53,52 @@ pub struct Config {
     /// Capacity gossip timing.
     #[serde(default)]
     pub capacity: CapacityConfig,
+    /// Seconds a stored chunk that no committed file names (a failed or
+    /// abandoned put) is kept before it is freed; above the reservation TTL.
+    #[serde(default = "default_collect_after_secs")]
+    pub collect_after_secs: u64,
+    /// How much of this node one user may hold in reservations.
+    #[serde(default)]
+    pub quota: QuotaConfig,
+}
+
+/// Per-user reservation limits (see docs/security.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Largest share of this node's grantable space one user may hold, percent.
+    pub user_share_pct: u8,
+    /// Most open reservations one user may hold here.
+    pub max_grants_per_user: usize,
+    /// Seconds after which a reservation that stored nothing may be taken
+    /// back for another user's request.
+    pub preempt_after_secs: u64,
+    /// Seconds after which a reservation that stored nothing lapses.
+    pub idle_lapse_secs: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        let p = ifs_core::quota::QuotaPolicy::default();
+        QuotaConfig {
+            user_share_pct: p.user_share_pct,
+            max_grants_per_user: p.max_grants_per_user,
+            preempt_after_secs: p.preempt_after_ms / 1000,
+            idle_lapse_secs: p.idle_lapse_ms / 1000,
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// The node's policy.
+    pub fn policy(&self) -> ifs_core::quota::QuotaPolicy {
+        ifs_core::quota::QuotaPolicy {
+            user_share_pct: self.user_share_pct,
+            max_grants_per_user: self.max_grants_per_user,
+            preempt_after_ms: self.preempt_after_secs.saturating_mul(1000),
+            idle_lapse_ms: self.idle_lapse_secs.saturating_mul(1000),
+        }
+    }
 }
 
 /// How often capacity reports go out and when a silent node is given up on.
@@ -85,6 +131,10 @@ fn default_reservation_ttl_secs() -> u64 {
     600
 }
 
+fn default_collect_after_secs() -> u64 {
+    3600
+}
+
 fn default_listen() -> Vec<Multiaddr> {
     DEFAULT_LISTEN
         .iter()
@@ -114,6 +164,8 @@ impl Config {
             volumes,
             reservation_ttl_secs: default_reservation_ttl_secs(),
             capacity: CapacityConfig::default(),
+            collect_after_secs: default_collect_after_secs(),
+            quota: QuotaConfig::default(),
         }
     }
 
@@ -182,6 +234,30 @@ impl Config {
         }
         if self.reservation_ttl_secs == 0 {
             bail!("field `reservation_ttl_secs`: must be at least 1");
+        }
+        if self.collect_after_secs <= self.reservation_ttl_secs {
+            bail!(
+                "field `collect_after_secs`: {} must be greater than `reservation_ttl_secs` ({}), or puts in progress would be collected",
+                self.collect_after_secs,
+                self.reservation_ttl_secs
+            );
+        }
+        let q = &self.quota;
+        if !(1..=100).contains(&q.user_share_pct) {
+            bail!(
+                "field `quota.user_share_pct`: {} is not in 1..=100",
+                q.user_share_pct
+            );
+        }
+        if q.max_grants_per_user == 0 {
+            bail!("field `quota.max_grants_per_user`: must be at least 1");
+        }
+        if q.idle_lapse_secs == 0 || q.idle_lapse_secs < q.preempt_after_secs {
+            bail!(
+                "field `quota.idle_lapse_secs`: {} must be at least 1 and at least `preempt_after_secs` ({})",
+                q.idle_lapse_secs,
+                q.preempt_after_secs
+            );
         }
         let c = &self.capacity;
         if c.interval_secs == 0 {
@@ -287,9 +363,48 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.capacity, CapacityConfig::default());
         assert_eq!(c.reservation_ttl_secs, 600);
+        assert_eq!(c.collect_after_secs, 3600);
+        assert_eq!(c.quota.policy(), ifs_core::quota::QuotaPolicy::default());
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.volumes[0].cap, Cap::Percent(100));
         assert!(!c.mdns);
+    }
+
+    #[test]
+    fn quota_and_collection_rules_name_the_field() {
+        let mut c = sample();
+        c.collect_after_secs = c.reservation_ttl_secs;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("collect_after_secs")
+        );
+        let mut c = sample();
+        c.quota.user_share_pct = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("quota.user_share_pct")
+        );
+        let mut c = sample();
+        c.quota.idle_lapse_secs = 1;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("quota.idle_lapse_secs")
+        );
+        let parsed: Config = toml::from_str(
+            "data_dir = \"/d\"\nvolumes = [\"/d/v\"]\n[quota]\nuser_share_pct = 20\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.quota.user_share_pct, 20);
+        assert_eq!(
+            parsed.quota.max_grants_per_user, 64,
+            "the rest keep their defaults"
+        );
     }
 
     #[test]

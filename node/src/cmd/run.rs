@@ -92,6 +92,11 @@ pub fn node_config(
         args.reservation_ttl_secs
             .unwrap_or(config.reservation_ttl_secs),
     );
+    cfg.quota = config.quota.policy();
+    // Collection stays behind the longest reservation even when a test
+    // shortens the TTL on the command line.
+    cfg.durability.collect_after = Duration::from_secs(config.collect_after_secs)
+        .max(cfg.max_reservation_ttl + Duration::from_secs(1));
     Ok(cfg)
 }
 
