@@ -170,6 +170,18 @@ async fn a_replayed_delete_frees_nothing_of_a_live_file() {
     }
     let s3 = session(&net, 3).await;
     assert_eq!(get_bytes(&s3, &victim, "live.bin").await, live);
+
+    // Audits cost a chunk read: a stranger that holds no copy is refused.
+    let c = live_rec.live_manifest().unwrap().chunks[0];
+    let holder = live_rec.live_holders(&c.id)[0];
+    let peer = ifs_net::node_id_to_peer_id(&holder).unwrap();
+    let mut random = [0u8; 48];
+    rand::fill(&mut random[..]);
+    let challenge = ifs_core::audit::AuditChallenge::new(c.id, c.len, random);
+    assert!(matches!(
+        raw(&intruder, peer, &CtlRequest::Audit(challenge)).await,
+        CtlResponse::Error(CtlError::Denied(_))
+    ));
     accounting_holds(&net).await;
     intruder.shutdown().await;
     net.shutdown().await;

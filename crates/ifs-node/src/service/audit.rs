@@ -23,6 +23,28 @@ const AUDIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Shared {
     /// Answer a co-holder's challenge from our copy.
+    /// Audits cost a chunk read; only a node the record names as a live
+    /// holder of the same chunk may ask (cheap checks first).
+    async fn is_co_holder(&self, peer: PeerId, chunk: &ifs_core::ChunkId) -> Result<(), String> {
+        let node = ifs_net::peer_id_to_node_id(&peer).ok_or("the challenger is not a node")?;
+        if !self.node_alive(&node, crate::now_ms()) {
+            return Err("the challenger is not a live node of this network".into());
+        }
+        let record = self
+            .record_of(*chunk)
+            .await
+            .ok_or("the chunk's file record is not known here")?;
+        let rec = self
+            .file_record(record, false)
+            .await
+            .ok_or("the chunk's file record is not known here")?;
+        if rec.live_receipt(chunk, &node).is_some() {
+            Ok(())
+        } else {
+            Err("the challenger holds no live copy of this chunk".into())
+        }
+    }
+
     pub async fn answer_audit(self: &Arc<Self>, peer: PeerId, c: AuditChallenge) -> CtlResponse {
         if self.cfg.durability.fault_garbage_audits {
             return CtlResponse::AuditProof(rand::random());
@@ -32,6 +54,10 @@ impl Shared {
             Ok(None) => return CtlResponse::Error(CtlError::Invalid("chunk not held".into())),
             Err(e) => return CtlResponse::Error(store_error(e)),
         };
+        if let Err(why) = self.is_co_holder(peer, &c.chunk).await {
+            debug!(%peer, chunk = %c.chunk, "refused an audit: {why}");
+            return CtlResponse::Error(CtlError::Denied(why));
+        }
         if let Err(e) = c.check(info.len) {
             warn!(%peer, "malformed audit: {e}");
             return CtlResponse::Error(CtlError::Invalid(e.to_string()));
