@@ -33,6 +33,8 @@ pub enum InsertOutcome {
     Adopted,
     /// The table already held this or a newer report (a replay or a late copy).
     Stale,
+    /// The table is full ([`NodeTable::MAX_NODES`]) and the node is new.
+    Full,
 }
 
 /// One node's newest report and when this replica last heard news of it.
@@ -59,6 +61,12 @@ fn rank(r: &CapacityReport) -> (u64, [u8; 32]) {
 impl NodeTable {
     /// Largest accepted encoding of a whole table, in bytes.
     pub const MAX_BYTES: usize = 8 << 20;
+    /// Most nodes a table holds; a report of a new node is refused when
+    /// full (entries already held are never pushed out by newcomers, so a
+    /// flood of made-up identities cannot evict real nodes).
+    pub const MAX_NODES: usize = 16_384;
+    /// Most new nodes one full-table exchange may add.
+    pub const MAX_NEW_PER_EXCHANGE: usize = 1024;
 
     /// An empty table.
     pub fn new() -> Self {
@@ -77,6 +85,7 @@ impl NodeTable {
     }
 
     fn adopt(&mut self, report: CapacityReport, now_ms: u64) -> InsertOutcome {
+        let full = self.entries.len() >= Self::MAX_NODES;
         match self.entries.get_mut(&report.node) {
             Some(e) if rank(&report) <= rank(&e.report) => InsertOutcome::Stale,
             Some(e) => {
@@ -84,6 +93,7 @@ impl NodeTable {
                 e.last_heard_ms = e.last_heard_ms.max(now_ms);
                 InsertOutcome::Adopted
             }
+            None if full => InsertOutcome::Full,
             None => {
                 let entry = NodeEntry {
                     report,
@@ -99,14 +109,30 @@ impl NodeTable {
     /// is newer than ours, marking those nodes heard at `now_ms`. The peer's
     /// own `last_heard_ms` is ignored: it is the peer's clock, not ours.
     /// Returns how many reports were adopted.
+    /// At most [`Self::MAX_NEW_PER_EXCHANGE`] nodes new to this table are
+    /// taken from one exchange.
     pub fn absorb(&mut self, peer: &NodeTable, now_ms: u64) -> usize {
-        let mut adopted = 0;
+        let (mut adopted, mut new) = (0, 0);
         for e in peer.entries.values() {
+            let known = self.entries.contains_key(&e.report.node);
+            if !known && new >= Self::MAX_NEW_PER_EXCHANGE {
+                continue;
+            }
             if self.adopt(e.report.clone(), now_ms) == InsertOutcome::Adopted {
                 adopted += 1;
+                new += usize::from(!known);
             }
         }
         adopted
+    }
+
+    /// Forget nodes not heard of for `max_silence_ms` (they left long ago);
+    /// returns how many were dropped.
+    pub fn forget_silent(&mut self, now_ms: u64, max_silence_ms: u64) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, e| now_ms.saturating_sub(e.last_heard_ms) < max_silence_ms);
+        before - self.entries.len()
     }
 
     /// The entry of `node`.
@@ -163,6 +189,12 @@ impl NodeTable {
     /// and any report whose signature does not verify.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let list: Vec<NodeEntry> = from_cbor(bytes, Self::MAX_BYTES, WHAT)?;
+        if list.len() > Self::MAX_NODES {
+            return Err(WireError::Invalid {
+                what: WHAT,
+                reason: "more nodes than a table holds",
+            });
+        }
         let mut table = NodeTable::new();
         for e in list {
             e.report.verify()?;

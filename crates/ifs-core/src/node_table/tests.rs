@@ -176,3 +176,24 @@ proptest! {
         prop_assert!(NodeTable::decode(&bytes).map_or(true, |t| t.is_empty()));
     }
 }
+
+#[test]
+fn the_table_is_bounded_and_forgets_long_silent_nodes() {
+    let mut t = NodeTable::new();
+    let k = key(1);
+    t.insert(report(&k, 1, 5), 100).unwrap();
+    assert_eq!(t.forget_silent(1_000, 2_000), 0);
+    assert_eq!(t.forget_silent(10_000, 2_000), 1);
+    assert!(t.is_empty());
+
+    // A peer's table full of made-up nodes adds at most a bounded number.
+    let mut flood = NodeTable::new();
+    for i in 0..(NodeTable::MAX_NEW_PER_EXCHANGE + 10) {
+        let k = NodeKey::generate(&mut rand::rng());
+        flood.insert(report(&k, 1, (i % 1000) as u64), 1).unwrap();
+    }
+    let mut mine = NodeTable::new();
+    mine.insert(report(&key(2), 1, 1), 1).unwrap();
+    assert_eq!(mine.absorb(&flood, 5), NodeTable::MAX_NEW_PER_EXCHANGE);
+    assert_eq!(mine.len(), NodeTable::MAX_NEW_PER_EXCHANGE + 1);
+}

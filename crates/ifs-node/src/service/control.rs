@@ -42,7 +42,9 @@ impl Shared {
             | CtlRequest::Forget { .. }
             | CtlRequest::Audit(_)
             | CtlRequest::ReportResults { .. } => 5.0,
-            CtlRequest::Status | CtlRequest::Peers | CtlRequest::TableExchange { .. } => 20.0,
+            CtlRequest::Status | CtlRequest::Peers => 20.0,
+            // Every report in a table is a signature to check.
+            CtlRequest::TableExchange { table } => 20.0 + table.len() as f64 / 1024.0,
         };
         super::lock(&self.rate).allow(&peer, cost, now_ms())
     }

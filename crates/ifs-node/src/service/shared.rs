@@ -24,6 +24,8 @@ use super::CAPACITY_TOPIC;
 
 const SEQ_KEY: &[u8] = b"self/seq";
 const TABLE_KEY: &[u8] = b"table";
+/// Silence after which a node is dropped from the table.
+const FORGET_AFTER_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// What a node's tasks share.
 pub(crate) struct Shared {
@@ -122,8 +124,14 @@ impl Shared {
         }
     }
 
-    /// Save the node table (called on a timer and at shutdown).
+    /// Save the node table (called on a timer and at shutdown), first
+    /// forgetting nodes silent for a week: they left, and a bounded table
+    /// must make room for newcomers.
     pub async fn persist_table(&self) {
+        let dropped = lock(&self.table).forget_silent(crate::now_ms(), FORGET_AFTER_MS);
+        if dropped > 0 {
+            info!(dropped, "forgot nodes silent for a week");
+        }
         let bytes = lock(&self.table).encode();
         if let Err(e) = self
             .store
@@ -246,6 +254,10 @@ impl Shared {
             Ok(InsertOutcome::Adopted) => Acceptance::Accept,
             // Stale or replayed: honest peers re-gossip old reports, so no penalty.
             Ok(InsertOutcome::Stale) => Acceptance::Ignore,
+            Ok(InsertOutcome::Full) => {
+                debug!(%source, "node table full: a new node's report is not kept");
+                Acceptance::Ignore
+            }
             Err(e) => {
                 warn!(%source, "rejected capacity report: {e}");
                 Acceptance::Reject
