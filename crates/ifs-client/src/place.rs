@@ -87,7 +87,16 @@ impl<'a> Placer<'a> {
             return Ok(id);
         }
         let peer = *self.peers.get(node).ok_or("unknown node")?;
-        let grant = reserve(self.session, peer, node, self.key, self.topup.max(len)).await?;
+        // A node that is nearly full, or that caps what one user may hold
+        // unwritten, may refuse a full top-up but still take this chunk.
+        let grant = match reserve(self.session, peer, node, self.key, self.topup.max(len)).await {
+            Ok(g) => g,
+            Err(e) if self.topup > len => {
+                debug!(%peer, "top-up refused ({e}), asking for this chunk only");
+                reserve(self.session, peer, node, self.key, len).await?
+            }
+            Err(e) => return Err(e),
+        };
         debug!(%peer, bytes = grant.bytes, "reservation topped up");
         let mut book = lock(&self.book);
         book.add(grant);

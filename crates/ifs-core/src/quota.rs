@@ -90,6 +90,11 @@ impl GrantEntry {
     pub fn started(&self) -> bool {
         self.used > 0
     }
+
+    /// Bytes not written yet.
+    pub fn left(&self) -> u64 {
+        self.bytes.saturating_sub(self.used)
+    }
 }
 
 /// What admitting a request needs.
@@ -123,12 +128,15 @@ impl GrantLedger {
         free: u64,
         now_ms: u64,
     ) -> Result<Admission, QuotaRefusal> {
+        // What a user holds is what it reserved and has not written yet:
+        // bytes it stored were paid for with bandwidth and are real data,
+        // and a used-up grant is just waiting for its settle.
         let (open, held) = self
             .grants
             .values()
-            .filter(|g| g.client == *client)
+            .filter(|g| g.client == *client && g.left() > 0)
             .fold((0usize, 0u64), |(n, b), g| {
-                (n + 1, b.saturating_add(g.bytes))
+                (n + 1, b.saturating_add(g.left()))
             });
         if open >= policy.max_grants_per_user {
             return Err(QuotaRefusal::TooManyGrants {
@@ -245,11 +253,11 @@ impl GrantLedger {
             .fold(0u64, |a, g| a.saturating_add(g.bytes))
     }
 
-    /// Bytes held by every open grant.
+    /// Bytes reserved and not written yet, over every open grant.
     pub fn held(&self) -> u64 {
         self.grants
             .values()
-            .fold(0u64, |a, g| a.saturating_add(g.bytes))
+            .fold(0u64, |a, g| a.saturating_add(g.left()))
     }
 
     /// Open grants.
@@ -311,6 +319,26 @@ mod tests {
             Ok(Admission::Preempt(ids)) => assert_eq!(ids, vec![[1; 16]]),
             other => panic!("expected preemption, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn written_bytes_and_used_up_grants_do_not_count_against_the_share() {
+        let p = QuotaPolicy {
+            max_grants_per_user: 2,
+            ..QuotaPolicy::default()
+        };
+        let mut l = GrantLedger::new();
+        // A long streaming put: each grant is used up before the next.
+        for k in 0..10u8 {
+            assert_eq!(
+                l.admit(&p, &user(1), 400, 1000, 0),
+                Ok(Admission::Fits),
+                "grant {k}"
+            );
+            l.insert([k; 16], user(1), 400, (0, u64::MAX));
+            l.charge(&[k; 16], 400);
+        }
+        assert_eq!(l.held(), 0);
     }
 
     #[test]
