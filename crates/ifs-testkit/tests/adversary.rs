@@ -537,3 +537,109 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
     intruder.shutdown().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_holders_do_not_block_a_repair_copy() {
+    let durability = ifs_node::DurabilityConfig {
+        repair_interval: Duration::from_millis(500),
+        ..ifs_node::DurabilityConfig::default()
+    };
+    let mut net = cluster(
+        5,
+        ClusterOptions {
+            durability,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let victim = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let data = random_bytes(200 << 10);
+    put_bytes(&s, &victim, "f.bin", &data).await;
+    let rec = record_of(&s, &victim, "f.bin").await;
+    let chunk = rec.live_manifest().unwrap().chunks[0];
+
+    // Twenty holders nobody runs, validly signed by keys the attacker
+    // made, bound to the right record: within the record's caps, so the
+    // record takes them.
+    let mut receipts: Vec<Receipt> = rec.receipts().cloned().collect();
+    for _ in 0..20 {
+        let fake = NodeKey::generate(&mut rand::rng());
+        receipts.push(Receipt::new(
+            &fake,
+            chunk.id,
+            chunk.len,
+            (victim.user_id(), rec.record_key()),
+            now_ms(),
+        ));
+    }
+    let stuffed = HandWrittenRecord {
+        format: FileRecord::FORMAT,
+        owner: victim.user_id(),
+        name: "f.bin".into(),
+        manifest: rec.manifest().cloned(),
+        delete: None,
+        receipts,
+        releases: vec![],
+    };
+    let value = cbor4ii::serde::to_vec(Vec::new(), &stuffed).unwrap();
+    let key = ifs_core::proto::RecordKey::File(rec.record_key()).to_bytes();
+    let intruder = intruder(&net).await;
+    for i in net.running() {
+        let answer = raw(
+            &intruder,
+            net.node(i).unwrap().peer_id(),
+            &CtlRequest::PutRecord {
+                key: key.clone(),
+                value: value.clone(),
+            },
+        )
+        .await;
+        assert!(matches!(answer, CtlResponse::Done), "node {i}: {answer:?}");
+    }
+    intruder.shutdown().await;
+
+    // One real holder (not the entry node) goes away for good.
+    let holders: Vec<usize> = {
+        let mut v = Vec::new();
+        for i in net.running() {
+            if net
+                .node(i)
+                .unwrap()
+                .store()
+                .contains(chunk.id)
+                .await
+                .unwrap()
+            {
+                v.push(i);
+            }
+        }
+        v
+    };
+    assert_eq!(holders.len(), 3);
+    let gone = *holders.iter().find(|&&i| i != 0).unwrap();
+    net.stop(gone).await.unwrap();
+
+    // Repair still finds a node that takes the copy: three live copies again.
+    wait_until_async("a repair copy on a new node", PATIENCE, || async {
+        let mut n = 0;
+        for i in net.running() {
+            n += usize::from(
+                net.node(i)
+                    .unwrap()
+                    .store()
+                    .contains(chunk.id)
+                    .await
+                    .unwrap(),
+            );
+        }
+        n >= 3
+    })
+    .await
+    .unwrap();
+    let other = *net.running().iter().find(|&&i| i != 0).unwrap();
+    let s2 = session(&net, other).await;
+    assert_eq!(get_bytes(&s2, &victim, "f.bin").await, data);
+    accounting_holds(&net).await;
+    net.shutdown().await;
+}

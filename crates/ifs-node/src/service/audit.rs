@@ -34,15 +34,16 @@ impl Shared {
             .record_of(*chunk)
             .await
             .ok_or("the chunk's file record is not known here")?;
-        let rec = self
-            .file_record(record, false)
-            .await
-            .ok_or("the chunk's file record is not known here")?;
-        if rec.live_receipt(chunk, &node).is_some() {
-            Ok(())
-        } else {
-            Err("the challenger holds no live copy of this chunk".into())
+        // The local copy first; the DHT when it does not name the
+        // challenger yet (a repair copy whose receipt has not reached us).
+        for from_dht in [false, true] {
+            if let Some(rec) = self.file_record(record, from_dht).await
+                && rec.live_receipt(chunk, &node).is_some()
+            {
+                return Ok(());
+            }
         }
+        Err("the challenger holds no live copy of this chunk".into())
     }
 
     pub async fn answer_audit(self: &Arc<Self>, peer: PeerId, c: AuditChallenge) -> CtlResponse {
@@ -98,7 +99,11 @@ impl Shared {
         };
         match decode::<CtlResponse>(&resp, MAX_CTL_RESPONSE) {
             Ok(CtlResponse::AuditProof(p)) if c.verify(own, &p) => AuditOutcome::Pass,
-            Ok(CtlResponse::Error(CtlError::Internal(_))) => AuditOutcome::NoAnswer,
+            // A refusal (the auditee does not see us as a co-holder yet) is
+            // no evidence about its copy.
+            Ok(CtlResponse::Error(CtlError::Internal(_) | CtlError::Denied(_))) => {
+                AuditOutcome::NoAnswer
+            }
             // A wrong proof, "not held", "corrupt", or a malformed answer.
             _ => AuditOutcome::Fail,
         }
