@@ -21,6 +21,11 @@ pub fn report_due(
     if elapsed_ms >= interval_ms {
         return true;
     }
+    // Changes go out early, but never more often than a tenth of the
+    // interval (100 ms to 1 s): a burst of reservations is one report.
+    if elapsed_ms < min_gap_ms(interval_ms) {
+        return false;
+    }
     let base = last.donated_bytes.max(now.donated_bytes).max(1) as f64;
     let moved = |a: u64, b: u64| (a.abs_diff(b) as f64) / base > CHANGE_THRESHOLD;
     moved(last.donated_bytes, now.donated_bytes)
@@ -28,6 +33,11 @@ pub fn report_due(
         || moved(last.reserved_bytes, now.reserved_bytes)
         || moved(last.free_bytes, now.free_bytes)
         || last.owner_need_pct.abs_diff(now.owner_need_pct) >= 1
+}
+
+/// Shortest time between two reports sent early for a change.
+pub fn min_gap_ms(interval_ms: u64) -> u64 {
+    (interval_ms / 10).clamp(100, 1000)
 }
 
 /// The sequence number of the next report: strictly above the last one,
@@ -66,6 +76,14 @@ mod tests {
     fn a_change_over_one_percent_goes_out_at_once() {
         let last = stats(100_000);
         assert!(report_due(Some(&last), &stats(120_001), 1_000, 10_000));
+    }
+
+    #[test]
+    fn a_burst_of_changes_is_spaced_out() {
+        let last = stats(100_000);
+        assert!(!report_due(Some(&last), &stats(900_000), 0, 10_000));
+        assert!(!report_due(Some(&last), &stats(900_000), 999, 10_000));
+        assert!(report_due(Some(&last), &stats(900_000), 1_000, 10_000));
     }
 
     #[test]

@@ -9,6 +9,9 @@ use ifs_store::StoreError;
 use tracing::{debug, warn};
 
 use super::Shared;
+
+/// Most per-node results one `ReportResults` may carry.
+const MAX_REPORTED_RESULTS: usize = 1024;
 use crate::now_ms;
 
 impl Shared {
@@ -78,6 +81,14 @@ impl Shared {
                     Ok(()) => CtlResponse::Done,
                     Err(e) => CtlResponse::Error(e),
                 }
+            }
+            // A get touches a few nodes per chunk; more rows than this is
+            // not a report, it is work pushed onto the node.
+            CtlRequest::ReportResults { results } if results.len() > MAX_REPORTED_RESULTS => {
+                CtlResponse::Error(CtlError::Invalid(format!(
+                    "{} results reported, at most {MAX_REPORTED_RESULTS} are taken",
+                    results.len()
+                )))
             }
             CtlRequest::ReportResults { results } => {
                 self.record_results(peer, &results);
