@@ -65,6 +65,16 @@ fn release_rank(r: &ChunkRelease) -> (u64, u64, [u8; 32]) {
     )
 }
 
+/// Every (chunk, node) key of `chunk` in a per-chunk map.
+fn chunk_range(chunk: &ChunkId) -> std::ops::RangeInclusive<(ChunkId, NodeId)> {
+    (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]))
+}
+
+/// Whether the holder's `release` cancels receipt `r` (it saw `r` or a later one).
+fn cancels(release: Option<&ChunkRelease>, r: &Receipt) -> bool {
+    release.is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms)
+}
+
 fn lww_map<K: Ord + Clone, T: Clone, R: Ord>(
     map: &mut BTreeMap<K, T>,
     key: K,
@@ -237,15 +247,10 @@ impl FileRecord {
     }
 
     fn prune_released_of(&mut self, chunk: &ChunkId) {
-        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
         let dead: Vec<_> = self
             .receipts
-            .range(range)
-            .filter(|(k, r)| {
-                self.releases
-                    .get(k)
-                    .is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms)
-            })
+            .range(chunk_range(chunk))
+            .filter(|(k, r)| cancels(self.releases.get(k), r))
             .map(|(k, _)| *k)
             .collect();
         for k in dead {
@@ -254,11 +259,10 @@ impl FileRecord {
     }
 
     fn check_chunk_caps(&self, chunk: &ChunkId) -> Result<(), RecordError> {
-        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
-        if self.receipts.range(range.clone()).count() > Self::MAX_RECEIPTS_PER_CHUNK {
+        if self.receipts.range(chunk_range(chunk)).count() > Self::MAX_RECEIPTS_PER_CHUNK {
             return Err(RecordError::OverLimit("too many receipts for one chunk"));
         }
-        if self.releases.range(range).count() > Self::MAX_RECEIPTS_PER_CHUNK {
+        if self.releases.range(chunk_range(chunk)).count() > Self::MAX_RECEIPTS_PER_CHUNK {
             return Err(RecordError::OverLimit("too many releases for one chunk"));
         }
         Ok(())
@@ -277,11 +281,7 @@ impl FileRecord {
     /// pure function of the merged state and merges still commute.
     fn prune_released(&mut self) {
         let releases = &self.releases;
-        self.receipts.retain(|k, r| {
-            releases
-                .get(k)
-                .is_none_or(|rel| rel.receipt_stored_at_ms < r.stored_at_ms)
-        });
+        self.receipts.retain(|k, r| !cancels(releases.get(k), r));
     }
 
     /// Per-chunk caps on receipts and releases.
@@ -374,11 +374,7 @@ impl FileRecord {
     }
 
     fn is_live(&self, r: &Receipt) -> bool {
-        let released = self
-            .releases
-            .get(&(r.chunk, r.node))
-            .is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms);
-        !released && self.check_receipt_len(r).is_ok()
+        !cancels(self.releases.get(&(r.chunk, r.node)), r) && self.check_receipt_len(r).is_ok()
     }
 
     /// Whether a node holding `chunk` for this record's owner may serve it
@@ -395,7 +391,7 @@ impl FileRecord {
     /// manifest. Independent of deletion: after `rm` it lists who still must free space.
     pub fn live_holders(&self, chunk: &ChunkId) -> Vec<NodeId> {
         self.receipts
-            .range((*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32])))
+            .range(chunk_range(chunk))
             .filter(|(_, r)| self.is_live(r))
             .map(|((_, n), _)| *n)
             .collect()
@@ -411,12 +407,15 @@ impl FileRecord {
     /// Every node that ever held `chunk` for this record: a receipt kept or
     /// a release (released receipts are pruned, their releases stay).
     pub fn past_holders(&self, chunk: &ChunkId) -> Vec<NodeId> {
-        let range = (*chunk, NodeId([0; 32]))..=(*chunk, NodeId([0xff; 32]));
         let mut all: Vec<NodeId> = self
             .receipts
-            .range(range.clone())
+            .range(chunk_range(chunk))
             .map(|((_, n), _)| *n)
-            .chain(self.releases.range(range).map(|((_, n), _)| *n))
+            .chain(
+                self.releases
+                    .range(chunk_range(chunk))
+                    .map(|((_, n), _)| *n),
+            )
             .collect();
         all.sort();
         all.dedup();

@@ -33,6 +33,12 @@ pub use receipt::Receipt;
 pub use reservation::{ReservationGrant, ReserveRequest, SettleRequest};
 pub use tombstone::{ChunkRelease, FileDelete, Tombstone};
 
+/// Whether a request issued at `issued_at_ms` (the sender's clock) is
+/// within `max_skew_ms` of `now_ms` either way.
+pub fn is_fresh(issued_at_ms: u64, now_ms: u64, max_skew_ms: u64) -> bool {
+    now_ms.abs_diff(issued_at_ms) <= max_skew_ms
+}
+
 /// Errors decoding or checking a wire message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {

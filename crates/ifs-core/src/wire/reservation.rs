@@ -143,7 +143,7 @@ impl ReserveRequest {
 
     /// Whether `issued_at_ms` is within `max_skew_ms` of `now_ms` either way.
     pub fn is_fresh(&self, now_ms: u64, max_skew_ms: u64) -> bool {
-        now_ms.abs_diff(self.issued_at_ms) <= max_skew_ms
+        super::is_fresh(self.issued_at_ms, now_ms, max_skew_ms)
     }
 
     fn check(&self) -> Result<(), WireError> {

@@ -27,8 +27,8 @@ use crate::now_ms;
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed between two blocks of chunk bytes.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How far a fetch request's clock may be from ours.
-const MAX_FETCH_SKEW_MS: u64 = 10 * 60 * 1000;
+/// How far a signed request's clock (fetch, reserve) may be from ours.
+pub(crate) const MAX_FETCH_SKEW_MS: u64 = 10 * 60 * 1000;
 /// Cut-through block size.
 const BLOCK: usize = 1 << 20;
 /// Attempts at a forward stream that the next node dropped unread.

@@ -262,14 +262,20 @@ impl Shared {
             let Some(&(len, stored_ms)) = info.get(c) else {
                 continue;
             };
-            let first_seen = *lock(&self.durability.unreferenced)
-                .entry(*c)
-                .or_insert(now_ms);
+            let first_seen = lock(&self.durability.unreferenced)
+                .get(c)
+                .copied()
+                .unwrap_or(now_ms);
             match ifs_core::collect::collect(rec, *v, (stored_ms, first_seen), now_ms, grace) {
                 ifs_core::collect::Collect::Referenced => {
                     lock(&self.durability.unreferenced).remove(c);
                 }
-                ifs_core::collect::Collect::Awaiting => awaiting += len,
+                ifs_core::collect::Collect::Awaiting => {
+                    lock(&self.durability.unreferenced)
+                        .entry(*c)
+                        .or_insert(first_seen);
+                    awaiting += len;
+                }
                 ifs_core::collect::Collect::Free => {
                     let Some(_busy) = self.claim(*c) else {
                         continue;

@@ -15,8 +15,7 @@ use super::control::store_error;
 use super::{Shared, lock};
 use crate::now_ms;
 
-/// How far a signed request's clock may be from ours.
-const MAX_REQUEST_SKEW_MS: u64 = 10 * 60 * 1000;
+use super::chunks::MAX_FETCH_SKEW_MS as MAX_REQUEST_SKEW_MS;
 
 impl Shared {
     /// Answer a user-signed reservation request.
