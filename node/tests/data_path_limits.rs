@@ -25,6 +25,34 @@ fn stream_bytes() -> u64 {
         << 20
 }
 
+/// `want` bytes, or less when the disk under `dir` (which every node of the
+/// test shares) cannot hold them with a margin: a full build disk would
+/// otherwise fail the put for lack of space, which is not what this test is
+/// about. Never less than 512 MiB, still well above the memory bound.
+fn fitting(want: u64, dir: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a zeroed statvfs is a valid value to be overwritten.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `s` is a valid out pointer.
+    assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut s) }, 0);
+    let free = s.f_bavail as u64 * s.f_frsize as u64;
+    // The stream once on the nodes, plus room for builds running beside us.
+    let fits = free.saturating_sub(2 << 30) & !((1 << 20) - 1);
+    if fits >= want {
+        return want;
+    }
+    let size = fits.max(512 << 20);
+    eprintln!(
+        "only {} MiB free under {}: streaming {} MiB instead of {} MiB",
+        free >> 20,
+        dir.display(),
+        size >> 20,
+        want >> 20
+    );
+    size
+}
+
 /// The client's peak resident memory may not exceed this, whatever the size.
 const MAX_CLIENT_RSS: u64 = 300 << 20;
 
@@ -86,8 +114,8 @@ fn mib(b: u64) -> f64 {
 
 #[test]
 fn a_large_stream_through_put_and_get_keeps_client_memory_bounded() {
-    let size = stream_bytes();
     let c = Cluster::start(3);
+    let size = fitting(stream_bytes(), c.dir.path());
     let seed = rand::random::<u64>();
 
     // put -: generated on the fly into the client's stdin. The client sends

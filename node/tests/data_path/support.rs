@@ -44,6 +44,7 @@ impl Cluster {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "init: {}", stderr(&out));
+            no_owner_reserve(&data);
             let log = std::fs::File::create(data.join("node.log")).unwrap();
             let mut cmd = Command::new(bin());
             cmd.args(["run", "--data-dir"])
@@ -169,6 +170,18 @@ impl Drop for Cluster {
             self.kill(i);
         }
     }
+}
+
+/// Every node of a test shares the build machine's disk, which parallel
+/// builds fill and empty while the test runs; with the default 10% owner
+/// reserve a disk over 90% full would shrink every donation to 0 mid-test.
+/// Donations here are bounded by the volume caps alone.
+pub fn no_owner_reserve(data: &Path) {
+    let path = data.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let new = text.replace("owner_reserve_pct = 10\n", "owner_reserve_pct = 0\n");
+    assert_ne!(new, text, "config.toml has the default owner reserve");
+    std::fs::write(&path, new).unwrap();
 }
 
 fn wait_addr(data: &Path) -> String {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, PATIENCE, bin, stderr};
+use crate::cluster::{Cluster, PATIENCE, bin, no_owner_reserve, stderr};
 
 /// Capacity reports every 300 ms (a silent node is dead after 10 missed
 /// reports, 3 s) and a durability pass every 500 ms.
@@ -41,18 +41,6 @@ pub fn start(n: usize) -> Cluster {
     c.wait_alive(0, n);
     c.wait_alive(n - 1, n);
     c
-}
-
-/// Every node of a test shares the build machine's disk, which parallel
-/// builds fill and empty while the test runs; with the default 10% owner
-/// reserve a disk over 90% full would shrink every donation to 0 mid-test.
-/// Donations here are bounded by the volume caps alone.
-fn no_owner_reserve(data: &Path) {
-    let path = data.join("config.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let new = text.replace("owner_reserve_pct = 10\n", "owner_reserve_pct = 0\n");
-    assert_ne!(new, text, "config.toml has the default owner reserve");
-    std::fs::write(&path, new).unwrap();
 }
 
 /// Start node `i` (again): `ifsnode run` on its data dir, log appended to
