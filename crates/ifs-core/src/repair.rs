@@ -124,5 +124,56 @@ pub fn pick_targets(
         .collect()
 }
 
+/// Nodes that failed a copy pushed to them (a refusal, a stall, a broken
+/// stream), left out of repair and offload targets for a while: a peer that
+/// takes a stream and never reads it costs one timeout per window, not one
+/// per chunk. Bounded: when full, the entry that ends first makes room.
+#[derive(Clone, Debug, Default)]
+pub struct FailedTargets {
+    until: std::collections::HashMap<NodeId, u64>,
+}
+
+impl FailedTargets {
+    /// Most nodes remembered at once.
+    pub const MAX: usize = 4096;
+
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `node` failed at `now_ms`: skip it until `now_ms + for_ms`.
+    pub fn failed(&mut self, node: NodeId, now_ms: u64, for_ms: u64) {
+        self.until.retain(|_, &mut t| t > now_ms);
+        if self.until.len() >= Self::MAX && !self.until.contains_key(&node) {
+            let first = self.until.iter().min_by_key(|(_, t)| **t).map(|(n, _)| *n);
+            if let Some(n) = first {
+                self.until.remove(&n);
+            }
+        }
+        self.until.insert(node, now_ms.saturating_add(for_ms));
+    }
+
+    /// `node` took a copy: it is a good target again.
+    pub fn succeeded(&mut self, node: &NodeId) {
+        self.until.remove(node);
+    }
+
+    /// Whether `node` is still left out at `now_ms`.
+    pub fn skips(&self, node: &NodeId, now_ms: u64) -> bool {
+        self.until.get(node).is_some_and(|&t| t > now_ms)
+    }
+
+    /// Nodes remembered (some may have expired).
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    /// Whether no node is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! [`Intruder`]: a libp2p peer with its own identity that joins a cluster
 //! and sends whatever a test hands it (forged or replayed reports, malformed
 //! or oversized requests, records with bad signatures) without any of the
-//! node's checks on its own output.
+//! node's checks on its own output. Chunk streams opened to it are held
+//! open and never read.
 
 use std::time::Duration;
 
@@ -83,6 +84,19 @@ impl Intruder {
     }
 }
 
+/// Most inbound streams an intruder keeps open at once.
+const MAX_HELD_STREAMS: usize = 1024;
+
+/// Drop every event but inbound streams: those are held open and never read
+/// (a peer that takes a stream and stalls it), up to [`MAX_HELD_STREAMS`].
 async fn drain(mut events: mpsc::Receiver<NetEvent>) {
-    while events.recv().await.is_some() {}
+    let mut held = std::collections::VecDeque::new();
+    while let Some(e) = events.recv().await {
+        if let NetEvent::InboundStream { stream, .. } = e {
+            if held.len() >= MAX_HELD_STREAMS {
+                held.pop_front();
+            }
+            held.push_back(stream);
+        }
+    }
 }

@@ -643,3 +643,247 @@ async fn made_up_holders_do_not_block_a_repair_copy() {
     accounting_holds(&net).await;
     net.shutdown().await;
 }
+
+/// A grant of `bytes` on node `i` for `user`, asked for by the intruder.
+async fn grant_on(
+    intruder: &Intruder,
+    net: &Cluster,
+    i: usize,
+    user: &UserKey,
+    bytes: u64,
+) -> [u8; 16] {
+    let node = net.node(i).unwrap();
+    let req = ReserveRequest::new(user, node.node_id(), bytes, 600_000, now_ms());
+    match raw(intruder, node.peer_id(), &CtlRequest::Reserve(req)).await {
+        CtlResponse::Granted(g) => g.reservation_id,
+        other => panic!("node {i}: {other:?}"),
+    }
+}
+
+/// Indices of the running nodes that hold `chunk`.
+async fn holders_of(net: &Cluster, chunk: ChunkId) -> Vec<usize> {
+    let mut v = Vec::new();
+    for i in net.running() {
+        if net.node(i).unwrap().store().contains(chunk).await.unwrap() {
+            v.push(i);
+        }
+    }
+    v
+}
+
+/// A peer that looks like a node with a terabyte free (its signed reports
+/// keep arriving) but never reads a stream opened to it. Dropped with the
+/// returned task.
+async fn sink(net: &Cluster) -> (Intruder, tokio::task::JoinHandle<()>) {
+    let s = intruder(net).await;
+    let (client, key) = (s.net().clone(), s.key().clone());
+    client.subscribe(ifs_node::CAPACITY_TOPIC).await.unwrap();
+    let reports = tokio::spawn(async move {
+        let addrs: Vec<String> = client
+            .listen_addrs()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        for seq in 1.. {
+            let stats = ifs_core::wire::CapacityStats {
+                donated_bytes: 1 << 40,
+                free_bytes: 1 << 40,
+                ..Default::default()
+            };
+            let r = ifs_core::wire::CapacityReport::new(
+                &key,
+                seq,
+                addrs.clone(),
+                stats,
+                "0.1.0".into(),
+                now_ms(),
+            );
+            let _ = client.publish(ifs_node::CAPACITY_TOPIC, r.encode()).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (s, reports)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_never_read_do_not_stall_repair() {
+    let logs = ifs_testkit::LogCapture::install("warn").unwrap();
+    let durability = ifs_node::DurabilityConfig {
+        repair_interval: Duration::from_millis(500),
+        ..ifs_node::DurabilityConfig::default()
+    };
+    let mut net = cluster(
+        4,
+        ClusterOptions {
+            durability,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let victim = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let files: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| (format!("f{i}.bin"), random_bytes(200 << 10)))
+        .collect();
+    let mut chunks = Vec::new();
+    for (name, data) in &files {
+        put_bytes(&s, &victim, name, data).await;
+        let rec = record_of(&s, &victim, name).await;
+        chunks.push(rec.live_manifest().unwrap().chunks[0].id);
+    }
+    s.close().await;
+
+    // Four sinks every node sees alive, with far more free space than any
+    // real node: the first targets a repair ranks.
+    let mut sinks = Vec::new();
+    for _ in 0..4 {
+        sinks.push(sink(&net).await);
+    }
+    let sink_ids: Vec<String> = sinks
+        .iter()
+        .map(|(s, _)| s.key().node_id().to_string())
+        .collect();
+    wait_until("every node to see the sinks", PATIENCE, || {
+        net.running().iter().all(|&i| {
+            let t = net.table(i);
+            sinks
+                .iter()
+                .all(|(s, _)| t.contains_key(&s.key().node_id()))
+        })
+    })
+    .await
+    .unwrap();
+
+    // A holder of the first file (not node 0) goes away for good.
+    let gone = *holders_of(&net, chunks[0])
+        .await
+        .iter()
+        .find(|&&i| i != 0)
+        .unwrap();
+    net.stop(gone).await.unwrap();
+
+    // Every chunk is back at three copies on real nodes. Generous: each sink
+    // costs one timeout before it sits out.
+    wait_until_async("three copies of every chunk", PATIENCE * 4, || async {
+        for &c in &chunks {
+            if holders_of(&net, c).await.len() < 3 {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap();
+    let tried: Vec<&String> = sink_ids
+        .iter()
+        .filter(|id| {
+            !logs
+                .lines_with(&["replica not stored", &id[..12]])
+                .is_empty()
+        })
+        .collect();
+    assert!(!tried.is_empty(), "no sink was ever chosen as a target");
+    // A sink that failed once is not tried again for the next chunk.
+    for id in &tried {
+        let n = logs.lines_with(&["replica not stored", &id[..12]]).len();
+        assert!(n <= 2, "sink {id} tried {n} times");
+    }
+    let s2 = session(&net, *net.running().last().unwrap()).await;
+    for (name, data) in &files {
+        assert_eq!(&get_bytes(&s2, &victim, name).await, data);
+    }
+    accounting_holds(&net).await;
+    for (s, reports) in sinks {
+        reports.abort();
+        s.shutdown().await;
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_client_never_settled_is_still_repaired() {
+    let durability = ifs_node::DurabilityConfig {
+        repair_interval: Duration::from_millis(500),
+        ..ifs_node::DurabilityConfig::default()
+    };
+    let mut net = cluster(
+        5,
+        ClusterOptions {
+            durability,
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let user = UserKey::generate(&mut rand::rng());
+    let intruder = intruder(&net).await;
+
+    // A client stores one chunk along a chain of three nodes and commits the
+    // record, then dies before it settles any grant.
+    let data = random_bytes(300 << 10);
+    let chunk = ChunkId::of(&data);
+    let len = data.len() as u64;
+    let name = "unsettled.bin";
+    let mut hops = Vec::new();
+    for i in [1usize, 2, 3] {
+        hops.push(ChainHop {
+            node: net.node(i).unwrap().node_id(),
+            reservation_id: grant_on(&intruder, &net, i, &user, 1 << 20).await,
+        });
+    }
+    let binding = (FileRecord::key(&user.user_id(), name), 1);
+    let chain = HeaderChain::new(&user, chunk, len, binding, hops).unwrap();
+    let first = net.node(1).unwrap().peer_id();
+    let reply = ifs_client::transfer::send_chunk(intruder.net(), first, &chain, &data)
+        .await
+        .unwrap();
+    assert_eq!(reply.receipts.len(), 3, "{:?}", reply.failure);
+    let manifest = Manifest::new(
+        &user,
+        ifs_core::wire::ManifestFields {
+            name: name.into(),
+            version: 1,
+            size: len,
+            created_at_ms: now_ms(),
+            segment_size: 256 << 10,
+            nonce_prefix: ifs_core::codec::NoncePrefix([7; 7]),
+            chunks: vec![ifs_core::wire::ChunkRef { id: chunk, len }],
+            key_wraps: vec![],
+            readers: vec![],
+            replicas: 3,
+        },
+    )
+    .unwrap();
+    let rec = FileRecord::from_manifest(manifest, reply.receipts).unwrap();
+    let s = session(&net, 0).await;
+    ifs_client::records::put_file_record(&s, &rec)
+        .await
+        .unwrap();
+    intruder.shutdown().await;
+
+    // A holder goes away: the others still know the chunk is theirs to
+    // keep, audit and repair (the binding came with the chain, not a settle).
+    net.stop(2).await.unwrap();
+    wait_until_async(
+        "a repair copy on a node outside the chain",
+        PATIENCE,
+        || async { holders_of(&net, chunk).await.len() >= 3 },
+    )
+    .await
+    .unwrap();
+    let now = holders_of(&net, chunk).await;
+    assert!(now.iter().any(|i| ![1, 2, 3].contains(i)), "{now:?}");
+    let merged = ifs_client::records::get_file_record(&s, &user.user_id(), name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(merged.live_holders(&chunk).len() >= 3);
+    for i in now {
+        let store = net.node(i).unwrap().store();
+        assert_eq!(store.get_chunk(chunk).await.unwrap(), data, "node {i}");
+    }
+    accounting_holds(&net).await;
+    s.close().await;
+    net.shutdown().await;
+}

@@ -179,3 +179,34 @@ fn targets_skip_holders_full_and_distrusted_nodes() {
     assert_eq!(pick_targets(&cands, &[id(0)], 100, 1), vec![id(4)]);
     assert!(pick_targets(&cands, &[id(0), id(3), id(4)], 100, 3).is_empty());
 }
+
+#[test]
+fn failed_targets_are_skipped_for_a_while_and_bounded() {
+    let k = nodes(2);
+    let (a, b) = (k[0].node_id(), k[1].node_id());
+    let mut f = FailedTargets::new();
+    f.failed(a, 1_000, 500);
+    assert!(f.skips(&a, 1_000) && f.skips(&a, 1_499));
+    assert!(!f.skips(&a, 1_500), "the window ends");
+    assert!(!f.skips(&b, 1_000), "only the node that failed");
+    f.failed(b, 1_000, 500);
+    f.succeeded(&b);
+    assert!(!f.skips(&b, 1_000), "a success clears it");
+
+    // Full: the entry that ends first makes room; expired ones go first.
+    let mut f = FailedTargets::new();
+    for i in 0..FailedTargets::MAX as u64 {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&i.to_le_bytes());
+        f.failed(NodeId(id), 10, 1_000 + i);
+    }
+    f.failed(a, 10, 10_000);
+    assert_eq!(f.len(), FailedTargets::MAX);
+    assert!(f.skips(&a, 10));
+    assert!(
+        !f.skips(&NodeId([0; 32]), 10),
+        "the earliest ending entry left"
+    );
+    f.failed(b, 5_000, 10);
+    assert!(f.len() < FailedTargets::MAX, "expired entries are dropped");
+}

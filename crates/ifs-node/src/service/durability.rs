@@ -40,6 +40,8 @@ pub(crate) struct DurabilityState {
     pub unreferenced: Mutex<HashMap<ChunkId, u64>>,
     /// Bytes of those chunks (what `status` shows as awaiting collection).
     pub awaiting_bytes: std::sync::atomic::AtomicU64,
+    /// Nodes that failed a pushed copy, left out of targets for a while.
+    pub failed_targets: Mutex<ifs_core::repair::FailedTargets>,
 }
 
 impl DurabilityState {
@@ -54,6 +56,7 @@ impl DurabilityState {
             scrub_running: AtomicBool::new(false),
             unreferenced: Mutex::new(HashMap::new()),
             awaiting_bytes: std::sync::atomic::AtomicU64::new(0),
+            failed_targets: Mutex::new(ifs_core::repair::FailedTargets::new()),
         }
     }
 }

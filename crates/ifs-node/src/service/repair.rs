@@ -17,6 +17,9 @@ use super::Shared;
 use super::shared::lock;
 use crate::now_ms;
 
+/// How long a node that failed a pushed copy is left out of targets.
+const FAILED_TARGET_PAUSE_MS: u64 = 10 * 60 * 1000;
+
 /// RTT assumed for an alive node not measured yet: usable, but ranked below
 /// measured nearby nodes.
 const UNMEASURED_RTT_MS: f64 = 250.0;
@@ -138,19 +141,38 @@ impl Shared {
         want: usize,
         exclude: &[NodeId],
     ) -> usize {
-        let cands = self.placement_candidates(now_ms());
+        let now = now_ms();
+        let cands: Vec<_> = {
+            let failed = lock(&self.durability.failed_targets);
+            self.placement_candidates(now)
+                .into_iter()
+                .filter(|(n, _)| !failed.skips(n, now))
+                .collect()
+        };
         let targets = pick_targets(&cands, exclude, data.len() as u64, cands.len());
         let mut made = 0;
         for target in targets {
             if made >= want {
                 break;
             }
-            match self.push_replica(target, key, chunk, data).await {
+            let pushed = self.push_replica(target, key, chunk, data).await;
+            let failed = |why: &str| {
+                warn!(%chunk, %target, "replica not stored: {why}");
+                lock(&self.durability.failed_targets).failed(
+                    target,
+                    now_ms(),
+                    FAILED_TARGET_PAUSE_MS,
+                );
+            };
+            match pushed {
                 Ok(receipt) => match rec.add_receipt(receipt) {
-                    Ok(()) => made += 1,
-                    Err(e) => warn!(%target, "receipt refused by the record: {e}"),
+                    Ok(()) => {
+                        made += 1;
+                        lock(&self.durability.failed_targets).succeeded(&target);
+                    }
+                    Err(e) => failed(&format!("receipt refused by the record: {e}")),
                 },
-                Err(e) => warn!(%chunk, %target, "replica not stored: {e}"),
+                Err(e) => failed(&e),
             }
         }
         if made > 0 && !self.publish_file_record(&rec).await {

@@ -78,9 +78,16 @@ impl Shared {
             s.flush().await
         })
         .await?;
-        let bytes = read_frame(&mut s, MAX_STREAM_FRAME, IO_TIMEOUT * 4)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The target stores and signs before it answers (it publishes the
+        // record after): a target that took the bytes and never answers
+        // costs this much once, then sits out (see `FailedTargets`).
+        let bytes = read_frame(
+            &mut s,
+            MAX_STREAM_FRAME,
+            IO_TIMEOUT + Duration::from_secs(len >> 20),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let reply: StoreReply = decode(&bytes, MAX_STREAM_FRAME).map_err(|e| e.to_string())?;
         if let Some((_, why)) = reply.failure {
             return Err(why);
@@ -130,11 +137,15 @@ impl Shared {
         chunk: ChunkId,
         len: u64,
     ) {
+        let mut publish = None;
         let reply = match self.accept_replica(peer, &mut s, record, chunk, len).await {
-            Ok(r) => StoreReply {
-                receipts: vec![r],
-                failure: None,
-            },
+            Ok((r, rec)) => {
+                publish = rec;
+                StoreReply {
+                    receipts: vec![r],
+                    failure: None,
+                }
+            }
             Err(why) => {
                 warn!(%peer, %chunk, "refused a replica: {why}");
                 StoreReply {
@@ -151,6 +162,9 @@ impl Shared {
         if let Err(e) = super::chunks::bounded(0, sent).await {
             debug!(%peer, "replica reply not delivered: {e}");
         }
+        if let Some(rec) = publish {
+            self.publish_file_record(&rec).await;
+        }
     }
 
     async fn accept_replica(
@@ -160,7 +174,7 @@ impl Shared {
         key: [u8; 32],
         chunk: ChunkId,
         len: u64,
-    ) -> Result<Receipt, String> {
+    ) -> Result<(Receipt, Option<FileRecord>), String> {
         let sender = ifs_net::peer_id_to_node_id(&peer).ok_or("sender is not a node")?;
         if len > MAX_CHUNK_BYTES {
             return Err(format!("chunk of {len} bytes exceeds the cap"));
@@ -189,7 +203,7 @@ impl Shared {
             if let Ok(Some(bytes)) = self.store.receipt(chunk).await
                 && let Ok(r) = Receipt::decode(&bytes)
             {
-                return Ok(r);
+                return Ok((r, None));
             }
             return Err("chunk held without a receipt".into());
         }
@@ -220,9 +234,8 @@ impl Shared {
         self.index_chunk(chunk, key, version).await;
         rec.add_receipt(receipt.clone())
             .map_err(|e| e.to_string())?;
-        self.publish_file_record(&rec).await;
         info!(%chunk, from = %sender, bytes = len, "stored a replica");
-        Ok(receipt)
+        Ok((receipt, Some(rec)))
     }
 
     /// Fetch `chunk` from the holder `from`; verified against its id.
