@@ -120,12 +120,22 @@ async fn register(net: &Client, peer: PeerId, addrs: &[String]) {
 }
 
 /// Probe every node (RTT over the control protocol, IP hops over UDP), all
-/// at once.
+/// at once. Nodes the entry node does not see alive are not probed (they
+/// come back unmeasured at once): a dead node would hold every command up
+/// for the probe's timeout.
 pub async fn probe_all(session: &Session, nodes: Vec<Known>) -> Vec<Probed> {
     join_all(nodes.into_iter().map(|k| probe_one(session, k))).await
 }
 
 async fn probe_one(session: &Session, known: Known) -> Probed {
+    if known.row.state != "alive" {
+        debug!(node = %known.peer, state = %known.row.state, "not probed");
+        return Probed {
+            known,
+            rtt_ms: None,
+            hops: None,
+        };
+    }
     let ping = || async {
         let start = Instant::now();
         let req = CtlRequest::Probe {

@@ -74,6 +74,7 @@ pub(crate) enum Command {
     GetLocal(Vec<u8>, oneshot::Sender<Option<Vec<u8>>>),
     RemoveLocal(Vec<u8>, oneshot::Sender<()>),
     AddAddress(PeerId, Multiaddr, oneshot::Sender<()>),
+    RemovePeer(PeerId, oneshot::Sender<()>),
     Bootstrap(oneshot::Sender<bool>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -234,6 +235,12 @@ impl Client {
     /// Tell Kademlia (and so every protocol dialing by peer id) about an address.
     pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), NetError> {
         self.call(|r| Command::AddAddress(peer, addr, r)).await
+    }
+
+    /// Drop `peer` from Kademlia's routing table (it is known dead): DHT
+    /// queries stop dialling it until it is added again.
+    pub async fn remove_peer(&self, peer: PeerId) -> Result<(), NetError> {
+        self.call(|r| Command::RemovePeer(peer, r)).await
     }
 
     /// Start a Kademlia bootstrap; `false` when no peer is known yet.

@@ -336,6 +336,10 @@ impl EventLoop {
                 self.swarm.behaviour_mut().kad.add_address(&peer, addr);
                 let _ = reply.send(());
             }
+            Command::RemovePeer(peer, reply) => {
+                self.swarm.behaviour_mut().kad.remove_peer(&peer);
+                let _ = reply.send(());
+            }
             Command::Bootstrap(reply) => {
                 let _ = reply.send(self.swarm.behaviour_mut().kad.bootstrap().is_ok());
             }

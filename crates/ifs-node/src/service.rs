@@ -89,6 +89,7 @@ pub(crate) async fn run(
                 let s = shared.clone();
                 tokio::spawn(async move {
                     s.sweep(now_ms()).await;
+                    s.route_around_dead(now_ms()).await;
                     s.rejoin_if_alone().await;
                 });
             }

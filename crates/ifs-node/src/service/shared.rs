@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub admitting: tokio::sync::Mutex<()>,
     /// Control requests per peer (token buckets).
     pub rate: Mutex<ifs_core::rate::RateLimiter<PeerId>>,
+    /// Nodes taken out of the DHT's routing table because they are dead.
+    unrouted: Mutex<std::collections::HashSet<NodeId>>,
 }
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
@@ -88,6 +90,7 @@ impl Shared {
             record_merge: tokio::sync::Mutex::new(()),
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
+            unrouted: Mutex::new(std::collections::HashSet::new()),
             // Generous for a gateway's steady stream, tight for a flood.
             rate: Mutex::new(ifs_core::rate::RateLimiter::new(2000.0, 10_000.0, 16_384)),
         }
@@ -378,6 +381,40 @@ impl Shared {
             Ok(0) => {}
             Ok(n) => info!(bytes = n, "released expired reservations"),
             Err(e) => warn!("reservation sweep failed: {e}"),
+        }
+    }
+
+    /// Keep dead nodes out of the DHT's routing table, and put them back
+    /// once they report again: every DHT query (a client's record get or put
+    /// through this node) would otherwise wait for a dial of each dead node
+    /// to time out.
+    pub async fn route_around_dead(&self, now_ms: u64) {
+        let (gone, back) = {
+            let table = lock(&self.table);
+            let mut unrouted = lock(&self.unrouted);
+            unrouted.retain(|n| table.get(n).is_some());
+            let (mut gone, mut back) = (Vec::new(), Vec::new());
+            for (node, _) in table.iter() {
+                let dead = self.liveness_in(&table, node, now_ms) == Liveness::Dead;
+                if dead && unrouted.insert(*node) {
+                    gone.push(*node);
+                } else if !dead && unrouted.remove(node) {
+                    back.push(*node);
+                }
+            }
+            (gone, back)
+        };
+        for node in gone {
+            if let Ok(peer) = ifs_net::node_id_to_peer_id(&node) {
+                debug!(%peer, "dead: out of the DHT routing table");
+                let _ = self.net.remove_peer(peer).await;
+            }
+        }
+        for node in back {
+            if let Ok(peer) = ifs_net::node_id_to_peer_id(&node) {
+                debug!(%peer, "alive again: back in the DHT routing table");
+                self.dial_known(peer, &node).await;
+            }
         }
     }
 
