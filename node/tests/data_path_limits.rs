@@ -265,8 +265,9 @@ fn failed_puts_leave_no_reserved_bytes_once_the_ttl_passes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // More than one segment: the put reserves once it has read the first.
     let mut stdin = put.stdin.take().unwrap();
-    stdin.write_all(&support::random_bytes(4 << 20)).unwrap();
+    stdin.write_all(&support::random_bytes(9 << 20)).unwrap();
     let held = wait_reserved(&c, "the put never reserved", |r| {
         r.iter().filter(|&&b| b > 0).count() >= 3
     });
@@ -289,4 +290,41 @@ fn failed_puts_leave_no_reserved_bytes_once_the_ttl_passes() {
     wait_reserved(&c, "a good put left reservations", |r| {
         r.iter().all(|&b| b == 0)
     });
+}
+
+#[test]
+fn many_small_files_fit_in_small_volumes() {
+    // Three nodes donating 20 MiB each: 30 files of 100 KiB at R=3 are
+    // 9 MiB per node, and every put must find room.
+    let c = Cluster::start_configured(3, &[], |config| {
+        config.replace("volumes/0:10%", "volumes/0:20MiB")
+    });
+    for i in 0..c.nodes.len() {
+        let out = c.ok(i, &["status", "--json"]);
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(s["node"]["donated_bytes"], 20 << 20, "{s}");
+    }
+    let files: Vec<Vec<u8>> = (0..30).map(|_| support::random_bytes(100 << 10)).collect();
+    for (i, data) in files.iter().enumerate() {
+        // Half from a file (size known), half from stdin (size learnt).
+        let name = format!("small-{i}.bin");
+        let out = if i % 2 == 0 {
+            let path = c.dir.path().join(&name);
+            std::fs::write(&path, data).unwrap();
+            let path = path.to_str().unwrap();
+            c.cli(i % 3, &["put", path, "--name", &name, "--replicas", "3"])
+        } else {
+            c.cli_with_stdin(
+                i % 3,
+                &["put", "-", "--name", &name, "--replicas", "3"],
+                Some(data),
+            )
+        };
+        assert!(out.status.success(), "put {name}: {}", stderr(&out));
+    }
+    for (i, data) in files.iter().enumerate() {
+        let name = format!("small-{i}.bin");
+        let out = c.ok((i + 1) % 3, &["get", &name, "-"]);
+        assert!(out.stdout == *data, "{name} came back different");
+    }
 }

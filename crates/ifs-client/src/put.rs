@@ -103,6 +103,16 @@ pub struct PutReport {
     pub chunks: Vec<PlacedChunk>,
 }
 
+/// Up to `segment + 1` bytes from the start of `input` (fewer only when it
+/// ends first), and the rest of it.
+fn read_head<R: Read>(mut input: R, segment: usize) -> std::io::Result<(Vec<u8>, R)> {
+    let mut head = Vec::new();
+    (&mut input)
+        .take(segment as u64 + 1)
+        .read_to_end(&mut head)?;
+    Ok((head, input))
+}
+
 /// Put `input` as `opts.name`, owned by `key`, through `session`'s entry node.
 pub async fn put<R: Read + Send + 'static>(
     session: &Session,
@@ -111,6 +121,19 @@ pub async fn put<R: Read + Send + 'static>(
     opts: PutOptions,
 ) -> Result<PutReport, PutError> {
     let replicas = opts.replicas.max(1);
+    let mut opts = opts;
+    // Read the first segment before anything is reserved: an unreadable
+    // input fails here, and an input that ends within it (a small file on
+    // stdin) has a known size, so it reserves only what it needs.
+    let seg = opts.codec.segment_size;
+    let (head, input) = tokio::task::spawn_blocking(move || read_head(input, seg))
+        .await
+        .map_err(|e| ifs_core::CodecError::Read(std::io::Error::other(e)))?
+        .map_err(ifs_core::CodecError::Read)?;
+    if head.len() <= seg && opts.size_hint.is_none() {
+        opts.size_hint = Some(head.len() as u64);
+    }
+    let input = std::io::Cursor::new(head).chain(input);
     let file_key = FileKey::generate(&mut rand::rng());
     let prefix = NoncePrefix::generate(&mut rand::rng());
     let (tx, mut rx) = mpsc::channel::<Result<EncodedChunk, ifs_core::CodecError>>(2);
@@ -136,7 +159,12 @@ pub async fn put<R: Read + Send + 'static>(
     // to (record, version), so holders know what a later delete covers.
     let record_key = FileRecord::key(&key.user_id(), &opts.name);
     let version = next_version(session, key, &opts.name).await;
-    let (ranked, peers, book) = preliminary_table(session, key, &opts, replicas, max_chunk).await?;
+    // A file of known size has no chunk larger than itself: a small file
+    // reserves its own size, not a whole segment, on every node.
+    let chunk_cap = opts.size_hint.map_or(max_chunk, |s| {
+        max_chunk.min(cipher_estimate(s, opts.codec.segment_size as u64))
+    });
+    let (ranked, peers, book) = preliminary_table(session, key, &opts, replicas, chunk_cap).await?;
     let topup = reservation_bytes(0, 1, 1, 0, max_chunk).max(4 * max_chunk);
     let placer = Placer::new(
         session,

@@ -28,6 +28,16 @@ impl Cluster {
 
     /// Like [`Cluster::start`], passing `run_args` to every `ifsnode run`.
     pub fn start_with(n: usize, run_args: &[&str]) -> Cluster {
+        Self::start_configured(n, run_args, |c| c)
+    }
+
+    /// Like [`Cluster::start_with`], rewriting every node's `config.toml`
+    /// with `edit` after `init` (e.g. a smaller volume cap).
+    pub fn start_configured(
+        n: usize,
+        run_args: &[&str],
+        edit: impl Fn(String) -> String,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Cluster {
             dir,
@@ -45,6 +55,9 @@ impl Cluster {
                 .unwrap();
             assert!(out.status.success(), "init: {}", stderr(&out));
             no_owner_reserve(&data);
+            let config = data.join("config.toml");
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, edit(text)).unwrap();
             let log = std::fs::File::create(data.join("node.log")).unwrap();
             let mut cmd = Command::new(bin());
             cmd.args(["run", "--data-dir"])
