@@ -11,6 +11,7 @@ mod node_key;
 mod peer_addr;
 mod progress;
 mod saved_donation;
+mod stdout;
 mod volume;
 
 use clap::Parser;
@@ -21,10 +22,12 @@ fn main() -> ExitCode {
     logging::init(cli.global.verbose);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): nothing to report.
+        Err(e) if stdout::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
             // `{:#}` prints the whole context chain on one line: what failed, then why.
-            eprintln!("ifsnode: error: {e:#}");
+            stdout::errln!("ifsnode: error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,11 @@
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/closed_stdout.rs"]
+mod closed_stdout;
+#[path = "data_path/support.rs"]
+#[allow(dead_code)] // each test binary uses a different part of it
+mod cluster;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/roundtrip.rs"]

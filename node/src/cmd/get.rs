@@ -12,6 +12,7 @@ use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::{Stdout, errln, outln};
 
 /// Arguments of `ifsnode get`.
 #[derive(Debug, Args)]
@@ -44,7 +45,7 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let (owner, name) = crate::cmd::share::owner_and_name(&args.name);
     let name = name.to_string();
     let report = if to_stdout {
-        let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+        let out = BufWriter::with_capacity(1 << 20, Stdout::new());
         let (report, mut out) = with_client(global, &args.peer, async |session, key| {
             let owner = owner.unwrap_or_else(|| key.user_id());
             ifs_client::get_from(session, key, &owner, &name, out, opts)
@@ -89,9 +90,9 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     );
     // With the data on stdout, the summary goes to stderr.
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(())
 }

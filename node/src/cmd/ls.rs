@@ -8,6 +8,7 @@ use ifs_client::FileInfo;
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
+use crate::stdout::{out, outln};
 
 /// Arguments of `ifsnode ls`.
 #[derive(Debug, Args)]
@@ -26,9 +27,9 @@ pub fn run(global: &GlobalArgs, args: LsArgs) -> anyhow::Result<()> {
         ifs_client::ls(session, key).await.context("ls failed")
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&files))?);
+        outln!("{}", serde_json::to_string_pretty(&json(&files))?)?;
     } else {
-        print!("{}", table(&files));
+        out!("{}", table(&files))?;
     }
     Ok(())
 }

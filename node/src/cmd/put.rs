@@ -11,6 +11,7 @@ use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::{out, outln};
 
 /// Arguments of `ifsnode put`.
 #[derive(Debug, Args)]
@@ -74,9 +75,9 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&report))?);
+        outln!("{}", serde_json::to_string_pretty(&json(&report))?)?;
     } else {
-        print!("{}", text(&report, usize::from(args.replicas), secs));
+        out!("{}", text(&report, usize::from(args.replicas), secs))?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
+use crate::stdout::outln;
 
 /// Arguments of `ifsnode rm`.
 #[derive(Debug, Args)]
@@ -27,9 +28,12 @@ pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("rm {name} failed"))
     })?;
-    println!(
+    outln!(
         "removed {}: {} chunks; {} of {} holders freed them",
-        args.name, r.chunks, r.confirmed, r.holders
-    );
+        args.name,
+        r.chunks,
+        r.confirmed,
+        r.holders
+    )?;
     Ok(())
 }

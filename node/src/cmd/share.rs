@@ -16,6 +16,7 @@ use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::outln;
 
 /// Arguments of `ifsnode share`.
 #[derive(Debug, Args)]
@@ -71,17 +72,20 @@ pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
             "readers": r.readers,
             "get_as": path,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
         if r.already {
-            println!("{} was already shared with {}", args.name, to.user);
+            outln!("{} was already shared with {}", args.name, to.user)?;
         } else {
-            println!(
+            outln!(
                 "shared {} with {} (version {}, {} reader(s))",
-                args.name, to.user, r.version, r.readers
-            );
+                args.name,
+                to.user,
+                r.version,
+                r.readers
+            )?;
         }
-        println!("they read it with: ifsnode get {path} OUT");
+        outln!("they read it with: ifsnode get {path} OUT")?;
     }
     Ok(())
 }
@@ -111,9 +115,9 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             "holders_told": r.holders,
             "holders_confirmed": r.confirmed,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
-        println!(
+        outln!(
             "revoked {} from {}: re-encrypted as version {} ({} chunks, {} reader(s) kept); \
              {} of {} holders freed the {} old chunks",
             args.name,
@@ -124,7 +128,7 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             r.confirmed,
             r.holders,
             r.old_chunks
-        );
+        )?;
     }
     Ok(())
 }
