@@ -26,8 +26,10 @@ fn main() -> ExitCode {
         Err(e) if stdout::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
-            // `{:#}` prints the whole context chain on one line: what failed, then why.
-            stdout::errln!("ifsnode: error: {e:#}");
+            // `{:#}` prints the whole context chain on one line: what failed,
+            // then why. It may quote names from the network: no control codes.
+            let message = format!("{e:#}");
+            stdout::errln!("ifsnode: error: {}", ifs_core::name::printable(&message));
             ExitCode::FAILURE
         }
     }

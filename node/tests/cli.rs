@@ -10,6 +10,8 @@ mod closed_stdout;
 mod cluster;
 #[path = "cli/init.rs"]
 mod init;
+#[path = "cli/names.rs"]
+mod names;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/support.rs"]

@@ -4,6 +4,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use ifs_client::{PutOptions, PutReport, plan::node_name};
+use ifs_core::name::{printable, shortened, validate_name};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -35,18 +36,26 @@ pub struct PutArgs {
     pub peer: PeerArgs,
 }
 
-/// The name to store under: `--name`, else the file's last path component.
+/// The name to store under: `--name`, else the file's last path component;
+/// either must follow the name rule ([`ifs_core::name`]).
 pub fn file_name(file: &str, name: Option<&str>) -> anyhow::Result<String> {
-    if let Some(n) = name.filter(|n| !n.is_empty()) {
-        return Ok(n.to_string());
+    let name = match name {
+        Some(n) => n.to_string(),
+        None if file == "-" => bail!("reading stdin: give the file a name with --name NAME"),
+        None => {
+            let path = PathBuf::from(file);
+            let last = path
+                .file_name()
+                .with_context(|| format!("{file:?} has no file name: use --name NAME"))?;
+            last.to_str()
+                .with_context(|| format!("{file:?}: the file name is not UTF-8; use --name NAME"))?
+                .to_string()
+        }
+    };
+    if let Err(e) = validate_name(&name) {
+        bail!("put: bad name \"{}\": {e}", shortened(&name, 60));
     }
-    if file == "-" {
-        bail!("reading stdin: give the file a name with --name NAME");
-    }
-    PathBuf::from(file)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .with_context(|| format!("{file:?} has no file name: use --name NAME"))
+    Ok(name)
 }
 
 /// Run `ifsnode put`.
@@ -102,7 +111,7 @@ pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
     let mb_s = r.size as f64 / 1e6 / secs.max(1e-9);
     let mut out = format!(
         "put {}: {} bytes, {} chunks, {} replicas, version {} ({:.1} MB/s)\n",
-        r.name,
+        printable(&r.name),
         r.size,
         r.chunks.len(),
         replicas,
@@ -146,5 +155,20 @@ mod tests {
         assert_eq!(file_name("b.txt", Some("x")).unwrap(), "x");
         assert!(file_name("-", None).is_err());
         assert_eq!(file_name("-", Some("in")).unwrap(), "in");
+    }
+
+    #[test]
+    fn a_bad_name_is_refused_in_one_short_line() {
+        let e = file_name("b.txt", Some("")).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let e = file_name("/tmp/a\u{1b}[2J", None).unwrap_err().to_string();
+        assert!(
+            e.contains("control character") && !e.contains('\u{1b}'),
+            "{e}"
+        );
+        let e = file_name("-", Some(&"y".repeat(5000)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("5000 bytes") && e.len() < 200, "{e}");
     }
 }

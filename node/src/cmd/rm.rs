@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use ifs_core::name::printable;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
@@ -26,11 +27,11 @@ pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
     let r = with_client(global, &args.peer, async |session, key| {
         ifs_client::rm(session, key, &name)
             .await
-            .with_context(|| format!("rm {name} failed"))
+            .with_context(|| format!("rm {} failed", printable(&name)))
     })?;
     outln!(
         "removed {}: {} chunks; {} of {} holders freed them",
-        args.name,
+        printable(&args.name),
         r.chunks,
         r.confirmed,
         r.holders
