@@ -12,6 +12,8 @@ mod cluster;
 mod init;
 #[path = "cli/names.rs"]
 mod names;
+#[path = "cli/put_input.rs"]
+mod put_input;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/support.rs"]

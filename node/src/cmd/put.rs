@@ -6,6 +6,7 @@ use clap::Args;
 use ifs_client::{PutOptions, PutReport, plan::node_name};
 use ifs_core::name::{printable, shortened, validate_name};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::cmd::GlobalArgs;
@@ -58,17 +59,41 @@ pub fn file_name(file: &str, name: Option<&str>) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// The input and its size (when it is a regular file named on the command
+/// line), checked before any network work: a directory is refused here, not
+/// after reserving space.
+fn open_input(file: &str) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let (input, meta): (Box<dyn Read + Send>, _) = if file == "-" {
+        let stdin = std::io::stdin();
+        let meta = stdin
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata())
+            .context("cannot read stdin")?;
+        (Box::new(stdin), meta)
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
+        let meta = f
+            .metadata()
+            .with_context(|| format!("cannot read {file}"))?;
+        (Box::new(f), meta)
+    };
+    if meta.is_dir() {
+        if file == "-" {
+            bail!("put: stdin is a directory; redirect one file into it");
+        }
+        bail!("put: {file} is a directory; put one file or `-` for stdin");
+    }
+    // Stdin may be read from past its start: its size is no promise.
+    let size = (file != "-" && meta.is_file()).then_some(meta.len());
+    Ok((input, size))
+}
+
 /// Run `ifsnode put`.
 pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     let name = file_name(&args.file, args.name.as_deref())?;
-    let (input, size): (Box<dyn Read + Send>, Option<u64>) = if args.file == "-" {
-        (Box::new(std::io::stdin()), None)
-    } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("cannot open {}", args.file))?;
-        let size = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), size)
-    };
+    let (input, size) = open_input(&args.file)?;
     let bar = Progress::start(&format!("put {name}"), size, progress::wanted(args.json));
     let mut opts = PutOptions::new(name.clone());
     opts.replicas = usize::from(args.replicas);
