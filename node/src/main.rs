@@ -6,6 +6,7 @@
 mod atomic_file;
 mod cmd;
 mod config;
+mod listen_port;
 mod logging;
 mod node_key;
 mod peer_addr;

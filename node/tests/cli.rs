@@ -10,6 +10,8 @@ mod closed_stdout;
 mod cluster;
 #[path = "cli/init.rs"]
 mod init;
+#[path = "cli/listen_port.rs"]
+mod listen_port;
 #[path = "cli/names.rs"]
 mod names;
 #[path = "cli/put_input.rs"]

@@ -110,6 +110,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<()> {
         check_volume_dir(&v.path)?;
     }
     let cfg = node_config(&config, &data_dir, key, &args)?;
+    crate::listen_port::ensure_free(&cfg.listen)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
