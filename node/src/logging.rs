@@ -20,7 +20,7 @@ pub fn default_filter(verbose: u8) -> &'static str {
 pub fn init(verbose: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => EnvFilter::try_new(&s).unwrap_or_else(|e| {
-            eprintln!("ifsnode: ignoring RUST_LOG={s:?}: {e}");
+            crate::stdout::errln!("ifsnode: ignoring RUST_LOG={s:?}: {e}");
             EnvFilter::new(default_filter(verbose))
         }),
         _ => EnvFilter::new(default_filter(verbose)),

@@ -6,11 +6,13 @@
 mod atomic_file;
 mod cmd;
 mod config;
+mod listen_port;
 mod logging;
 mod node_key;
 mod peer_addr;
 mod progress;
 mod saved_donation;
+mod stdout;
 mod volume;
 
 use clap::Parser;
@@ -21,10 +23,14 @@ fn main() -> ExitCode {
     logging::init(cli.global.verbose);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): nothing to report.
+        Err(e) if stdout::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
-            // `{:#}` prints the whole context chain on one line: what failed, then why.
-            eprintln!("ifsnode: error: {e:#}");
+            // `{:#}` prints the whole context chain on one line: what failed,
+            // then why. It may quote names from the network: no control codes.
+            let message = format!("{e:#}");
+            stdout::errln!("ifsnode: error: {}", ifs_core::name::printable(&message));
             ExitCode::FAILURE
         }
     }

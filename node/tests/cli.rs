@@ -3,8 +3,19 @@
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/closed_stdout.rs"]
+mod closed_stdout;
+#[path = "data_path/support.rs"]
+#[allow(dead_code)] // each test binary uses a different part of it
+mod cluster;
 #[path = "cli/init.rs"]
 mod init;
+#[path = "cli/listen_port.rs"]
+mod listen_port;
+#[path = "cli/names.rs"]
+mod names;
+#[path = "cli/put_input.rs"]
+mod put_input;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/support.rs"]

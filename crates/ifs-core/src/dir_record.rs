@@ -109,7 +109,14 @@ impl DirEntry {
             !self.name.is_empty() && self.name.len() <= MAX_NAME_LEN,
             WHAT,
             "bad name length",
-        )
+        )?;
+        // A deleted entry may name a file from before the name rule, so
+        // such a file can still be removed.
+        if self.deleted {
+            return Ok(());
+        }
+        crate::name::validate_name(&self.name)
+            .map_err(|source| WireError::BadName { what: WHAT, source })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod dir_record;
 pub mod file_record;
 pub mod ids;
 pub mod keys;
+pub mod name;
 pub mod node_table;
 pub mod placement;
 pub mod proto;

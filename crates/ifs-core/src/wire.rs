@@ -74,6 +74,14 @@ pub enum WireError {
         /// The rule broken.
         reason: &'static str,
     },
+    /// The file name breaks the rule of [`crate::name`].
+    #[error("{what}: {source}")]
+    BadName {
+        /// Which type.
+        what: &'static str,
+        /// The rule broken.
+        source: crate::name::NameError,
+    },
     /// The signature does not verify under the key the type names.
     #[error("{what}: bad signature: {source}")]
     BadSignature {

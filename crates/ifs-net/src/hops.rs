@@ -13,7 +13,7 @@
 mod wire;
 
 use std::io::{self, IoSliceMut};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -84,17 +84,39 @@ impl HopResponder {
     /// Answer probes on `port` over IPv4 (`0.0.0.0`) and IPv6 (`[::]`). IPv6
     /// is skipped with a warning when the host has none; IPv4 must bind.
     pub fn bind(port: u16) -> Result<Self, ProbeError> {
-        let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-        let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-        let mut responder = Self::bind_addrs(&[v4])?;
-        match Self::bind_addrs(&[v6]) {
-            Ok(mut more) => {
-                responder.addrs.append(&mut more.addrs);
-                responder.tasks.append(&mut more.tasks);
+        Self::bind_on(
+            &[Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()],
+            port,
+        )
+    }
+
+    /// Answer probes on `port` at each of `ips`, the node's listen IPs, so a
+    /// node listening on 127.0.0.1 answers on loopback only (an unspecified
+    /// IP answers on every interface of its family). An IPv6 address that
+    /// cannot be bound is skipped with a warning; an IPv4 one must bind.
+    pub fn bind_on(ips: &[IpAddr], port: u16) -> Result<Self, ProbeError> {
+        let mut responder = Self {
+            addrs: Vec::new(),
+            tasks: Vec::new(),
+        };
+        let mut skipped = None;
+        for &ip in ips {
+            match Self::bind_addrs(&[SocketAddr::new(ip, port)]) {
+                Ok(mut one) => {
+                    responder.addrs.append(&mut one.addrs);
+                    responder.tasks.append(&mut one.tasks);
+                }
+                Err(e) if ip.is_ipv6() => {
+                    warn!(error = %e, "hop responder: no IPv6 on {ip}");
+                    skipped = Some(e);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => warn!(error = %e, "hop responder: no IPv6"),
         }
-        Ok(responder)
+        match skipped {
+            Some(e) if responder.addrs.is_empty() => Err(e),
+            _ => Ok(responder),
+        }
     }
 
     /// Answer probes on each of `addrs` (port 0 picks a free port; see

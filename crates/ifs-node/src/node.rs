@@ -1,6 +1,7 @@
 //! [`Node::spawn`] wires the store, the swarm and the service tasks together;
 //! [`NodeHandle`] is what the binary and tests hold.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,7 +44,7 @@ impl Node {
         // Without its responder a node still stores and serves; peers just
         // see no hop count for it, so a taken UDP port is not fatal.
         let responder = hop_ports.first().and_then(|port| {
-            ifs_net::hops::HopResponder::bind(*port)
+            ifs_net::hops::HopResponder::bind_on(&hop_ips(&cfg.listen), *port)
                 .map_err(|e| tracing::warn!("no hop-count responder on UDP {port}: {e}"))
                 .ok()
         });
@@ -92,6 +93,38 @@ async fn all_listen_addrs(
         listen = net.listen_addrs().await?;
     }
     Ok(listen)
+}
+
+/// The IPs the hop responder answers on: those the node's TCP listeners
+/// are configured on (an unspecified IP covers its family, so the specific
+/// ones of that family are dropped); every interface when none is an IP.
+fn hop_ips(listen: &[Multiaddr]) -> Vec<IpAddr> {
+    use multiaddr::Protocol;
+    let mut ips: Vec<IpAddr> = listen
+        .iter()
+        .filter(|a| service::tcp_port(a).is_some())
+        .filter_map(|a| {
+            a.iter().find_map(|p| match p {
+                Protocol::Ip4(ip) => Some(IpAddr::from(ip)),
+                Protocol::Ip6(ip) => Some(IpAddr::from(ip)),
+                _ => None,
+            })
+        })
+        .collect();
+    if ips.is_empty() {
+        return vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()];
+    }
+    let wildcard: Vec<bool> = [false, true]
+        .iter()
+        .map(|&v6| {
+            ips.iter()
+                .any(|ip| ip.is_unspecified() && ip.is_ipv6() == v6)
+        })
+        .collect();
+    ips.retain(|ip| ip.is_unspecified() || !wildcard[usize::from(ip.is_ipv6())]);
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 fn write_addr_file(dir: &std::path::Path, addrs: &[Multiaddr]) -> Result<(), NodeError> {
@@ -213,5 +246,31 @@ impl NodeHandle {
             let _ = task.await;
         }
         self.task = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<Multiaddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_hop_responder_answers_where_the_node_listens() {
+        let loopback = addrs(&["/ip4/127.0.0.1/tcp/4100", "/ip4/127.0.0.1/udp/4101/quic-v1"]);
+        assert_eq!(hop_ips(&loopback), [IpAddr::from(Ipv4Addr::LOCALHOST)]);
+        let everywhere = addrs(&["/ip4/0.0.0.0/tcp/4100", "/ip4/10.0.0.5/tcp/4100"]);
+        assert_eq!(hop_ips(&everywhere), [IpAddr::from(Ipv4Addr::UNSPECIFIED)]);
+        let both = addrs(&["/ip4/10.0.0.5/tcp/4100", "/ip6/::1/tcp/4100"]);
+        assert_eq!(
+            hop_ips(&both),
+            [
+                IpAddr::from([10, 0, 0, 5]),
+                IpAddr::from(Ipv6Addr::LOCALHOST)
+            ]
+        );
+        assert_eq!(hop_ips(&addrs(&["/dns4/example.org/tcp/4100"])).len(), 2);
     }
 }

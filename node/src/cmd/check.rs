@@ -4,6 +4,7 @@
 use crate::cmd::GlobalArgs;
 use crate::config::Config;
 use crate::node_key;
+use crate::stdout::outln;
 use crate::volume::{check_volume_dir, describe_cap};
 use clap::Args;
 
@@ -29,34 +30,36 @@ pub fn run(global: &GlobalArgs, _args: CheckArgs) -> anyhow::Result<()> {
         );
     }
 
-    println!("ok: IFS node {}", key.node_id());
-    println!("  config    {}", config_path.display());
-    println!("  node key  {}", key_path.display());
-    println!(
+    outln!("ok: IFS node {}", key.node_id())?;
+    outln!("  config    {}", config_path.display())?;
+    outln!("  node key  {}", key_path.display())?;
+    outln!(
         "  owner reserve {}% of each filesystem stays free",
         config.owner_reserve_pct
-    );
+    )?;
     for v in &config.volumes {
-        println!(
+        outln!(
             "  volume    {}  cap {}",
             v.path.display(),
             describe_cap(v.cap)
-        );
+        )?;
     }
     if config.leaving {
-        println!("  leaving   donating nothing (`ifsnode leave`; `ifsnode donate` ends it)");
+        outln!("  leaving   donating nothing (`ifsnode leave`; `ifsnode donate` ends it)")?;
     }
     for a in &config.listen {
-        println!("  listen    {a}");
+        outln!("  listen    {a}")?;
     }
     for a in &config.bootstrap {
-        println!("  bootstrap {a}");
+        outln!("  bootstrap {a}")?;
     }
     let c = &config.capacity;
-    println!(
+    outln!(
         "  capacity reports every {} s; suspect after {} missed, dead after {}",
-        c.interval_secs, c.suspect_after_intervals, c.dead_after_intervals
-    );
-    println!("  mdns      {}", if config.mdns { "on" } else { "off" });
+        c.interval_secs,
+        c.suspect_after_intervals,
+        c.dead_after_intervals
+    )?;
+    outln!("  mdns      {}", if config.mdns { "on" } else { "off" })?;
     Ok(())
 }

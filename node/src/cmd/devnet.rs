@@ -5,6 +5,7 @@
 //! them all on Ctrl-C or SIGTERM.
 
 use crate::cmd::GlobalArgs;
+use crate::stdout::{announceln, errln};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::fs::File;
@@ -72,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
             let child = start_node(&exe, &dir, seed.as_deref(), &args, global.verbose)?;
             nodes.push((dir.clone(), child));
             let addr = wait_addr(&dir, &mut nodes).await?;
-            println!("node{} {addr}", i + 1);
+            announceln!("node{} {addr}", i + 1);
             seed.get_or_insert(addr);
         }
         anyhow::Ok(())
@@ -81,16 +82,14 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         stop_all(&mut nodes);
         return Err(e);
     }
-    println!(
+    announceln!(
         "devnet: {} nodes running; logs in {}/node*/node.log; Ctrl-C stops them",
         nodes.len(),
         root.display()
     );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
     let waited = rt.block_on(wait_for_stop(&mut nodes));
     stop_all(&mut nodes);
-    println!("devnet: stopped");
+    announceln!("devnet: stopped");
     waited
 }
 
@@ -196,7 +195,7 @@ async fn wait_for_stop(nodes: &mut [(PathBuf, Child)]) -> anyhow::Result<()> {
             _ = tick.tick() => {
                 for (dir, child) in nodes.iter_mut() {
                     if let Ok(Some(status)) = child.try_wait() {
-                        eprintln!("devnet: node in {} exited ({status})", dir.display());
+                        errln!("devnet: node in {} exited ({status})", dir.display());
                     }
                 }
             }
@@ -218,7 +217,7 @@ fn stop_all(nodes: &mut [(PathBuf, Child)]) {
             match child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) if Instant::now() > deadline => {
-                    eprintln!("devnet: killing the node in {}", dir.display());
+                    errln!("devnet: killing the node in {}", dir.display());
                     let _ = child.kill();
                     let _ = child.wait();
                     break;

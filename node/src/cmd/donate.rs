@@ -17,6 +17,7 @@ use ifs_store::{Cap, VolumeSpec};
 use crate::cmd::GlobalArgs;
 use crate::cmd::peers::{PeerArgs, ask};
 use crate::node_key;
+use crate::stdout::outln;
 
 /// Arguments of `ifsnode donate`.
 #[derive(Debug, Args)]
@@ -62,21 +63,25 @@ pub fn command(
 }
 
 /// Print a donation status for people or scripts.
-pub fn print(d: &DonationStatus, json: bool) {
+pub fn print(d: &DonationStatus, json: bool) -> anyhow::Result<()> {
     if json {
-        println!(
+        outln!(
             "{{\"donated_bytes\":{},\"used_bytes\":{},\"excess_bytes\":{},\"leaving\":{}}}",
-            d.donated_bytes, d.used_bytes, d.excess_bytes, d.leaving
-        );
+            d.donated_bytes,
+            d.used_bytes,
+            d.excess_bytes,
+            d.leaving
+        )?;
     } else {
-        println!(
+        outln!(
             "donated {} bytes, holding {} bytes, {} bytes to move elsewhere{}",
             d.donated_bytes,
             d.used_bytes,
             d.excess_bytes,
             if d.leaving { " (leaving)" } else { "" }
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Run `ifsnode donate`.
@@ -85,8 +90,7 @@ pub fn run(global: &GlobalArgs, args: DonateArgs) -> anyhow::Result<()> {
         Some(s) => AdminOp::Donate(parse_donation(s)?),
         None => AdminOp::Donation,
     };
-    print(&command(global, &args.peer, op)?, args.json);
-    Ok(())
+    print(&command(global, &args.peer, op)?, args.json)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use clap::Args;
 use ifs_client::GetOptions;
+use ifs_core::name::printable;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::{Stdout, errln, outln};
 
 /// Arguments of `ifsnode get`.
 #[derive(Debug, Args)]
@@ -35,7 +37,8 @@ fn partial_path(out: &std::path::Path) -> PathBuf {
 /// Run `ifsnode get`.
 pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let to_stdout = args.out == "-";
-    let bar = Progress::start(&format!("get {}", args.name), None, progress::wanted(false));
+    let shown = printable(&args.name).into_owned();
+    let bar = Progress::start(&format!("get {shown}"), None, progress::wanted(false));
     let opts = GetOptions {
         progress: Some(bar.counter()),
         ..GetOptions::default()
@@ -44,12 +47,12 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let (owner, name) = crate::cmd::share::owner_and_name(&args.name);
     let name = name.to_string();
     let report = if to_stdout {
-        let out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+        let out = BufWriter::with_capacity(1 << 20, Stdout::new());
         let (report, mut out) = with_client(global, &args.peer, async |session, key| {
             let owner = owner.unwrap_or_else(|| key.user_id());
             ifs_client::get_from(session, key, &owner, &name, out, opts)
                 .await
-                .with_context(|| format!("get {name} failed"))
+                .with_context(|| format!("get {} failed", printable(&name)))
         })?;
         out.flush().context("cannot write to stdout")?;
         report
@@ -63,7 +66,7 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
             let owner = owner.unwrap_or_else(|| key.user_id());
             ifs_client::get_to_file(session, key, &owner, &name, file.clone(), opts)
                 .await
-                .with_context(|| format!("get {name} failed"))
+                .with_context(|| format!("get {} failed", printable(&name)))
         });
         let finished = result.and_then(|report| {
             file.sync_all()
@@ -81,7 +84,7 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let line = format!(
         "got {}: {} bytes, {} chunks from {} nodes ({:.1} MB/s)",
-        args.name,
+        shown,
         report.size,
         report.chunks,
         report.results.len(),
@@ -89,9 +92,9 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     );
     // With the data on stdout, the summary goes to stderr.
     if to_stdout {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}")?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::atomic_file::write_atomic;
 use crate::cmd::GlobalArgs;
 use crate::config::{Config, DEFAULT_LISTEN};
 use crate::node_key;
+use crate::stdout::outln;
 use crate::volume::{Cap, DEFAULT_VOLUME_CAP, VolumeSpec, check_volume_dir, describe_cap};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -142,22 +143,22 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
     undo.commit();
 
     tracing::info!(node_id = %key.node_id(), dir = %data_dir.display(), "node initialized");
-    println!("initialized IFS node {}", key.node_id());
-    println!("  data dir  {}", data_dir.display());
-    println!("  config    {}", config_path.display());
-    println!("  node key  {} (mode 0600, {key_note})", key_path.display());
+    outln!("initialized IFS node {}", key.node_id())?;
+    outln!("  data dir  {}", data_dir.display())?;
+    outln!("  config    {}", config_path.display())?;
+    outln!("  node key  {} (mode 0600, {key_note})", key_path.display())?;
     for v in &config.volumes {
-        println!(
+        outln!(
             "  volume    {}  cap {}",
             v.path.display(),
             describe_cap(v.cap)
-        );
+        )?;
     }
     for a in &config.listen {
-        println!("  listen    {a}");
+        outln!("  listen    {a}")?;
     }
     for a in &config.bootstrap {
-        println!("  bootstrap {a}");
+        outln!("  bootstrap {a}")?;
     }
     Ok(())
 }

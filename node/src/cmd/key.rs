@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::cmd::GlobalArgs;
 use crate::cmd::peers::PeerArgs;
 use crate::peer_addr;
+use crate::stdout::outln;
 
 /// Environment variable naming the directory of the user key.
 pub const HOME_ENV: &str = "IFS_HOME";
@@ -115,13 +116,13 @@ pub fn run(_global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
                     "x25519_public": x,
                     "path": path.display().to_string(),
                 });
-                println!("{v}");
+                outln!("{v}")?;
             } else {
-                println!("public key:        {public}");
-                println!("                   (give this to people who share files with you)");
-                println!("user id (ed25519): {user}");
-                println!("x25519 public key: {x}");
-                println!("key file:          {}", path.display());
+                outln!("public key:        {public}")?;
+                outln!("                   (give this to people who share files with you)")?;
+                outln!("user id (ed25519): {user}")?;
+                outln!("x25519 public key: {x}")?;
+                outln!("key file:          {}", path.display())?;
             }
             Ok(())
         }

@@ -10,6 +10,7 @@ use ifs_core::admin::AdminOp;
 use crate::cmd::GlobalArgs;
 use crate::cmd::donate::{command, print};
 use crate::cmd::peers::PeerArgs;
+use crate::stdout::errln;
 
 /// Arguments of `ifsnode leave`.
 #[derive(Debug, Args)]
@@ -25,9 +26,9 @@ pub struct LeaveArgs {
 /// Run `ifsnode leave`.
 pub fn run(global: &GlobalArgs, args: LeaveArgs) -> anyhow::Result<()> {
     let d = command(global, &args.peer, AdminOp::Leave)?;
-    print(&d, args.json);
+    print(&d, args.json)?;
     if d.used_bytes > 0 {
-        eprintln!("moving chunks elsewhere; stop the node once it holds nothing");
+        errln!("moving chunks elsewhere; stop the node once it holds nothing");
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! pipelined chunk by chunk, so memory stays bounded for any input size.
 
 use crate::cmd::GlobalArgs;
+use crate::stdout::outln;
 use crate::volume::{Cap, VolumeSpec};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -76,12 +77,12 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
             let p = dir.join("sample.txt");
             let t = Instant::now();
             write_sample(&p, args.size)?;
-            println!(
+            outln!(
                 "sample   {} ({}, text-like, made in {:.2} s)",
                 p.display(),
                 mib(args.size),
                 t.elapsed().as_secs_f64()
-            );
+            )?;
             p
         }
     };
@@ -116,13 +117,13 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         )))
         .with_context(|| format!("cannot open a store in {}", dir.display()))?;
     let stats = rt.block_on(store.stats())?;
-    println!(
+    outln!(
         "store    {} (local table), {} free",
         dir.join("store").display(),
         mib(stats.free)
-    );
+    )?;
     for v in &stats.volumes {
-        println!("volume   {}  cap {}", v.path.display(), mib(v.cap));
+        outln!("volume   {}  cap {}", v.path.display(), mib(v.cap))?;
     }
 
     // Encode and store, chunk by chunk.
@@ -133,20 +134,25 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         UserKey::generate(&mut rng).user_id(),
     );
     let reservation = rt.block_on(store.reserve(bound, Duration::from_secs(600), now_ms()))?;
-    println!(
+    outln!(
         "reserve  {} for up to {segments} chunks (id {})",
         mib(bound),
         reservation.id
-    );
-    println!(
+    )?;
+    outln!(
         "\nencode + store  ({} threads, {} segments)",
         params.threads,
         mib(params.segment_size as u64)
-    );
-    println!(
+    )?;
+    outln!(
         "  {:>5}  {:<16}  {:>10}  {:>10}  {:>6}  {:>6}  volumes",
-        "chunk", "id", "plain", "stored", "ratio", "pieces"
-    );
+        "chunk",
+        "id",
+        "plain",
+        "stored",
+        "ratio",
+        "pieces"
+    )?;
 
     let reader = BufReader::with_capacity(
         1 << 20,
@@ -184,18 +190,18 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         before = after;
         stored_bytes += clen;
         let ratio = plain as f64 / clen.max(1) as f64;
-        println!(
+        outln!(
             "  {index:>5}  {:<16}  {:>10}  {:>10}  {ratio:>6.2}  {:>6}  {}",
             &id.to_hex()[..16],
             mib(plain),
             mib(clen),
             stored.pieces,
             used_on.join(", ")
-        );
+        )?;
         ids.push(id);
     }
     let end = rt.block_on(store.commit_reservation(reservation.id))?;
-    println!(
+    outln!(
         "  encoded {} → {} in {} chunks: encode {:.2} s ({}), store {:.2} s ({}); {} of the reservation returned",
         mib(len),
         mib(stored_bytes),
@@ -205,10 +211,10 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         store_t.as_secs_f64(),
         mbps(stored_bytes, store_t),
         mib(end.returned)
-    );
+    )?;
 
     // Read back, decode, compare.
-    println!("\nread + decode + compare");
+    outln!("\nread + decode + compare")?;
     let original = BufReader::with_capacity(1 << 20, File::open(&input)?);
     let mut decoder = Decoder::new(&key, prefix, ids.clone(), Compare::new(original), &params)?;
     let (mut read_t, t_all) = (Duration::ZERO, Instant::now());
@@ -223,28 +229,28 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
     let compare = decoder.finish().context("cannot finish decoding")?;
     let total_t = t_all.elapsed();
     compare.check(len)?;
-    println!(
+    outln!(
         "  read {} chunks in {:.2} s ({}); read + decode {:.2} s ({} of plaintext)",
         ids.len(),
         read_t.as_secs_f64(),
         mbps(stored_bytes, read_t),
         total_t.as_secs_f64(),
         mbps(len, total_t)
-    );
-    println!("  identical: {} bytes match {}", len, input.display());
+    )?;
+    outln!("  identical: {} bytes match {}", len, input.display())?;
 
     let stats = rt.block_on(store.stats())?;
-    println!("\nvolumes");
+    outln!("\nvolumes")?;
     for v in &stats.volumes {
-        println!(
+        outln!(
             "  {}  used {}  cap {}  free {}",
             v.path.display(),
             mib(v.used),
             mib(v.cap),
             mib(v.free)
-        );
+        )?;
     }
-    println!("round trip ok");
+    outln!("round trip ok")?;
     rt.block_on(store.shutdown());
     Ok(())
 }

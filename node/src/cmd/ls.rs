@@ -4,10 +4,12 @@
 use anyhow::Context;
 use clap::Args;
 use ifs_client::FileInfo;
+use ifs_core::name::printable;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
+use crate::stdout::{out, outln};
 
 /// Arguments of `ifsnode ls`.
 #[derive(Debug, Args)]
@@ -26,9 +28,9 @@ pub fn run(global: &GlobalArgs, args: LsArgs) -> anyhow::Result<()> {
         ifs_client::ls(session, key).await.context("ls failed")
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&files))?);
+        outln!("{}", serde_json::to_string_pretty(&json(&files))?)?;
     } else {
-        print!("{}", table(&files));
+        out!("{}", table(&files))?;
     }
     Ok(())
 }
@@ -52,15 +54,22 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
 
 /// An aligned table, one file per line.
 pub fn table(files: &[FileInfo]) -> String {
-    let w = files.iter().map(|f| f.name.len()).max().unwrap_or(4).max(4);
+    // Names come from the network: never print their control characters.
+    let names: Vec<_> = files.iter().map(|f| printable(&f.name)).collect();
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = format!(
         "{:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
         "NAME", "SIZE", "CHUNKS", "REPLICAS", "SHARED"
     );
-    for f in files {
+    for (f, name) in files.iter().zip(&names) {
         out.push_str(&format!(
             "{:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
-            f.name,
+            name,
             f.size,
             f.chunks,
             f.min_live_replicas,
@@ -89,5 +98,20 @@ mod tests {
         assert_eq!(v[0]["size"], 5);
         assert_eq!(v[0]["readers"][0], "07".repeat(32));
         assert!(table(&[f]).lines().nth(1).unwrap().starts_with("a "));
+    }
+
+    #[test]
+    fn a_name_cannot_drive_the_terminal() {
+        let f = FileInfo {
+            name: "x\u{1b}]0;owned\u{7}\u{9b}2J".into(),
+            size: 5,
+            chunks: 1,
+            min_live_replicas: 3,
+            version: 1,
+            readers: vec![],
+        };
+        let t = table(&[f]);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");
+        assert!(t.contains("x\\u{1b}]0;owned\\u{7}\\u{9b}2J"), "{t}");
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_session;
+use crate::stdout::{out, outln};
 use anyhow::bail;
 use clap::Args;
 use ifs_core::proto::{CtlRequest, CtlResponse, PeerRow};
@@ -51,9 +52,9 @@ pub fn run(global: &GlobalArgs, args: PeersArgs) -> anyhow::Result<()> {
         other => bail!("unexpected answer to a peers request: {other:?}"),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else {
-        print!("{}", table(&rows));
+        out!("{}", table(&rows))?;
     }
     Ok(())
 }

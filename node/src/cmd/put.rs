@@ -4,13 +4,16 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use ifs_client::{PutOptions, PutReport, plan::node_name};
+use ifs_core::name::{printable, shortened, validate_name};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::{out, outln};
 
 /// Arguments of `ifsnode put`.
 #[derive(Debug, Args)]
@@ -34,31 +37,63 @@ pub struct PutArgs {
     pub peer: PeerArgs,
 }
 
-/// The name to store under: `--name`, else the file's last path component.
+/// The name to store under: `--name`, else the file's last path component;
+/// either must follow the name rule ([`ifs_core::name`]).
 pub fn file_name(file: &str, name: Option<&str>) -> anyhow::Result<String> {
-    if let Some(n) = name.filter(|n| !n.is_empty()) {
-        return Ok(n.to_string());
+    let name = match name {
+        Some(n) => n.to_string(),
+        None if file == "-" => bail!("reading stdin: give the file a name with --name NAME"),
+        None => {
+            let path = PathBuf::from(file);
+            let last = path
+                .file_name()
+                .with_context(|| format!("{file:?} has no file name: use --name NAME"))?;
+            last.to_str()
+                .with_context(|| format!("{file:?}: the file name is not UTF-8; use --name NAME"))?
+                .to_string()
+        }
+    };
+    if let Err(e) = validate_name(&name) {
+        bail!("put: bad name \"{}\": {e}", shortened(&name, 60));
     }
-    if file == "-" {
-        bail!("reading stdin: give the file a name with --name NAME");
+    Ok(name)
+}
+
+/// The input and its size (when it is a regular file named on the command
+/// line), checked before any network work: a directory is refused here, not
+/// after reserving space.
+fn open_input(file: &str) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    let (input, meta): (Box<dyn Read + Send>, _) = if file == "-" {
+        let stdin = std::io::stdin();
+        let meta = stdin
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata())
+            .context("cannot read stdin")?;
+        (Box::new(stdin), meta)
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
+        let meta = f
+            .metadata()
+            .with_context(|| format!("cannot read {file}"))?;
+        (Box::new(f), meta)
+    };
+    if meta.is_dir() {
+        if file == "-" {
+            bail!("put: stdin is a directory; redirect one file into it");
+        }
+        bail!("put: {file} is a directory; put one file or `-` for stdin");
     }
-    PathBuf::from(file)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .with_context(|| format!("{file:?} has no file name: use --name NAME"))
+    // Stdin may be read from past its start: its size is no promise.
+    let size = (file != "-" && meta.is_file()).then_some(meta.len());
+    Ok((input, size))
 }
 
 /// Run `ifsnode put`.
 pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     let name = file_name(&args.file, args.name.as_deref())?;
-    let (input, size): (Box<dyn Read + Send>, Option<u64>) = if args.file == "-" {
-        (Box::new(std::io::stdin()), None)
-    } else {
-        let f = std::fs::File::open(&args.file)
-            .with_context(|| format!("cannot open {}", args.file))?;
-        let size = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), size)
-    };
+    let (input, size) = open_input(&args.file)?;
     let bar = Progress::start(&format!("put {name}"), size, progress::wanted(args.json));
     let mut opts = PutOptions::new(name.clone());
     opts.replicas = usize::from(args.replicas);
@@ -74,9 +109,9 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&report))?);
+        outln!("{}", serde_json::to_string_pretty(&json(&report))?)?;
     } else {
-        print!("{}", text(&report, usize::from(args.replicas), secs));
+        out!("{}", text(&report, usize::from(args.replicas), secs))?;
     }
     Ok(())
 }
@@ -101,7 +136,7 @@ pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
     let mb_s = r.size as f64 / 1e6 / secs.max(1e-9);
     let mut out = format!(
         "put {}: {} bytes, {} chunks, {} replicas, version {} ({:.1} MB/s)\n",
-        r.name,
+        printable(&r.name),
         r.size,
         r.chunks.len(),
         replicas,
@@ -145,5 +180,20 @@ mod tests {
         assert_eq!(file_name("b.txt", Some("x")).unwrap(), "x");
         assert!(file_name("-", None).is_err());
         assert_eq!(file_name("-", Some("in")).unwrap(), "in");
+    }
+
+    #[test]
+    fn a_bad_name_is_refused_in_one_short_line() {
+        let e = file_name("b.txt", Some("")).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let e = file_name("/tmp/a\u{1b}[2J", None).unwrap_err().to_string();
+        assert!(
+            e.contains("control character") && !e.contains('\u{1b}'),
+            "{e}"
+        );
+        let e = file_name("-", Some(&"y".repeat(5000)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("5000 bytes") && e.len() < 200, "{e}");
     }
 }

@@ -4,10 +4,12 @@
 
 use anyhow::Context;
 use clap::Args;
+use ifs_core::name::printable;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
+use crate::stdout::outln;
 
 /// Arguments of `ifsnode rm`.
 #[derive(Debug, Args)]
@@ -25,11 +27,14 @@ pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
     let r = with_client(global, &args.peer, async |session, key| {
         ifs_client::rm(session, key, &name)
             .await
-            .with_context(|| format!("rm {name} failed"))
+            .with_context(|| format!("rm {} failed", printable(&name)))
     })?;
-    println!(
+    outln!(
         "removed {}: {} chunks; {} of {} holders freed them",
-        args.name, r.chunks, r.confirmed, r.holders
-    );
+        printable(&args.name),
+        r.chunks,
+        r.confirmed,
+        r.holders
+    )?;
     Ok(())
 }

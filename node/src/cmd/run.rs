@@ -7,6 +7,7 @@ use crate::cmd::GlobalArgs;
 use crate::config::Config;
 use crate::node_key;
 use crate::saved_donation::ConfigFile;
+use crate::stdout::announceln;
 use crate::volume::check_volume_dir;
 use anyhow::Context;
 use clap::Args;
@@ -109,6 +110,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<()> {
         check_volume_dir(&v.path)?;
     }
     let cfg = node_config(&config, &data_dir, key, &args)?;
+    crate::listen_port::ensure_free(&cfg.listen)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,16 +123,14 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     let handle = Node::spawn(cfg)
         .await
         .with_context(|| format!("cannot start the node in {}", dir.display()))?;
-    println!("IFS node {} running", handle.peer_id());
+    announceln!("IFS node {} running", handle.peer_id());
     for a in handle.addrs() {
-        println!("  listen    {a}");
+        announceln!("  listen    {a}");
     }
-    println!(
+    announceln!(
         "  address   {}",
         dir.join(ifs_node::ADDR_FILE).to_string_lossy()
     );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
@@ -147,7 +147,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     {
         tracing::warn!("clean stop took longer than {STOP_GRACE:?}; exiting anyway");
     }
-    println!("stopped ({reason})");
+    announceln!("stopped ({reason})");
     Ok(())
 }
 

@@ -11,11 +11,13 @@ use clap::Args;
 use ifs_client::RevokeOptions;
 use ifs_core::UserId;
 use ifs_core::keys::UserPublic;
+use ifs_core::name::printable;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
+use crate::stdout::outln;
 
 /// Arguments of `ifsnode share`.
 #[derive(Debug, Args)]
@@ -58,10 +60,11 @@ pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
     let (r, owner) = with_client(global, &args.peer, async |session, key| {
         let r = ifs_client::share(session, key, &name, &to)
             .await
-            .with_context(|| format!("share {name} failed"))?;
+            .with_context(|| format!("share {} failed", printable(&name)))?;
         Ok((r, key.public()))
     })?;
     let path = format!("{owner}/{}", args.name);
+    let shown = printable(&args.name);
     if args.json {
         let v = serde_json::json!({
             "name": args.name,
@@ -71,17 +74,19 @@ pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
             "readers": r.readers,
             "get_as": path,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
         if r.already {
-            println!("{} was already shared with {}", args.name, to.user);
+            outln!("{shown} was already shared with {}", to.user)?;
         } else {
-            println!(
-                "shared {} with {} (version {}, {} reader(s))",
-                args.name, to.user, r.version, r.readers
-            );
+            outln!(
+                "shared {shown} with {} (version {}, {} reader(s))",
+                to.user,
+                r.version,
+                r.readers
+            )?;
         }
-        println!("they read it with: ifsnode get {path} OUT");
+        outln!("they read it with: ifsnode get {} OUT", printable(&path))?;
     }
     Ok(())
 }
@@ -89,7 +94,11 @@ pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
 /// Run `ifsnode revoke`.
 pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
     let (name, from) = (args.name.clone(), args.from);
-    let bar = Progress::start(&format!("re-key {name}"), None, progress::wanted(args.json));
+    let bar = Progress::start(
+        &format!("re-key {}", printable(&name)),
+        None,
+        progress::wanted(args.json),
+    );
     let opts = RevokeOptions {
         replicas: usize::from(args.replicas),
         progress: Some(bar.counter()),
@@ -97,7 +106,7 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
     let r = with_client(global, &args.peer, async |session, key| {
         ifs_client::revoke(session, key, &name, &from, opts)
             .await
-            .with_context(|| format!("revoke {name} failed"))
+            .with_context(|| format!("revoke {} failed", printable(&name)))
     })?;
     bar.finish();
     if args.json {
@@ -111,12 +120,12 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             "holders_told": r.holders,
             "holders_confirmed": r.confirmed,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
-        println!(
+        outln!(
             "revoked {} from {}: re-encrypted as version {} ({} chunks, {} reader(s) kept); \
              {} of {} holders freed the {} old chunks",
-            args.name,
+            printable(&args.name),
             from.user,
             r.put.version,
             r.put.chunks.len(),
@@ -124,7 +133,7 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
             r.confirmed,
             r.holders,
             r.old_chunks
-        );
+        )?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::peers::{PeerArgs, ask, human_bytes};
+use crate::stdout::{out, outln};
 use anyhow::bail;
 use clap::Args;
 use ifs_core::proto::{CtlRequest, CtlResponse, NodeStatus};
@@ -25,18 +26,19 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         CtlResponse::Status(s) => s,
         other => bail!("unexpected answer to a status request: {other:?}"),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+    let shown = if args.json {
+        outln!("{}", serde_json::to_string_pretty(&status)?)
     } else {
-        print!("{}", describe(&status));
-    }
+        out!("{}", describe(&status))
+    };
+    // A health check's verdict matters more than whether it could be shown.
     if status.alive_peers == 0 {
         bail!(
             "node {} is up but sees no other node alive",
             status.node.peer_id
         );
     }
-    Ok(())
+    shown
 }
 
 /// The status in a few lines for people.

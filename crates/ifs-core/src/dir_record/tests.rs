@@ -37,6 +37,23 @@ fn manifest(name: &str, version: u64, size: u64) -> Manifest {
 }
 
 #[test]
+fn a_live_entry_must_follow_the_name_rule_and_a_delete_need_not() {
+    let k = owner();
+    let bad = DirEntry::signed(k, "/abs\u{1b}[2J".into(), 1, 5, 1, false, 10);
+    assert!(matches!(
+        DirEntry::decode(&bad.encode()),
+        Err(WireError::BadName { .. })
+    ));
+    assert!(matches!(bad.verify(), Err(WireError::BadName { .. })));
+    // A file named before the rule can still be removed.
+    let gone = DirEntry::deleted(k, "/abs".into(), 1, 10);
+    assert_eq!(gone.verify(), Ok(()));
+    let mut dir = DirRecord::new(k.user_id());
+    assert!(dir.insert(bad).is_err());
+    assert_eq!(dir.insert(gone), Ok(()));
+}
+
+#[test]
 fn ls_shows_newest_versions_and_hides_deleted_files() {
     let k = owner();
     let mut dir = DirRecord::new(k.user_id());

@@ -182,13 +182,13 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), WireError> {
-        ensure(!self.name.is_empty(), WHAT, "empty name")?;
+        crate::name::validate_name(&self.name)
+            .map_err(|source| WireError::BadName { what: WHAT, source })?;
         ensure(
             (1..=MAX_REPLICAS).contains(&self.replicas),
             WHAT,
             "replicas out of range",
         )?;
-        ensure(self.name.len() <= MAX_NAME_LEN, WHAT, "name too long")?;
         ensure(self.segment_size > 0, WHAT, "zero segment size")?;
         ensure(self.chunks.len() <= MAX_CHUNKS, WHAT, "too many chunks")?;
         ensure(

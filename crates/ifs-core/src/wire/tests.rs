@@ -218,6 +218,28 @@ fn header_chain_rejects_bad_routes_and_forgery() {
 }
 
 #[test]
+fn a_manifest_whose_name_breaks_the_rule_is_neither_built_nor_accepted() {
+    let owner = user(70);
+    let good = manifest(&owner, 1);
+    let long = "n".repeat(MAX_NAME_LEN + 1);
+    for bad in ["", "/etc/passwd", "a/../b", "dir/", "x\u{1b}[2J", &long] {
+        let mut f = good.fields();
+        f.name = bad.into();
+        assert!(
+            matches!(Manifest::new(&owner, f), Err(WireError::BadName { .. })),
+            "{bad:?} built"
+        );
+        let mut m = good.clone();
+        m.name = bad.into();
+        assert!(
+            matches!(m.verify(), Err(WireError::BadName { .. })),
+            "{bad:?} verified"
+        );
+        assert!(Manifest::decode(&m.encode()).is_err(), "{bad:?} decoded");
+    }
+}
+
+#[test]
 fn manifest_round_trips_and_grants_access() {
     let owner = user(30);
     let stranger = user(31);
