@@ -287,7 +287,8 @@ async fn holder_order(
         .into_iter()
         .filter(|k| all.contains(&k.node))
         .collect();
-    let rtt: HashMap<NodeId, f64> = table::probe_all(session, probe)
+    // Holders that miss the probe grace are still tried, last.
+    let rtt: HashMap<NodeId, f64> = table::probe_all(session, probe, 1)
         .await
         .into_iter()
         .filter_map(|p| p.rtt_ms.map(|r| (p.known.node, r)))

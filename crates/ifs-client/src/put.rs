@@ -238,8 +238,9 @@ async fn preliminary_table(
     max_chunk: u64,
 ) -> Result<(Vec<NodeId>, HashMap<NodeId, PeerId>, Book), PutError> {
     let known = table::known_nodes(session).await?;
-    let probed: Vec<Probed> = table::probe_all(session, known).await;
     let want = replicas + EXTRA_CANDIDATES;
+    // One more node than R is enough to start from; the rest get a grace.
+    let probed: Vec<Probed> = table::probe_all(session, known, replicas + 1).await;
     let total = match opts.size_hint {
         Some(s) => cipher_estimate(s, opts.codec.segment_size as u64),
         // Unknown size: start with a few chunks per node, top up later.

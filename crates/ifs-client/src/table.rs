@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use ifs_core::NodeId;
 use ifs_core::placement::{self, AddrRange, Candidate, Discard, Policy};
 use ifs_core::proto::{CtlRequest, CtlResponse, PeerRow};
@@ -18,6 +17,8 @@ use crate::session::Session;
 
 /// Time allowed for one RTT or hop probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Least time the slowest probes get once enough nodes have answered.
+const PROBE_GRACE: Duration = Duration::from_millis(500);
 
 /// One known node and how to reach it.
 #[derive(Clone, Debug)]
@@ -123,8 +124,51 @@ async fn register(net: &Client, peer: PeerId, addrs: &[String]) {
 /// at once. Nodes the entry node does not see alive are not probed (they
 /// come back unmeasured at once): a dead node would hold every command up
 /// for the probe's timeout.
-pub async fn probe_all(session: &Session, nodes: Vec<Known>) -> Vec<Probed> {
-    join_all(nodes.into_iter().map(|k| probe_one(session, k))).await
+///
+/// Once `enough` nodes have answered, the rest get a grace of four times
+/// the time taken so far (at least [`PROBE_GRACE`]) and are then left
+/// unmeasured: one killed node, still alive in the entry node's table,
+/// must not hold every put up for the whole probe timeout.
+pub async fn probe_all(session: &Session, nodes: Vec<Known>, enough: usize) -> Vec<Probed> {
+    use futures::StreamExt;
+    let start = Instant::now();
+    let mut out: Vec<Option<Probed>> = vec![None; nodes.len()];
+    let mut pending: futures::stream::FuturesUnordered<_> = nodes
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, k)| async move { (i, probe_one(session, k).await) })
+        .collect();
+    let (mut answered, mut cutoff) = (0, None::<tokio::time::Instant>);
+    loop {
+        let next = match cutoff {
+            Some(at) => match tokio::time::timeout_at(at, pending.next()).await {
+                Ok(n) => n,
+                Err(_) => break,
+            },
+            None => pending.next().await,
+        };
+        let Some((i, p)) = next else { break };
+        answered += usize::from(p.rtt_ms.is_some());
+        out[i] = Some(p);
+        if cutoff.is_none() && answered >= enough.max(1) {
+            let grace = (start.elapsed() * 4).max(PROBE_GRACE);
+            cutoff = Some(tokio::time::Instant::now() + grace);
+        }
+    }
+    out.into_iter()
+        .zip(nodes)
+        .map(|(p, known)| {
+            p.unwrap_or_else(|| {
+                debug!(node = %known.peer, "no answer within the probe grace");
+                Probed {
+                    known,
+                    rtt_ms: None,
+                    hops: None,
+                }
+            })
+        })
+        .collect()
 }
 
 async fn probe_one(session: &Session, known: Known) -> Probed {

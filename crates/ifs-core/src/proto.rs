@@ -165,7 +165,8 @@ pub enum CtlError {
 pub struct PeerRow {
     /// The libp2p peer id (text).
     pub peer_id: String,
-    /// `alive`, `suspect` or `dead`.
+    /// `alive`, `unreachable` (alive by its reports, but its connection closed
+    /// and a redial failed), `suspect` or `dead`.
     pub state: String,
     /// Dialable multiaddrs from its latest report.
     pub addrs: Vec<String>,

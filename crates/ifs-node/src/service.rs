@@ -138,7 +138,13 @@ fn handle_event(shared: &Arc<Shared>, ev: NetEvent) {
         NetEvent::InboundStream { peer, stream } => {
             tokio::spawn(async move { s.on_stream(peer, stream).await });
         }
-        NetEvent::PeerConnected { peer, addr } => debug!(%peer, %addr, "connected"),
-        NetEvent::PeerDisconnected { peer } => debug!(%peer, "disconnected"),
+        NetEvent::PeerConnected { peer, addr } => {
+            debug!(%peer, %addr, "connected");
+            s.on_connected(peer);
+        }
+        NetEvent::PeerDisconnected { peer } => {
+            debug!(%peer, "disconnected");
+            tokio::spawn(async move { s.check_disconnected(peer).await });
+        }
     }
 }

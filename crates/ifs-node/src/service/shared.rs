@@ -54,9 +54,13 @@ pub(crate) struct Shared {
     pub admitting: tokio::sync::Mutex<()>,
     /// Control requests per peer (token buckets).
     pub rate: Mutex<ifs_core::rate::RateLimiter<PeerId>>,
-    /// Nodes taken out of the DHT's routing table because they are dead.
-    unrouted: Mutex<std::collections::HashSet<NodeId>>,
+    /// Nodes taken out of the DHT's routing table (dead, or not answering
+    /// after their connection closed), and when.
+    unrouted: Mutex<std::collections::HashMap<NodeId, u64>>,
 }
+
+/// How long a node whose connection closed gets to answer a redial.
+const REDIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Lock a mutex, recovering the data if a task panicked while holding it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -90,7 +94,7 @@ impl Shared {
             record_merge: tokio::sync::Mutex::new(()),
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
-            unrouted: Mutex::new(std::collections::HashSet::new()),
+            unrouted: Mutex::new(std::collections::HashMap::new()),
             // Generous for a gateway's steady stream, tight for a flood.
             rate: Mutex::new(ifs_core::rate::RateLimiter::new(2000.0, 10_000.0, 16_384)),
         }
@@ -392,14 +396,22 @@ impl Shared {
         let (gone, back) = {
             let table = lock(&self.table);
             let mut unrouted = lock(&self.unrouted);
-            unrouted.retain(|n| table.get(n).is_some());
+            unrouted.retain(|n, _| table.get(n).is_some());
             let (mut gone, mut back) = (Vec::new(), Vec::new());
-            for (node, _) in table.iter() {
+            for (node, e) in table.iter() {
                 let dead = self.liveness_in(&table, node, now_ms) == Liveness::Dead;
-                if dead && unrouted.insert(*node) {
-                    gone.push(*node);
-                } else if !dead && unrouted.remove(node) {
-                    back.push(*node);
+                match unrouted.get(node) {
+                    None if dead => {
+                        unrouted.insert(*node, now_ms);
+                        gone.push(*node);
+                    }
+                    // A report it issued after it was taken out: it is back
+                    // (a late copy of its last report is not enough).
+                    Some(&since) if !dead && e.report.issued_at_ms > since => {
+                        unrouted.remove(node);
+                        back.push(*node);
+                    }
+                    _ => {}
                 }
             }
             (gone, back)
@@ -418,17 +430,67 @@ impl Shared {
         }
     }
 
+    /// A connection to `peer` is up: whatever it was, it answers now (and
+    /// identify puts it back in the routing table).
+    pub fn on_connected(&self, peer: PeerId) {
+        if let Some(node) = ifs_net::peer_id_to_node_id(&peer) {
+            lock(&self.unrouted).remove(&node);
+        }
+    }
+
+    /// The last connection to `peer` closed. A node that was killed stays
+    /// "alive" in the table until it misses enough reports, and meanwhile
+    /// every DHT query would wait on a dial of it: redial it now, off any
+    /// user's request, and take it out of the routing table if it does not
+    /// answer (it comes back when it reports again, see
+    /// [`Self::route_around_dead`]).
+    pub async fn check_disconnected(&self, peer: PeerId) {
+        let Some(node) = ifs_net::peer_id_to_node_id(&peer) else {
+            return;
+        };
+        let addrs: Vec<Multiaddr> = match lock(&self.table).get(&node) {
+            Some(e) if node != self.node_id => e
+                .report
+                .addrs
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            _ => return, // a client, or a node this one does not know
+        };
+        // TCP answers or refuses at once; a QUIC dial of a dead address
+        // only times out. The TCP addresses decide when there are any.
+        let is_tcp = |a: &Multiaddr| a.iter().any(|p| matches!(p, multiaddr::Protocol::Tcp(_)));
+        let tcp: Vec<Multiaddr> = addrs.iter().filter(|a| is_tcp(a)).cloned().collect();
+        let tried = if tcp.is_empty() { addrs } else { tcp };
+        let since = crate::now_ms();
+        for addr in tried {
+            let dial = self.net.dial(addr);
+            if let Ok(Ok(_)) = tokio::time::timeout(REDIAL_TIMEOUT, dial).await {
+                return;
+            }
+        }
+        debug!(%peer, "does not answer since its connection closed: out of the DHT routing table");
+        lock(&self.unrouted).entry(node).or_insert(since);
+        let _ = self.net.remove_peer(peer).await;
+    }
+
     /// Every known node as a row of `ifsnode peers`.
     pub fn peer_rows(&self, now_ms: u64) -> Vec<PeerRow> {
         let table = lock(&self.table);
         let metrics = lock(&self.metrics);
+        let unrouted = lock(&self.unrouted);
         let mut rows: Vec<PeerRow> = table
             .iter()
             .map(|(_, e)| {
                 let (report, heard_ms) = (&e.report, e.last_heard_ms);
                 let m = metrics.get(&report.node);
                 let is_self = report.node == self.node_id;
+                // Its connection closed and a redial failed; not heard since.
+                let unreachable = unrouted
+                    .get(&report.node)
+                    .is_some_and(|&t| report.issued_at_ms <= t);
                 let state = match self.liveness_in(&table, &report.node, now_ms) {
+                    Liveness::Alive if unreachable => "unreachable",
                     Liveness::Alive => "alive",
                     Liveness::Suspect => "suspect",
                     Liveness::Dead => "dead",
