@@ -142,3 +142,22 @@ mod tests {
         assert_eq!(cli.global.data_dir().unwrap(), PathBuf::from("/tmp/x"));
     }
 }
+
+/// `n` and `noun`, plural unless `n` is 1: "1 chunk", "3 chunks".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    #[test]
+    fn one_is_singular_and_the_rest_plural() {
+        assert_eq!(super::count(1, "chunk"), "1 chunk");
+        assert_eq!(super::count(0, "chunk"), "0 chunks");
+        assert_eq!(super::count(12, "node"), "12 nodes");
+    }
+}

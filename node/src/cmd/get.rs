@@ -83,11 +83,11 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
     let line = format!(
-        "got {}: {} bytes, {} chunks from {} nodes ({:.1} MB/s)",
+        "got {}: {} bytes, {} from {} ({:.1} MB/s)",
         shown,
         report.size,
-        report.chunks,
-        report.results.len(),
+        crate::cmd::count(report.chunks as u64, "chunk"),
+        crate::cmd::count(report.results.len() as u64, "node"),
         report.size as f64 / 1e6 / secs.max(1e-9)
     );
     // With the data on stdout, the summary goes to stderr.

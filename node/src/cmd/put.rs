@@ -135,11 +135,11 @@ pub fn json(r: &PutReport) -> serde_json::Value {
 pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
     let mb_s = r.size as f64 / 1e6 / secs.max(1e-9);
     let mut out = format!(
-        "put {}: {} bytes, {} chunks, {} replicas, version {} ({:.1} MB/s)\n",
+        "put {}: {} bytes, {}, {}, version {} ({:.1} MB/s)\n",
         printable(&r.name),
         r.size,
-        r.chunks.len(),
-        replicas,
+        crate::cmd::count(r.chunks.len() as u64, "chunk"),
+        crate::cmd::count(replicas as u64, "replica"),
         r.version,
         mb_s
     );

@@ -30,9 +30,9 @@ pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
             .with_context(|| format!("rm {} failed", printable(&name)))
     })?;
     outln!(
-        "removed {}: {} chunks; {} of {} holders freed them",
+        "removed {}: {}; {} of {} holders freed them",
         printable(&args.name),
-        r.chunks,
+        crate::cmd::count(r.chunks as u64, "chunk"),
         r.confirmed,
         r.holders
     )?;

@@ -49,8 +49,11 @@ pub fn describe(s: &NodeStatus) -> String {
         n.peer_id, n.state, s.version
     );
     out += &format!(
-        "  uptime    {} s; {} peers alive, {} connected; {} chunks held\n",
-        s.uptime_s, s.alive_peers, s.connected_peers, s.chunks
+        "  uptime    {} s; {} alive, {} connected; {} held\n",
+        s.uptime_s,
+        crate::cmd::count(u64::from(s.alive_peers), "peer"),
+        s.connected_peers,
+        crate::cmd::count(s.chunks, "chunk")
     );
     out += &format!(
         "  capacity  {} donated, {} used, {} reserved, {} free; owner needs {}%\n",
