@@ -20,3 +20,5 @@ mod put_input;
 mod roundtrip;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/user_key.rs"]
+mod user_key;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::cmd::GlobalArgs;
 use crate::cmd::peers::PeerArgs;
 use crate::peer_addr;
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 
 /// Environment variable naming the directory of the user key.
 pub const HOME_ENV: &str = "IFS_HOME";
@@ -92,6 +92,10 @@ fn create(dir: &Path, path: &Path) -> anyhow::Result<UserKey> {
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             tracing::info!(path = %path.display(), "created a new user key");
+            errln!(
+                "created your user key {}: back it up (a copy kept somewhere safe); without it your files can be neither read nor deleted",
+                path.display()
+            );
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(dir),
