@@ -32,6 +32,22 @@ async fn cluster(n: usize, opts: ClusterOptions) -> Cluster {
     net
 }
 
+/// A cluster of `n` whose nodes run a durability pass every 500 ms.
+async fn repairing_cluster(n: usize) -> Cluster {
+    let durability = ifs_node::DurabilityConfig {
+        repair_interval: Duration::from_millis(500),
+        ..ifs_node::DurabilityConfig::default()
+    };
+    cluster(
+        n,
+        ClusterOptions {
+            durability,
+            ..ClusterOptions::default()
+        },
+    )
+    .await
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -269,18 +285,9 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
     let intruder = intruder(&net).await;
     let node = net.node(1).unwrap();
     let (peer, id) = (node.peer_id(), node.node_id());
-    let grant = match raw(
-        &intruder,
-        peer,
-        &CtlRequest::Reserve(ReserveRequest::new(&honest, id, 1 << 20, 600_000, now_ms())),
-    )
-    .await
-    {
-        CtlResponse::Granted(g) => g,
-        other => panic!("{other:?}"),
-    };
+    let reservation_id = grant_on(&intruder, &net, 1, &honest, 1 << 20).await;
     // The thief saw the reservation id (it travels in chains) and settles it.
-    let settle = SettleRequest::new(&thief, id, grant.reservation_id, now_ms());
+    let settle = SettleRequest::new(&thief, id, reservation_id, now_ms());
     assert!(matches!(
         raw(&intruder, peer, &CtlRequest::Settle(settle)).await,
         CtlResponse::Error(CtlError::Denied(_))
@@ -296,7 +303,7 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
         .map(|&i| ChainHop {
             node: net.node(i).unwrap().node_id(),
             reservation_id: if i == 1 {
-                grant.reservation_id
+                reservation_id
             } else {
                 [i as u8; 16]
             },
@@ -321,7 +328,7 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
         (FileRecord::key(&honest.user_id(), "mine"), 1),
         vec![ChainHop {
             node: id,
-            reservation_id: grant.reservation_id,
+            reservation_id,
         }],
     )
     .unwrap();
@@ -329,7 +336,7 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
         .await
         .unwrap();
     assert_eq!(reply.receipts.len(), 1, "{:?}", reply.failure);
-    let settle = SettleRequest::new(&honest, id, grant.reservation_id, now_ms());
+    let settle = SettleRequest::new(&honest, id, reservation_id, now_ms());
     assert!(matches!(
         raw(&intruder, peer, &CtlRequest::Settle(settle)).await,
         CtlResponse::Done
@@ -480,16 +487,7 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
     let intruder = intruder(&net).await;
     let node = net.node(1).unwrap();
     let (peer, id) = (node.peer_id(), node.node_id());
-    let grant = match raw(
-        &intruder,
-        peer,
-        &CtlRequest::Reserve(ReserveRequest::new(&user, id, 1 << 20, 600_000, now_ms())),
-    )
-    .await
-    {
-        CtlResponse::Granted(g) => g,
-        other => panic!("{other:?}"),
-    };
+    let reservation_id = grant_on(&intruder, &net, 1, &user, 1 << 20).await;
     let data = random_bytes(300 << 10);
     let chunk = ChunkId::of(&data);
     let chain = HeaderChain::new(
@@ -499,7 +497,7 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
         (FileRecord::key(&user.user_id(), "abandoned.bin"), 1),
         vec![ChainHop {
             node: id,
-            reservation_id: grant.reservation_id,
+            reservation_id,
         }],
     )
     .unwrap();
@@ -507,7 +505,7 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
         .await
         .unwrap();
     assert_eq!(reply.receipts.len(), 1, "{:?}", reply.failure);
-    let settle = SettleRequest::new(&user, id, grant.reservation_id, now_ms());
+    let settle = SettleRequest::new(&user, id, reservation_id, now_ms());
     raw(&intruder, peer, &CtlRequest::Settle(settle)).await;
 
     // Counted as awaiting collection, then freed once the grace has passed.
@@ -540,18 +538,7 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_holders_do_not_block_a_repair_copy() {
-    let durability = ifs_node::DurabilityConfig {
-        repair_interval: Duration::from_millis(500),
-        ..ifs_node::DurabilityConfig::default()
-    };
-    let mut net = cluster(
-        5,
-        ClusterOptions {
-            durability,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let mut net = repairing_cluster(5).await;
     let victim = UserKey::generate(&mut rand::rng());
     let s = session(&net, 0).await;
     let data = random_bytes(200 << 10);
@@ -600,40 +587,14 @@ async fn made_up_holders_do_not_block_a_repair_copy() {
     intruder.shutdown().await;
 
     // One real holder (not the entry node) goes away for good.
-    let holders: Vec<usize> = {
-        let mut v = Vec::new();
-        for i in net.running() {
-            if net
-                .node(i)
-                .unwrap()
-                .store()
-                .contains(chunk.id)
-                .await
-                .unwrap()
-            {
-                v.push(i);
-            }
-        }
-        v
-    };
+    let holders = holders_of(&net, chunk.id).await;
     assert_eq!(holders.len(), 3);
     let gone = *holders.iter().find(|&&i| i != 0).unwrap();
     net.stop(gone).await.unwrap();
 
     // Repair still finds a node that takes the copy: three live copies again.
     wait_until_async("a repair copy on a new node", PATIENCE, || async {
-        let mut n = 0;
-        for i in net.running() {
-            n += usize::from(
-                net.node(i)
-                    .unwrap()
-                    .store()
-                    .contains(chunk.id)
-                    .await
-                    .unwrap(),
-            );
-        }
-        n >= 3
+        holders_of(&net, chunk.id).await.len() >= 3
     })
     .await
     .unwrap();
@@ -710,18 +671,7 @@ async fn sink(net: &Cluster) -> (Intruder, tokio::task::JoinHandle<()>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_that_never_read_do_not_stall_repair() {
     let logs = ifs_testkit::LogCapture::install("warn").unwrap();
-    let durability = ifs_node::DurabilityConfig {
-        repair_interval: Duration::from_millis(500),
-        ..ifs_node::DurabilityConfig::default()
-    };
-    let mut net = cluster(
-        4,
-        ClusterOptions {
-            durability,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let mut net = repairing_cluster(4).await;
     let victim = UserKey::generate(&mut rand::rng());
     let s = session(&net, 0).await;
     let files: Vec<(String, Vec<u8>)> = (0..3)
@@ -801,18 +751,7 @@ async fn peers_that_never_read_do_not_stall_repair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_whose_client_never_settled_is_still_repaired() {
-    let durability = ifs_node::DurabilityConfig {
-        repair_interval: Duration::from_millis(500),
-        ..ifs_node::DurabilityConfig::default()
-    };
-    let mut net = cluster(
-        5,
-        ClusterOptions {
-            durability,
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
+    let mut net = repairing_cluster(5).await;
     let user = UserKey::generate(&mut rand::rng());
     let intruder = intruder(&net).await;
 
