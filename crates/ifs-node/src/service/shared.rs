@@ -62,6 +62,12 @@ pub(crate) struct Shared {
 /// How long a node whose connection closed gets to answer a redial.
 const REDIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Whether a node taken out of the routing table at `since` has issued no
+/// report since (a late copy of its last report does not bring it back).
+fn silent_since(report: &CapacityReport, since: u64) -> bool {
+    report.issued_at_ms <= since
+}
+
 /// Lock a mutex, recovering the data if a task panicked while holding it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -405,9 +411,7 @@ impl Shared {
                         unrouted.insert(*node, now_ms);
                         gone.push(*node);
                     }
-                    // A report it issued after it was taken out: it is back
-                    // (a late copy of its last report is not enough).
-                    Some(&since) if !dead && e.report.issued_at_ms > since => {
+                    Some(&since) if !dead && !silent_since(&e.report, since) => {
                         unrouted.remove(node);
                         back.push(*node);
                     }
@@ -488,7 +492,7 @@ impl Shared {
                 // Its connection closed and a redial failed; not heard since.
                 let unreachable = unrouted
                     .get(&report.node)
-                    .is_some_and(|&t| report.issued_at_ms <= t);
+                    .is_some_and(|&since| silent_since(report, since));
                 let state = match self.liveness_in(&table, &report.node, now_ms) {
                     Liveness::Alive if unreachable => "unreachable",
                     Liveness::Alive => "alive",
