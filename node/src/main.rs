@@ -6,6 +6,9 @@
 mod atomic_file;
 mod cmd;
 mod config;
+mod disk_space;
+mod error_line;
+mod human;
 mod listen_port;
 mod logging;
 mod node_key;
@@ -27,9 +30,9 @@ fn main() -> ExitCode {
         Err(e) if stdout::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
-            // `{:#}` prints the whole context chain on one line: what failed,
-            // then why. It may quote names from the network: no control codes.
-            let message = format!("{e:#}");
+            // What failed, then why, on one line. It may quote names from
+            // the network: no control codes.
+            let message = error_line::one_line(&e);
             stdout::errln!("ifsnode: error: {}", ifs_core::name::printable(&message));
             ExitCode::FAILURE
         }

@@ -36,7 +36,36 @@ pub fn load(path: &Path) -> anyhow::Result<NodeKey> {
     }
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read node key {}", path.display()))?;
-    NodeKey::from_bytes(&bytes).with_context(|| format!("invalid node key {}", path.display()))
+    let key = NodeKey::from_bytes(&bytes)
+        .with_context(|| format!("invalid node key {}", path.display()))?;
+    if !looks_random(&bytes) {
+        bail!(
+            "node key {} is not a random key (32 bytes of only {} different values, e.g. all zero); \
+             anyone could sign as this node: delete it and run `ifsnode init --force` for a new one",
+            path.display(),
+            distinct_bytes(&bytes)
+        );
+    }
+    Ok(key)
+}
+
+/// Fewest different byte values a key of 32 random bytes may hold. A
+/// uniform key has about 30; one with at most 8 comes up with probability
+/// below 10^-30, while typed or zeroed keys (all zero, a repeated pattern)
+/// land there.
+const MIN_DISTINCT_BYTES: usize = 9;
+
+fn distinct_bytes(bytes: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    for &b in bytes {
+        seen[usize::from(b)] = true;
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
+/// Whether `bytes` could have come from a random generator.
+fn looks_random(bytes: &[u8]) -> bool {
+    distinct_bytes(bytes) >= MIN_DISTINCT_BYTES
 }
 
 /// Generate a fresh key and write it atomically to `path` with mode 0600.
@@ -57,6 +86,20 @@ mod tests {
         let k = create(&p).unwrap();
         assert_eq!(std::fs::read(&p).unwrap().len(), 32);
         assert_eq!(load(&p).unwrap().node_id(), k.node_id());
+    }
+
+    #[test]
+    fn rejects_a_zero_or_patterned_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path_in(dir.path());
+        for bytes in [[0u8; 32], [0xff; 32], *b"abcdabcdabcdabcdabcdabcdabcdabcd"] {
+            write_atomic(&p, &bytes, KEY_MODE).unwrap();
+            let err = format!("{:#}", load(&p).unwrap_err());
+            assert!(err.contains("not a random key"), "{err}");
+        }
+        for _ in 0..1000 {
+            assert!(looks_random(&rand::random::<[u8; 32]>()));
+        }
     }
 
     #[test]

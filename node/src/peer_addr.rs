@@ -5,8 +5,9 @@
 //! The choice is a pure function of those three sources so it is tested
 //! without a network; the error names all three when none gives an address.
 
-use anyhow::{Context, bail};
-use multiaddr::Multiaddr;
+use anyhow::{Context, anyhow, bail};
+use ifs_client::ClientError;
+use multiaddr::{Multiaddr, Protocol};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the entry node.
@@ -79,6 +80,57 @@ pub fn resolve_from(
         ),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", addr_file.display())),
     }
+}
+
+/// The one-line error for an entry node that could not be reached: "not
+/// running" when nothing listens on its TCP port (a stale `node.addr` of a
+/// stopped node), else why the dial failed.
+pub fn unreachable(
+    addr: &Multiaddr,
+    source: &Source,
+    data_dir: &Path,
+    e: &ClientError,
+) -> anyhow::Error {
+    let reason = match e {
+        ClientError::Unreachable { reason, .. } => reason.clone(),
+        ClientError::Net(e) => return anyhow!("cannot start the network client: {e}"),
+        other => other.to_string(),
+    };
+    if tcp_refused(addr) {
+        let hint = match source {
+            Source::AddrFile(_) => format!(
+                "; start it with `ifsnode run --data-dir {}`",
+                data_dir.display()
+            ),
+            Source::Flag | Source::Env => String::new(),
+        };
+        anyhow!("the node at {addr} (from {source}) is not running{hint}")
+    } else {
+        anyhow!("cannot reach the node at {addr} (from {source}): {reason}")
+    }
+}
+
+/// Whether `addr` names an IP and TCP port where the connection is refused:
+/// no process listens there.
+fn tcp_refused(addr: &Multiaddr) -> bool {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return false;
+    };
+    let sock = std::net::SocketAddr::new(ip, port);
+    matches!(
+        std::net::TcpStream::connect_timeout(&sock, std::time::Duration::from_secs(2)),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ mod closed_stdout;
 #[path = "data_path/support.rs"]
 #[allow(dead_code)] // each test binary uses a different part of it
 mod cluster;
+#[path = "cli/first_hour.rs"]
+mod first_hour;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/listen_port.rs"]
@@ -16,6 +18,8 @@ mod listen_port;
 mod names;
 #[path = "cli/put_input.rs"]
 mod put_input;
+#[path = "cli/readme.rs"]
+mod readme;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/support.rs"]

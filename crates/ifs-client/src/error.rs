@@ -99,7 +99,10 @@ pub enum PutError {
     #[error("encoding failed: {0}")]
     Codec(#[from] ifs_core::CodecError),
     /// Not enough usable nodes to place R replicas at all.
-    #[error("{usable} usable nodes, {replicas} replicas asked{discarded}")]
+    #[error(
+        "{usable} usable {}, {replicas} replicas asked{discarded}",
+        if *usable == 1 { "node" } else { "nodes" }
+    )]
     NotEnoughNodes {
         /// Nodes that passed probing and granted a reservation.
         usable: usize,

@@ -26,7 +26,7 @@ pub mod transfer;
 pub use catalog::{FileInfo, RmReport, ls, min_live_replicas, rm};
 pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
 pub use get::{GetOptions, GetReport, by_rtt, get, get_from, get_to_file};
-pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, put};
+pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
 pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};
 pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};

@@ -101,6 +101,17 @@ pub struct PutReport {
     pub size: u64,
     /// Every chunk, in order.
     pub chunks: Vec<PlacedChunk>,
+    /// The live version this put replaced, if the name held a file.
+    pub replaced: Option<Replaced>,
+}
+
+/// A file a put replaced (same owner and name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replaced {
+    /// Its plaintext size.
+    pub size: u64,
+    /// Its manifest version.
+    pub version: u64,
 }
 
 /// Up to `segment + 1` bytes from the start of `input` (fewer only when it
@@ -219,12 +230,23 @@ pub async fn put<R: Read + Send + 'static>(
 
 /// The version a put of `name` must use to supersede everything seen.
 async fn next_version(session: &Session, key: &UserKey, name: &str) -> u64 {
+    current(session, key, name).await.0
+}
+
+/// The next version of `name` and the live file it would replace.
+async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<Replaced>) {
     match records::get_file_record(session, &key.user_id(), name).await {
-        Ok(Some(rec)) => rec.next_version(),
-        Ok(None) => 1,
+        Ok(Some(rec)) => {
+            let live = rec.live_manifest().map(|m| Replaced {
+                size: m.size,
+                version: m.version,
+            });
+            (rec.next_version(), live)
+        }
+        Ok(None) => (1, None),
         Err(e) => {
             warn!("existing record unreadable, writing version 1 over it: {e}");
-            1
+            (1, None)
         }
     }
 }
@@ -315,7 +337,8 @@ async fn commit(
     let owner = key.user_id();
     // A concurrent put may have committed meanwhile: never go below it (a
     // higher version than the chunks' binding is safe, a lower one is not).
-    let version = next_version(session, key, name).await.max(bound_version);
+    let (next, replaced) = current(session, key, name).await;
+    let version = next.max(bound_version);
     let size = placed.iter().map(|c| c.plain_len).sum();
     let mut key_wraps = vec![wrap_key(
         file_key.as_bytes(),
@@ -366,6 +389,7 @@ async fn commit(
         version,
         size,
         chunks: placed,
+        replaced,
     })
 }
 

@@ -30,6 +30,9 @@ pub fn run(global: &GlobalArgs, _args: CheckArgs) -> anyhow::Result<()> {
         );
     }
 
+    for w in crate::disk_space::cap_warnings(&config) {
+        crate::stdout::errln!("ifsnode: warning: {w}");
+    }
     outln!("ok: IFS node {}", key.node_id())?;
     outln!("  config    {}", config_path.display())?;
     outln!("  node key  {}", key_path.display())?;

@@ -30,7 +30,12 @@ pub struct DevnetArgs {
     pub dir: PathBuf,
     /// TCP port of node 1; node i listens on TCP P+2(i-1) and QUIC P+2(i-1)+1.
     /// 0 picks free ports.
-    #[arg(long, value_name = "P", default_value_t = 4200)]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 4200,
+        env = "IFS_DEVNET_BASE_PORT"
+    )]
     pub base_port: u16,
     /// Milliseconds between capacity reports of every node
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..))]
@@ -65,11 +70,31 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut nodes: Vec<(PathBuf, Child)> = Vec::new();
+    // Every node sits on the same disk: each gets a fair share of it, not
+    // all of its free space.
+    let share = crate::disk_space::fair_share(&root, args.nodes, DEFAULT_OWNER_RESERVE)
+        .with_context(|| format!("cannot read the free space of {}", root.display()))?;
+    let fresh = (1..=args.nodes)
+        .filter(|i| {
+            !root
+                .join(format!("node{i}"))
+                .join(crate::config::CONFIG_FILE)
+                .exists()
+        })
+        .count();
+    if fresh > 0 {
+        announceln!(
+            "each new node donates up to {} (the free space of {} beyond the owner reserve, split over {})",
+            crate::human::bytes(share),
+            root.display(),
+            crate::cmd::count(u64::from(args.nodes), "node")
+        );
+    }
     let started = rt.block_on(async {
         let mut seed: Option<String> = None;
         for i in 0..args.nodes {
             let dir = root.join(format!("node{}", i + 1));
-            init_node(&exe, &dir, args.base_port, i, global.verbose)?;
+            init_node(&exe, &dir, (args.base_port, i), share, global.verbose)?;
             let child = start_node(&exe, &dir, seed.as_deref(), &args, global.verbose)?;
             nodes.push((dir.clone(), child));
             let addr = wait_addr(&dir, &mut nodes).await?;
@@ -93,12 +118,26 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     waited
 }
 
-fn init_node(exe: &Path, dir: &Path, base: u16, i: u16, verbose: u8) -> anyhow::Result<()> {
+/// The owner reserve `init` writes (`owner_reserve_pct`).
+const DEFAULT_OWNER_RESERVE: u8 = 10;
+
+fn init_node(
+    exe: &Path,
+    dir: &Path,
+    (base, i): (u16, u16),
+    share: u64,
+    verbose: u8,
+) -> anyhow::Result<()> {
     if dir.join(crate::config::CONFIG_FILE).exists() {
         return Ok(());
     }
+    let volume = dir.join(crate::cmd::init::DEFAULT_VOLUME);
+    std::fs::create_dir_all(&volume)
+        .with_context(|| format!("cannot create {}", volume.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("init").arg("--data-dir").arg(dir);
+    cmd.arg("--volume")
+        .arg(format!("{}:{}MiB", volume.display(), share >> 20));
     for a in listen_addrs(base, i)? {
         cmd.arg("--listen").arg(a);
     }
@@ -188,14 +227,17 @@ async fn wait_for_stop(nodes: &mut [(PathBuf, Child)]) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Said once per node: an exited child stays exited.
+    let mut reported = vec![false; nodes.len()];
     loop {
         tokio::select! {
             r = tokio::signal::ctrl_c() => return r.context("cannot wait for Ctrl-C"),
             _ = term.recv() => return Ok(()),
             _ = tick.tick() => {
-                for (dir, child) in nodes.iter_mut() {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        errln!("devnet: node in {} exited ({status})", dir.display());
+                for ((dir, child), said) in nodes.iter_mut().zip(reported.iter_mut()) {
+                    if !*said && let Ok(Some(status)) = child.try_wait() {
+                        *said = true;
+                        errln!("devnet: node in {} exited ({status}); the others keep running", dir.display());
                     }
                 }
             }

@@ -16,6 +16,7 @@ use ifs_store::{Cap, VolumeSpec};
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::peers::{PeerArgs, ask};
+use crate::human;
 use crate::node_key;
 use crate::stdout::outln;
 
@@ -49,6 +50,7 @@ pub fn parse_donation(text: &str) -> anyhow::Result<DonationCap> {
 pub fn command(
     global: &GlobalArgs,
     peer: &PeerArgs,
+    name: &str,
     op: AdminOp,
 ) -> anyhow::Result<DonationStatus> {
     let dir = global.data_dir()?;
@@ -56,7 +58,7 @@ pub fn command(
         "operator commands are signed with the node's key: run this where its data dir is",
     )?;
     let req = AdminRequest::new(&key, op, ifs_node::now_ms(), rand::random());
-    match ask(global, peer, CtlRequest::Admin(req))? {
+    match ask(global, peer, name, CtlRequest::Admin(req))? {
         CtlResponse::Donation(d) => Ok(d),
         other => bail!("unexpected answer: {other:?}"),
     }
@@ -74,10 +76,10 @@ pub fn print(d: &DonationStatus, json: bool) -> anyhow::Result<()> {
         )?;
     } else {
         outln!(
-            "donated {} bytes, holding {} bytes, {} bytes to move elsewhere{}",
-            d.donated_bytes,
-            d.used_bytes,
-            d.excess_bytes,
+            "donated {}, holding {}, {} to move elsewhere{}",
+            human::bytes(d.donated_bytes),
+            human::bytes(d.used_bytes),
+            human::bytes(d.excess_bytes),
             if d.leaving { " (leaving)" } else { "" }
         )?;
     }
@@ -90,7 +92,7 @@ pub fn run(global: &GlobalArgs, args: DonateArgs) -> anyhow::Result<()> {
         Some(s) => AdminOp::Donate(parse_donation(s)?),
         None => AdminOp::Donation,
     };
-    print(&command(global, &args.peer, op)?, args.json)
+    print(&command(global, &args.peer, "donate", op)?, args.json)
 }
 
 #[cfg(test)]

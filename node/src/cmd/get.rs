@@ -2,7 +2,7 @@
 //! write it to OUT (replaced only once complete) or stdout. OWNER (a public
 //! key or user id) reads a file another user shared with you.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
 use ifs_client::GetOptions;
 use ifs_core::name::printable;
@@ -20,8 +20,12 @@ use crate::stdout::{Stdout, errln, outln};
 pub struct GetArgs {
     /// The file's name; `OWNER_PUBKEY/NAME` for a file another user shared with you
     pub name: String,
-    /// Where to write it, or `-` for stdout
+    /// Where to write it, or `-` for stdout; an existing file is replaced
+    /// only with --force
     pub out: String,
+    /// Replace OUT if it exists
+    #[arg(long)]
+    pub force: bool,
     /// Which node to enter through.
     #[command(flatten)]
     pub peer: PeerArgs,
@@ -34,8 +38,43 @@ fn partial_path(out: &std::path::Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// Refuse an output path that cannot take the file, before anything is
+/// downloaded: a directory, an existing file without `force`, a missing
+/// parent directory.
+pub fn check_out(out: &str, force: bool) -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(out);
+    let is_dir = out.ends_with('/') || std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+    if is_dir {
+        bail!(
+            "get: {} is a directory; give the file to write, e.g. {}/NAME",
+            path.display(),
+            out.trim_end_matches('/')
+        );
+    }
+    if std::fs::symlink_metadata(&path).is_ok() && !force {
+        bail!("get: {} exists; pass --force to replace it", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "get: cannot write {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Run `ifsnode get`.
 pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
+    let out_path = if args.out == "-" {
+        None
+    } else {
+        Some(check_out(&args.out, args.force)?)
+    };
     let to_stdout = args.out == "-";
     let shown = printable(&args.name).into_owned();
     let bar = Progress::start(&format!("get {shown}"), None, progress::wanted(false));
@@ -48,7 +87,7 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let name = name.to_string();
     let report = if to_stdout {
         let out = BufWriter::with_capacity(1 << 20, Stdout::new());
-        let (report, mut out) = with_client(global, &args.peer, async |session, key| {
+        let (report, mut out) = with_client(global, &args.peer, "get", async |session, key| {
             let owner = owner.unwrap_or_else(|| key.user_id());
             ifs_client::get_from(session, key, &owner, &name, out, opts)
                 .await
@@ -57,12 +96,12 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
         out.flush().context("cannot write to stdout")?;
         report
     } else {
-        let out_path = PathBuf::from(&args.out);
+        let out_path = out_path.unwrap_or_default();
         let tmp = partial_path(&out_path);
         let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+            .with_context(|| format!("get: cannot write {}", out_path.display()))?;
         let file = std::sync::Arc::new(file);
-        let result = with_client(global, &args.peer, async |session, key| {
+        let result = with_client(global, &args.peer, "get", async |session, key| {
             let owner = owner.unwrap_or_else(|| key.user_id());
             ifs_client::get_to_file(session, key, &owner, &name, file.clone(), opts)
                 .await
@@ -102,6 +141,24 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_path_that_cannot_take_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let e = check_out(d, false).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let e = check_out(&format!("{d}/no/x"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        let f = format!("{d}/x");
+        assert!(check_out(&f, false).is_ok());
+        std::fs::write(&f, b"old").unwrap();
+        let e = check_out(&f, false).unwrap_err().to_string();
+        assert!(e.contains("--force"), "{e}");
+        assert!(check_out(&f, true).is_ok());
+    }
 
     #[test]
     fn the_partial_file_sits_beside_the_output() {

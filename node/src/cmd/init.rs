@@ -80,6 +80,20 @@ impl Drop for Undo {
     }
 }
 
+/// Whether a node process holds the store of `data_dir` open: its redb
+/// file is locked while the node runs and free once it stops or dies.
+pub fn node_running(data_dir: &Path) -> bool {
+    let db = data_dir.join(STORE_FILE);
+    db.exists()
+        && matches!(
+            redb::Database::open(&db),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen)
+        )
+}
+
+/// The store's redb file in the data dir (`ifs_store` names it).
+const STORE_FILE: &str = "store.redb";
+
 /// Run `ifsnode init`.
 pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
     let data_dir = global.data_dir()?;
@@ -94,6 +108,12 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
         bail!(
             "config {} already exists; pass --force to overwrite it (the node key is kept)",
             config_path.display()
+        );
+    }
+    if node_running(&data_dir) {
+        bail!(
+            "the node in {} is running; stop it before `init --force` rewrites its config",
+            data_dir.display()
         );
     }
 

@@ -134,43 +134,90 @@ pub fn run(_global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
 }
 
 /// Run `work` with the user key and a session to the entry node, on a
-/// fresh runtime. Only connecting is bounded by `--timeout`: a put or get
-/// of a large file takes as long as it takes.
+/// fresh runtime, the whole command within `--timeout` (see
+/// [`PeerArgs::deadline`]).
 pub fn with_client<T>(
     global: &GlobalArgs,
     peer: &PeerArgs,
+    command: &str,
     work: impl AsyncFnOnce(&Session, &UserKey) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let key = load_or_create(&ifs_home()?)?;
-    with_session(global, peer, async |session| work(session, &key).await)
+    with_session(global, peer, command, async |session| {
+        work(session, &key).await
+    })
 }
 
+/// How long connecting may take when the command has no deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Run `work` with a session to the entry node (no user key: commands that
-/// only ask the node must not create one), on a fresh runtime. Only
-/// connecting is bounded by `--timeout`; errors name the node and where its
-/// address came from.
+/// only ask the node must not create one), on a fresh runtime. The whole
+/// command, connecting included, ends at `--timeout`; connecting alone
+/// never waits longer than 10 s. Only errors that came from talking to the
+/// node name its address and where the address came from.
 pub fn with_session<T>(
     global: &GlobalArgs,
     peer: &PeerArgs,
+    command: &str,
     work: impl AsyncFnOnce(&Session) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let data_dir = global.data_dir()?;
     let (addr, source) = peer_addr::resolve(peer.peer.as_ref(), &data_dir)?;
-    let timeout = Duration::from_secs(peer.timeout.max(1));
+    let deadline = peer.deadline(command);
+    let connect_timeout = deadline.map_or(CONNECT_TIMEOUT, |d| d.min(CONNECT_TIMEOUT));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
-        let session = Session::connect_with(addr.clone(), timeout)
-            .await
-            .with_context(|| format!("node {addr} (from {source})"))?;
-        let out = work(&session)
-            .await
-            .with_context(|| format!("node {addr} (from {source})"));
+    let run = async {
+        let session = match Session::connect_with(addr.clone(), connect_timeout).await {
+            Ok(s) => s,
+            Err(e) => return Err(peer_addr::unreachable(&addr, &source, &data_dir, &e)),
+        };
+        let out = work(&session).await.map_err(|e| {
+            if from_entry_node(&e) {
+                e.context(format!("node {addr} (from {source})"))
+            } else {
+                e
+            }
+        });
         session.close().await;
         out
+    };
+    match deadline {
+        None => rt.block_on(run),
+        Some(d) => match rt.block_on(async { tokio::time::timeout(d, run).await }) {
+            Ok(out) => out,
+            Err(_) => {
+                // A task may sit in a blocking read (stdin): do not wait for it.
+                rt.shutdown_background();
+                bail!(
+                    "{command} did not finish within {} s (--timeout SECS allows more)",
+                    d.as_secs()
+                );
+            }
+        },
+    }
+}
+
+/// Whether `e` came from talking to the entry node (a request that failed
+/// or a refusal), rather than from the user's input or this machine.
+pub fn from_entry_node(e: &anyhow::Error) -> bool {
+    use ifs_client::{ClientError, GetError, PutError, ShareError};
+    let put = |p: &PutError| matches!(p, PutError::Session(_));
+    let get = |g: &GetError| matches!(g, GetError::Session(_));
+    e.chain().any(|c| {
+        c.is::<ClientError>()
+            || c.downcast_ref::<PutError>().is_some_and(put)
+            || c.downcast_ref::<GetError>().is_some_and(get)
+            || c.downcast_ref::<ShareError>().is_some_and(|s| match s {
+                ShareError::Session(_) => true,
+                ShareError::Get(g) => get(g),
+                ShareError::Put(p) => put(p),
+                _ => false,
+            })
     })
 }
 

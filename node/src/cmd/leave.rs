@@ -25,7 +25,7 @@ pub struct LeaveArgs {
 
 /// Run `ifsnode leave`.
 pub fn run(global: &GlobalArgs, args: LeaveArgs) -> anyhow::Result<()> {
-    let d = command(global, &args.peer, AdminOp::Leave)?;
+    let d = command(global, &args.peer, "leave", AdminOp::Leave)?;
     print(&d, args.json)?;
     if d.used_bytes > 0 {
         errln!("moving chunks elsewhere; stop the node once it holds nothing");

@@ -24,7 +24,7 @@ pub struct LsArgs {
 
 /// Run `ifsnode ls`.
 pub fn run(global: &GlobalArgs, args: LsArgs) -> anyhow::Result<()> {
-    let files = with_client(global, &args.peer, async |session, key| {
+    let files = with_client(global, &args.peer, "ls", async |session, key| {
         ifs_client::ls(session, key).await.context("ls failed")
     })?;
     if args.json {

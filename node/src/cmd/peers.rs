@@ -4,6 +4,7 @@
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_session;
+use crate::human;
 use crate::stdout::{out, outln};
 use anyhow::bail;
 use clap::Args;
@@ -17,13 +18,31 @@ pub struct PeerArgs {
     /// The node to ask [default: $IFS_PEER, else DIR/node.addr]
     #[arg(long, value_name = "MULTIADDR")]
     pub peer: Option<Multiaddr>,
-    /// Seconds to wait for the node to answer
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub timeout: u64,
+    /// Seconds the whole command may take, connecting included [default: 10
+    /// for peers, status, donate and leave; none for put, get, ls, rm, share
+    /// and revoke, which connect within 10 s and then take as long as the
+    /// data needs]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+}
+
+/// Deadline of the commands that only ask the node a question.
+pub const QUERY_TIMEOUT_SECS: u64 = 10;
+
+impl PeerArgs {
+    /// The deadline of `command`: `--timeout`, else 10 s for a question to
+    /// the node, else none (a put or get of a large file takes as long as
+    /// it takes).
+    pub fn deadline(&self, command: &str) -> Option<Duration> {
+        let default = matches!(command, "peers" | "status" | "donate" | "leave")
+            .then_some(QUERY_TIMEOUT_SECS);
+        self.timeout.or(default).map(Duration::from_secs)
+    }
 }
 
 /// Arguments of `ifsnode peers`.
 #[derive(Debug, Args)]
+#[command(after_long_help = COLUMNS_HELP)]
 pub struct PeersArgs {
     /// Which node to ask.
     #[command(flatten)]
@@ -33,21 +52,22 @@ pub struct PeersArgs {
     pub json: bool,
 }
 
-/// Connect to the entry node, send `req`, return the answer; the answer
-/// within `--timeout` too.
-pub fn ask(global: &GlobalArgs, args: &PeerArgs, req: CtlRequest) -> anyhow::Result<CtlResponse> {
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    with_session(global, args, async |session| {
-        match tokio::time::timeout(timeout, session.request(&req)).await {
-            Ok(r) => Ok(r?),
-            Err(_) => bail!("no answer within {timeout:?}"),
-        }
+/// Connect to the entry node, send `req`, return the answer, all within
+/// `command`'s deadline.
+pub fn ask(
+    global: &GlobalArgs,
+    args: &PeerArgs,
+    command: &str,
+    req: CtlRequest,
+) -> anyhow::Result<CtlResponse> {
+    with_session(global, args, command, async |session| {
+        Ok(session.request(&req).await?)
     })
 }
 
 /// Run `ifsnode peers`.
 pub fn run(global: &GlobalArgs, args: PeersArgs) -> anyhow::Result<()> {
-    let rows = match ask(global, &args.peer, CtlRequest::Peers)? {
+    let rows = match ask(global, &args.peer, "peers", CtlRequest::Peers)? {
         CtlResponse::Peers(rows) => rows,
         other => bail!("unexpected answer to a peers request: {other:?}"),
     };
@@ -59,37 +79,45 @@ pub fn run(global: &GlobalArgs, args: PeersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The rows as an aligned text table, the answering node first (marked `*`).
+/// What the human table's columns mean; `peers --help` and the table's
+/// footer say it too.
+pub const COLUMNS_HELP: &str = "\
+Columns: PEER is the last 8 characters of the node's peer id (`put` names holders the same way; \
+--json has the whole id). STATE: alive, unreachable (its connection closed and a redial failed), \
+suspect or dead (it missed that many capacity reports). RTT and HOPS: round trip and IP hops from \
+the answering node. FREE, USED, RESERVED and DONATED: the node's donated space and how much of it \
+holds chunks, is promised to puts under way, or is still free. OWNER%: how full the node's disks \
+are with its owner's own files (the owner's need wins over the donation). AGE: seconds since its \
+last capacity report. The row marked * is the node that answered.";
+
+/// The rows as an aligned text table, the answering node first (marked
+/// `*`, explained in a footer line).
 pub fn table(rows: &[PeerRow]) -> String {
-    let mut lines = vec![[
-        "PEER".to_string(),
-        "STATE".into(),
-        "RTT".into(),
-        "HOPS".into(),
-        "FREE".into(),
-        "DONATED".into(),
-        "NEED".into(),
-        "SEQ".into(),
-        "AGE".into(),
-    ]];
+    let mut lines = vec![
+        [
+            "PEER", "STATE", "RTT", "HOPS", "FREE", "USED", "RESERVED", "DONATED", "OWNER%", "AGE",
+        ]
+        .map(String::from),
+    ];
     for r in rows {
         lines.push([
             format!(
                 "{}{}",
-                short_id(&r.peer_id),
+                human::short_peer(&r.peer_id),
                 if r.is_self { "*" } else { "" }
             ),
             r.state.clone(),
             r.rtt_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
             r.hops.map_or("-".into(), |h| h.to_string()),
-            human_bytes(r.free_bytes),
-            human_bytes(r.donated_bytes),
+            human::bytes(r.free_bytes),
+            human::bytes(r.used_bytes),
+            human::bytes(r.reserved_bytes),
+            human::bytes(r.donated_bytes),
             format!("{}%", r.owner_need_pct),
-            r.seq.to_string(),
             format!("{}s", r.report_age_s),
         ]);
     }
-    let mut widths = [0usize; 9];
+    let mut widths = [0usize; 10];
     for l in &lines {
         for (w, c) in widths.iter_mut().zip(l) {
             *w = (*w).max(c.chars().count());
@@ -105,30 +133,11 @@ pub fn table(rows: &[PeerRow]) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
+    out.push_str(
+        "* the node that answered; OWNER%: share of its disks its owner's files fill \
+         (ifsnode peers --help explains every column)\n",
+    );
     out
-}
-
-/// The last 8 characters of a peer id: enough to tell nodes apart by eye
-/// (the leading `12D3KooW` is the same for every ed25519 key).
-pub fn short_id(peer_id: &str) -> String {
-    let n = peer_id.chars().count();
-    peer_id.chars().skip(n.saturating_sub(8)).collect()
-}
-
-/// `1.5 GiB`-style sizes for people.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 #[cfg(test)]
@@ -155,21 +164,21 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_like_people_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
-        assert_eq!(human_bytes(3 << 40), "3.0 TiB");
-    }
-
-    #[test]
     fn table_marks_self_and_missing_measurements() {
         let t = table(&[
             row("12D3KooWAAAAAAAAself0001", true),
             row("12D3KooWBBBBBBBBpeer0002", false),
         ]);
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 3, "{t}");
+        assert_eq!(lines.len(), 4, "{t}");
         assert!(lines[0].starts_with("PEER"), "{t}");
+        for gone in ["SEQ", "NEED"] {
+            assert!(!lines[0].contains(gone), "{t}");
+        }
+        for col in ["USED", "RESERVED", "OWNER%"] {
+            assert!(lines[0].contains(col), "{t}");
+        }
+        assert!(lines[3].starts_with("* the node that answered"), "{t}");
         assert!(lines[1].starts_with("self0001*"), "{t}");
         assert!(
             lines[1].contains("0.0ms") && lines[1].contains("1.5 GiB"),

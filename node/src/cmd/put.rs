@@ -13,7 +13,7 @@ use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
 use crate::progress::{self, Progress};
-use crate::stdout::{out, outln};
+use crate::stdout::{errln, out, outln};
 
 /// Arguments of `ifsnode put`.
 #[derive(Debug, Args)]
@@ -29,7 +29,7 @@ pub struct PutArgs {
     /// Extra space reserved beyond the estimate, percent
     #[arg(long, value_name = "PCT", default_value_t = 20)]
     pub overprovision: u32,
-    /// Print a JSON object: name, size, chunks [{id, nodes}]
+    /// Print a JSON object: name, size, version, replaced, chunks [{id, len, chain, nodes}]
     #[arg(long)]
     pub json: bool,
     /// Which node to enter through.
@@ -101,13 +101,21 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     opts.size_hint = size;
     opts.progress = Some(bar.counter());
     let started = std::time::Instant::now();
-    let report = with_client(global, &args.peer, async |session, key| {
+    let report = with_client(global, &args.peer, "put", async |session, key| {
         ifs_client::put(session, key, input, opts)
             .await
             .with_context(|| format!("put {name} failed"))
     })?;
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
+    if let Some(old) = report.replaced {
+        errln!(
+            "replaced {} (was {}, version {})",
+            printable(&name),
+            crate::human::bytes(old.size),
+            old.version
+        );
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&json(&report))?)?;
     } else {
@@ -122,6 +130,7 @@ pub fn json(r: &PutReport) -> serde_json::Value {
         "name": r.name,
         "size": r.size,
         "version": r.version,
+        "replaced": r.replaced.map(|o| serde_json::json!({"size": o.size, "version": o.version})),
         "chunks": r.chunks.iter().map(|c| serde_json::json!({
             "id": c.id.to_hex(),
             "len": c.len,
@@ -147,7 +156,7 @@ pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
         let nodes: Vec<String> = c
             .receipts
             .iter()
-            .map(|x| short(&node_name(&x.node)))
+            .map(|x| crate::human::short_peer(&node_name(&x.node)))
             .collect();
         out.push_str(&format!(
             "  chunk {:>4} {}… {:>9} B  on {}\n",
@@ -160,19 +169,71 @@ pub fn text(r: &PutReport, replicas: usize, secs: f64) -> String {
     out
 }
 
-/// A peer id shortened for tables (its tail, which differs between peers).
-fn short(peer: &str) -> String {
-    let n = peer.len();
-    if n > 12 {
-        format!("…{}", &peer[n - 10..])
-    } else {
-        peer.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys of the `--json` object, in the order README and `--help` list them.
+    const JSON_KEYS: [&str; 5] = ["name", "size", "version", "replaced", "chunks"];
+    /// The keys of each chunk in `--json`.
+    const JSON_CHUNK_KEYS: [&str; 4] = ["id", "len", "chain", "nodes"];
+    /// How README and `--help` describe the `--json` object.
+    const JSON_SHAPE: &str = "name, size, version, replaced, chunks [{id, len, chain, nodes}]";
+
+    #[test]
+    fn json_fields_agree_with_help_and_readme() {
+        let key = ifs_core::keys::NodeKey::generate(&mut rand::rng());
+        let report = PutReport {
+            name: "a".into(),
+            version: 2,
+            size: 5,
+            chunks: vec![ifs_client::PlacedChunk {
+                index: 0,
+                id: ifs_core::ChunkId([1; 32]),
+                len: 40,
+                plain_len: 5,
+                receipts: vec![],
+                chain: vec![key.node_id()],
+            }],
+            replaced: Some(ifs_client::Replaced {
+                size: 3,
+                version: 1,
+            }),
+        };
+        let v = json(&report);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = JSON_KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want, "serde_json sorts keys");
+        let chunk: Vec<&str> = v["chunks"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut want = JSON_CHUNK_KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(chunk, want);
+        assert_eq!(v["replaced"]["size"], 3);
+        let shape = format!(
+            "{}, chunks [{{{}}}]",
+            JSON_KEYS[..4].join(", "),
+            JSON_CHUNK_KEYS.join(", ")
+        );
+        assert_eq!(shape, JSON_SHAPE);
+        use clap::CommandFactory;
+        let cli = crate::cmd::Cli::command();
+        let put = cli.find_subcommand("put").unwrap();
+        let help = put
+            .get_arguments()
+            .find(|a| a.get_id() == "json")
+            .and_then(|a| a.get_help())
+            .unwrap()
+            .to_string();
+        assert!(help.contains(JSON_SHAPE), "--help: {help}");
+        let readme = include_str!("../../../README.md");
+        assert!(readme.contains(JSON_SHAPE), "README lacks {JSON_SHAPE}");
+    }
 
     #[test]
     fn the_name_defaults_to_the_file_name_and_stdin_needs_one() {

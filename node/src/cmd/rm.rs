@@ -24,7 +24,7 @@ pub struct RmArgs {
 /// Run `ifsnode rm`.
 pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
     let name = args.name.clone();
-    let r = with_client(global, &args.peer, async |session, key| {
+    let r = with_client(global, &args.peer, "rm", async |session, key| {
         ifs_client::rm(session, key, &name)
             .await
             .with_context(|| format!("rm {} failed", printable(&name)))

@@ -109,6 +109,10 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<()> {
     for v in &config.volumes {
         check_volume_dir(&v.path)?;
     }
+    for w in crate::disk_space::cap_warnings(&config) {
+        tracing::warn!("{w}");
+        crate::stdout::errln!("ifsnode: warning: {w}");
+    }
     let cfg = node_config(&config, &data_dir, key, &args)?;
     crate::listen_port::ensure_free(&cfg.listen)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -57,7 +57,7 @@ pub struct RevokeArgs {
 /// Run `ifsnode share`.
 pub fn run_share(global: &GlobalArgs, args: ShareArgs) -> anyhow::Result<()> {
     let (name, to) = (args.name.clone(), args.to);
-    let (r, owner) = with_client(global, &args.peer, async |session, key| {
+    let (r, owner) = with_client(global, &args.peer, "share", async |session, key| {
         let r = ifs_client::share(session, key, &name, &to)
             .await
             .with_context(|| format!("share {} failed", printable(&name)))?;
@@ -103,7 +103,7 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
         replicas: usize::from(args.replicas),
         progress: Some(bar.counter()),
     };
-    let r = with_client(global, &args.peer, async |session, key| {
+    let r = with_client(global, &args.peer, "revoke", async |session, key| {
         ifs_client::revoke(session, key, &name, &from, opts)
             .await
             .with_context(|| format!("revoke {} failed", printable(&name)))

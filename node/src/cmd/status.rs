@@ -3,7 +3,9 @@
 //! container health check (`--timeout` keeps it quick).
 
 use crate::cmd::GlobalArgs;
-use crate::cmd::peers::{PeerArgs, ask, human_bytes};
+use crate::cmd::key::with_session;
+use crate::cmd::peers::PeerArgs;
+use crate::human;
 use crate::stdout::{out, outln};
 use anyhow::bail;
 use clap::Args;
@@ -18,59 +20,77 @@ pub struct StatusArgs {
     /// Print the status as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Exit 0 only when at least N other nodes are alive in its table
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_alive: u32,
 }
 
 /// Run `ifsnode status`.
 pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
-    let status = match ask(global, &args.peer, CtlRequest::Status)? {
-        CtlResponse::Status(s) => s,
-        other => bail!("unexpected answer to a status request: {other:?}"),
-    };
+    let (status, known) = with_session(global, &args.peer, "status", async |session| {
+        let status = match session.request(&CtlRequest::Status).await? {
+            CtlResponse::Status(s) => s,
+            other => bail!("unexpected answer to a status request: {other:?}"),
+        };
+        // The other nodes in its table: its open connections also count
+        // clients (this command's own among them), so they say little.
+        let known = match session.request(&CtlRequest::Peers).await? {
+            CtlResponse::Peers(rows) => rows.iter().filter(|r| !r.is_self).count(),
+            other => bail!("unexpected answer to a peers request: {other:?}"),
+        };
+        Ok((status, known as u64))
+    })?;
     let shown = if args.json {
         outln!("{}", serde_json::to_string_pretty(&status)?)
     } else {
-        out!("{}", describe(&status))
+        out!("{}", describe(&status, known))
     };
     // A health check's verdict matters more than whether it could be shown.
-    if status.alive_peers == 0 {
+    if status.alive_peers < args.min_alive {
         bail!(
-            "node {} is up but sees no other node alive",
-            status.node.peer_id
+            "node {} is up but sees {} alive (--min-alive {})",
+            human::short_peer(&status.node.peer_id),
+            crate::cmd::count(u64::from(status.alive_peers), "other node"),
+            args.min_alive
         );
     }
     shown
 }
 
-/// The status in a few lines for people.
-pub fn describe(s: &NodeStatus) -> String {
+/// The status in a few lines for people; `known` is how many other nodes
+/// its table holds.
+pub fn describe(s: &NodeStatus, known: u64) -> String {
     let n = &s.node;
     let mut out = format!(
         "IFS node {} ({}), version {}\n",
         n.peer_id, n.state, s.version
     );
     out += &format!(
-        "  uptime    {} s; {} alive, {} connected; {} held\n",
+        "  uptime    {} s; {} of {} alive; {} held\n",
         s.uptime_s,
-        crate::cmd::count(u64::from(s.alive_peers), "peer"),
-        s.connected_peers,
+        s.alive_peers,
+        crate::cmd::count(known, "other node"),
         crate::cmd::count(s.chunks, "chunk")
     );
     out += &format!(
         "  capacity  {} donated, {} used, {} reserved, {} free; owner needs {}%\n",
-        human_bytes(n.donated_bytes),
-        human_bytes(n.used_bytes),
-        human_bytes(n.reserved_bytes),
-        human_bytes(n.free_bytes),
+        human::bytes(n.donated_bytes),
+        human::bytes(n.used_bytes),
+        human::bytes(n.reserved_bytes),
+        human::bytes(n.free_bytes),
         n.owner_need_pct
     );
     if s.awaiting_collection_bytes > 0 || s.quarantined_bytes > 0 {
         out += &format!(
             "  unclaimed {} awaiting collection (no committed file names it), {} quarantined\n",
-            human_bytes(s.awaiting_collection_bytes),
-            human_bytes(s.quarantined_bytes)
+            human::bytes(s.awaiting_collection_bytes),
+            human::bytes(s.quarantined_bytes)
         );
     }
-    out += &format!("  report    seq {}\n", n.seq);
+    out += &format!(
+        "  report    last capacity report {} s ago\n",
+        n.report_age_s
+    );
     for a in &n.addrs {
         out += &format!("  listen    {a}\n");
     }
