@@ -65,7 +65,7 @@ best() {
 phase() {
     small=$(best put_small)
     big=$(best put_big)
-    get=$(best "$ifsnode" get read.bin "$work/out" --peer "$peer")
+    get=$(best "$ifsnode" get read.bin "$work/out" --force --peer "$peer")
     cmp -s "$work/out" "$work/big" || { echo "get returned other bytes" >&2; exit 1; }
 }
 put_small() { "$ifsnode" put "$work/small" --name "s$n" --peer "$peer"; }

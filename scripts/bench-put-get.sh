@@ -121,7 +121,7 @@ for set in text random; do
         for run in $(seq 1 "$runs"); do
             name="$set-r$r-$run"
             timed puts "$ifsnode" put "$src" --name "$name" --replicas "$r" --data-dir "$node1" >/dev/null
-            timed gets "$ifsnode" get "$name" "$work/got" --data-dir "$node3" >/dev/null
+            timed gets "$ifsnode" get "$name" "$work/got" --force --data-dir "$node3" >/dev/null
             cmp -s "$src" "$work/got" || { echo "get of $name differs" >&2; exit 1; }
             rm -f "$work/got"
             "$ifsnode" rm "$name" --data-dir "$node1" >/dev/null

@@ -87,7 +87,7 @@ echo "==> header chains and receipts (chain: the order the chunk travelled; rece
 python3 - "$work/put.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-short = lambda p: "…" + p[-8:]
+short = lambda p: p[-8:]  # as `peers` and `put` show peer ids
 print(f"{r['name']}: {r['size']} bytes, version {r['version']}, {len(r['chunks'])} chunks")
 for i, c in enumerate(r["chunks"]):
     chain = " → ".join(short(p) for p in c["chain"])

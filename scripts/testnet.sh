@@ -441,7 +441,7 @@ put_file() {
 # get_file NODE NAME OUT: read NAME back through NODE into OUT.
 get_file() {
     local n=$1 name=$2 out=$3
-    ifs "$n" get "$name" "$out" >/dev/null
+    ifs "$n" get "$name" "$out" --force >/dev/null
 }
 
 # Holder node names of a put, from its JSON.
