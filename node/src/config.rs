@@ -38,6 +38,11 @@ pub struct Config {
     /// Discover peers on the local network with mDNS.
     #[serde(default)]
     pub mdns: bool,
+    /// Where the admin endpoint (dashboard, `/api`, `/metrics`) listens:
+    /// `IP:PORT`, or `off`. Beyond loopback it asks for the token in
+    /// `DIR/admin.token`.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
     /// Set by `ifsnode leave` (cleared by `ifsnode donate`): the node
     /// donates nothing and hands every chunk to other nodes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -127,6 +132,23 @@ fn default_owner_reserve_pct() -> u8 {
     10
 }
 
+/// The admin endpoint's default address: loopback only, so no token.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:4180";
+
+fn default_admin_listen() -> String {
+    DEFAULT_ADMIN_LISTEN.to_string()
+}
+
+/// `admin_listen` read: `None` for `off`.
+pub fn parse_admin_listen(s: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if s == "off" {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| {
+        anyhow::anyhow!("{s:?} is neither IP:PORT (like {DEFAULT_ADMIN_LISTEN}) nor `off`")
+    })
+}
+
 fn default_reservation_ttl_secs() -> u64 {
     600
 }
@@ -160,6 +182,7 @@ impl Config {
             },
             bootstrap,
             mdns: false,
+            admin_listen: default_admin_listen(),
             leaving: false,
             volumes,
             reservation_ttl_secs: default_reservation_ttl_secs(),
@@ -214,6 +237,7 @@ impl Config {
         if self.volumes.is_empty() {
             bail!("field `volumes`: at least one volume is needed");
         }
+        parse_admin_listen(&self.admin_listen).context("field `admin_listen`")?;
         let mut seen = HashSet::new();
         for (i, v) in self.volumes.iter().enumerate() {
             if !v.path.is_absolute() {

@@ -3,6 +3,7 @@
 //! `main` only parses arguments, sets up logging and reports errors; each
 //! subcommand lives in its own file under `cmd/`.
 
+mod admin;
 mod atomic_file;
 mod cmd;
 mod config;

@@ -40,8 +40,12 @@ pub(crate) struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
-/// Build the swarm (TCP + Noise + Yamux, QUIC, DNS) with all behaviours.
-pub(crate) fn build_swarm(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+/// Build the swarm (TCP + Noise + Yamux, QUIC, DNS) with all behaviours;
+/// transport byte counters go into `registry`.
+pub(crate) fn build_swarm(
+    cfg: &NetConfig,
+    registry: &mut libp2p::metrics::Registry,
+) -> Result<Swarm<Behaviour>, NetError> {
     let build = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(cfg.keypair.clone())
         .with_tokio()
@@ -54,6 +58,7 @@ pub(crate) fn build_swarm(cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError>
         .with_quic()
         .with_dns()
         .map_err(|e| build(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key| make_behaviour(key, cfg))
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_timeout))

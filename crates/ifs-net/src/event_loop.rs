@@ -24,7 +24,17 @@ use crate::event::{Frame, NetEvent};
 /// bounded event stream. Inbound `/ifs/chunk/1` streams arrive as
 /// [`NetEvent::InboundStream`].
 pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
-    let mut swarm = build_swarm(&cfg)?;
+    spawn_with_metrics(cfg, &mut libp2p::metrics::Registry::default()).await
+}
+
+/// [`spawn`], registering libp2p's own metrics (transport bytes, connections,
+/// identify, ping, Kademlia, gossipsub) in `registry`.
+pub async fn spawn_with_metrics(
+    cfg: NetConfig,
+    registry: &mut libp2p::metrics::Registry,
+) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
+    let mut swarm = build_swarm(&cfg, registry)?;
+    let metrics = libp2p::metrics::Metrics::new(registry);
     let peer_id = *swarm.local_peer_id();
     let mut streams = swarm.behaviour().stream.new_control();
     let incoming = if cfg.ephemeral {
@@ -86,6 +96,7 @@ pub async fn spawn(cfg: NetConfig) -> Result<(Client, mpsc::Receiver<NetEvent>),
         puts: HashMap::new(),
         gets: HashMap::new(),
         rtts,
+        metrics,
     };
     tokio::spawn(event_loop.run());
     Ok((client, event_rx))
@@ -155,6 +166,8 @@ pub(crate) struct EventLoop {
     pub(crate) gets: HashMap<QueryId, PendingGet>,
     /// Last ping round trip per connected peer, shared with every [`Client`].
     pub(crate) rtts: Rtts,
+    /// libp2p's own metrics, fed every swarm and behaviour event.
+    pub(crate) metrics: libp2p::metrics::Metrics,
 }
 
 impl EventLoop {

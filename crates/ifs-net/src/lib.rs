@@ -38,8 +38,9 @@ pub use client::{Client, FoundRecord, stream_open_deadline};
 pub use config::NetConfig;
 pub use error::{IdentityError, NetError, PublishFailure, RequestFailure};
 pub use event::{Acceptance, MessageId, NetEvent, ResponseToken};
-pub use event_loop::spawn;
+pub use event_loop::{spawn, spawn_with_metrics};
 pub use identity::{
     keypair_from_ed25519_secret, keypair_node_id, node_id_to_peer_id, peer_id_to_node_id,
 };
+pub use libp2p::metrics::Registry;
 pub use libp2p::{Multiaddr, PeerId, Stream, identity::Keypair};

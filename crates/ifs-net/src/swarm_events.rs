@@ -16,6 +16,7 @@ use crate::event_loop::EventLoop;
 
 impl EventLoop {
     pub(crate) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record_metrics(&event);
         match event {
             SwarmEvent::Behaviour(b) => self.on_behaviour_event(b),
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -84,6 +85,18 @@ impl EventLoop {
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 debug!(%error, "incoming connection failed");
             }
+            _ => {}
+        }
+    }
+
+    fn record_metrics(&self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        self.metrics.record(event);
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.metrics.record(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.metrics.record(e),
             _ => {}
         }
     }

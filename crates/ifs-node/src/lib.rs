@@ -15,14 +15,16 @@ mod error;
 mod metrics;
 mod node;
 mod service;
+pub mod telemetry;
 
 pub use capacity::{next_seq, report_due};
 pub use config::{DonationChange, DonationStore, NodeConfig};
 pub use durability::DurabilityConfig;
 pub use error::NodeError;
 pub use metrics::{MetricsTable, PeerMetrics};
-pub use node::{ADDR_FILE, Node, NodeHandle, node_agent};
+pub use node::{ADDR_FILE, Node, NodeHandle, NodeObserver, node_agent};
 pub use service::CAPACITY_TOPIC;
+pub use telemetry::Telemetry;
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> u64 {

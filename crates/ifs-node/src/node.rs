@@ -13,6 +13,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
 use crate::service::{self, Shared};
+use crate::telemetry::Telemetry;
+use crate::telemetry::events::Event;
+use crate::telemetry::exposition::openmetrics_to_text;
+use crate::telemetry::view::{BandwidthView, Overview};
 use crate::{NodeConfig, now_ms};
 
 /// File in the data dir holding the node's dialable address.
@@ -37,7 +41,9 @@ impl Node {
         net_cfg.bootstrap = cfg.bootstrap.clone();
         net_cfg.mdns = cfg.mdns;
         net_cfg.agent_version = node_agent();
-        let (net, events) = ifs_net::spawn(net_cfg).await?;
+        let mut registry = ifs_net::Registry::default();
+        let (net, events) = ifs_net::spawn_with_metrics(net_cfg, &mut registry).await?;
+        let telemetry = Arc::new(Telemetry::new(registry));
         let listen = all_listen_addrs(&net, &cfg.listen).await?;
 
         let hop_ports: Vec<u16> = listen.iter().filter_map(service::tcp_port).collect();
@@ -56,12 +62,13 @@ impl Node {
         };
         write_addr_file(&cfg.data_dir, &announce)?;
 
-        let shared = Arc::new(Shared::new(cfg, net, store, announce, now_ms()));
+        let shared = Arc::new(Shared::new(cfg, net, store, announce, now_ms(), telemetry));
         shared.load_persisted().await;
         shared.restore_records().await;
         shared.load_reputation().await;
         shared.resume_leaving().await;
         let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(service::watch(shared.clone(), stop_rx.clone()));
         let task = tokio::spawn(service::run(shared.clone(), events, stop_rx, responder));
         Ok(NodeHandle {
             shared,
@@ -218,6 +225,13 @@ impl NodeHandle {
             .collect()
     }
 
+    /// A read-only view of the node for its operator (admin endpoint).
+    pub fn observer(&self) -> NodeObserver {
+        NodeObserver {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// The local store.
     pub fn store(&self) -> &StoreHandle {
         &self.shared.store
@@ -246,6 +260,49 @@ impl NodeHandle {
             let _ = task.await;
         }
         self.task = None;
+    }
+}
+
+/// A cheap, cloneable, read-only view of a running node: what its admin
+/// endpoint serves. It outlives nothing: once the node stops, its figures
+/// stop moving.
+#[derive(Clone)]
+pub struct NodeObserver {
+    shared: Arc<Shared>,
+}
+
+impl NodeObserver {
+    /// The node's view of every known node.
+    pub fn peers(&self) -> Vec<PeerRow> {
+        self.shared.peer_rows(now_ms())
+    }
+
+    /// This node at a glance, as the admin API shows it.
+    pub async fn overview(&self) -> Overview {
+        self.shared.overview(now_ms()).await
+    }
+
+    /// Every metric, libp2p's and the node's: OpenMetrics text when
+    /// `openmetrics`, else the Prometheus text format.
+    pub async fn metrics_text(&self, openmetrics: bool) -> String {
+        self.shared.refresh_gauges(now_ms()).await;
+        let om = self.shared.telemetry.encode_openmetrics();
+        if openmetrics {
+            om
+        } else {
+            openmetrics_to_text(&om)
+        }
+    }
+
+    /// Events after `seq`, newest first, at most `limit`.
+    pub fn events_since(&self, seq: u64, limit: usize) -> Vec<Event> {
+        self.shared.telemetry.events_since(seq, limit)
+    }
+
+    /// Bytes in and out per minute over the last hour and per quarter hour
+    /// over the last day.
+    pub fn bandwidth(&self) -> BandwidthView {
+        self.shared.telemetry.bandwidth(now_ms())
     }
 }
 

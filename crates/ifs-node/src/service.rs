@@ -17,6 +17,7 @@ mod chunks;
 mod control;
 mod durability;
 mod grants;
+mod observe;
 mod offload;
 mod records;
 mod repair;
@@ -25,6 +26,7 @@ mod reputation;
 mod scrub;
 mod shared;
 
+pub(crate) use observe::watch;
 pub(crate) use shared::{Shared, lock};
 
 /// The gossip topic of capacity reports.

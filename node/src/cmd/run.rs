@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// `reservation_ttl_secs` (short values suit tests).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub reservation_ttl_secs: Option<u64>,
+    /// Where the admin endpoint listens (`IP:PORT`, port 0 for any free
+    /// one, or `off`), overriding `admin_listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<String>,
 }
 
 /// The node service's configuration from `config.toml`, the node key and the
@@ -114,15 +118,17 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<()> {
         crate::stdout::errln!("ifsnode: warning: {w}");
     }
     let cfg = node_config(&config, &data_dir, key, &args)?;
+    let admin = args.admin_listen.as_deref().unwrap_or(&config.admin_listen);
+    let admin = crate::config::parse_admin_listen(admin).context("--admin-listen")?;
     crate::listen_port::ensure_free(&cfg.listen)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, admin))
 }
 
-async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
+async fn serve(cfg: NodeConfig, admin: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     let dir = cfg.data_dir.clone();
     let handle = Node::spawn(cfg)
         .await
@@ -135,6 +141,7 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         "  address   {}",
         dir.join(ifs_node::ADDR_FILE).to_string_lossy()
     );
+    let admin = crate::admin::start_for_run(handle.observer(), admin, &dir).await;
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot install the SIGTERM handler")?;
@@ -145,6 +152,9 @@ async fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         _ = handle.wait() => "the network task ended",
     };
     tracing::info!(reason, "stopping");
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
     if tokio::time::timeout(STOP_GRACE, handle.shutdown())
         .await
         .is_err()
@@ -177,6 +187,7 @@ mod tests {
             capacity_interval_ms: Some(500),
             repair_interval_ms: Some(1000),
             reservation_ttl_secs: Some(3),
+            admin_listen: None,
         };
         let cfg = node_config(&config, dir.path(), key, &args).unwrap();
         assert_eq!(cfg.listen, args.listen);

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 use super::control::store_error;
 use super::{Shared, lock};
 use crate::now_ms;
+use crate::telemetry::TrafficClass;
 
 /// Time allowed for a header frame or a reply.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,7 +109,10 @@ impl Shared {
     }
 
     async fn serve_store(&self, peer: PeerId, mut up: Stream, chain: HeaderChain) {
+        let (cursor, hops, len) = (chain.cursor, chain.hops.len(), chain.len);
         let reply = self.store_and_forward(peer, &mut up, chain).await;
+        let stored = reply.receipts.iter().any(|r| r.node == self.node_id);
+        self.telemetry.chain_hop(cursor, hops, len, stored);
         let bytes = encode(&reply);
         let sent = async {
             write_frame(&mut up, &bytes).await?;
@@ -352,6 +356,8 @@ impl Shared {
             }
         };
         let len = body.as_ref().map_or(0, |d| d.len() as u64);
+        self.telemetry.chunk_op("fetch", body.is_some());
+        self.telemetry.bytes_out(TrafficClass::Client, len);
         let sent = async {
             write_frame(&mut s, &encode(&head)).await?;
             if let Some(data) = body {

@@ -66,7 +66,9 @@ impl Shared {
             },
             CtlRequest::Peers => CtlResponse::Peers(self.peer_rows(now)),
             CtlRequest::Status => CtlResponse::Status(self.status(now).await),
-            CtlRequest::Reserve(req) => self.answer_reserve(req, now).await,
+            CtlRequest::Reserve(req) => self
+                .telemetry
+                .reservation(self.answer_reserve(req, now).await),
             CtlRequest::Settle(req) => self.answer_settle(req).await,
             CtlRequest::GetRecord { key } => match self.get_record(key).await {
                 Ok(v) => CtlResponse::Record(v),
@@ -77,7 +79,9 @@ impl Shared {
                 Err(e) => CtlResponse::Error(e),
             },
             CtlRequest::Forget { tombstone, chunks } => {
-                match self.forget(&tombstone, &chunks).await {
+                let forgot = self.forget(&tombstone, &chunks).await;
+                self.telemetry.chunk_op("delete", forgot.is_ok());
+                match forgot {
                     Ok(()) => CtlResponse::Done,
                     Err(e) => CtlResponse::Error(e),
                 }
@@ -95,7 +99,9 @@ impl Shared {
                 self.note_get_results(peer, &results, now).await;
                 CtlResponse::Done
             }
-            CtlRequest::Audit(challenge) => self.answer_audit(peer, challenge).await,
+            CtlRequest::Audit(challenge) => self
+                .telemetry
+                .answered("audit_answer", self.answer_audit(peer, challenge).await),
             CtlRequest::Admin(req) => self.answer_admin(req).await,
         }
     }

@@ -72,6 +72,7 @@ impl Shared {
     }
 
     async fn offload_chunk(self: Arc<Self>, key: [u8; 32], chunk: ChunkId) {
+        let _queued = self.telemetry.offload_queued();
         let Ok(_slot) = self.durability.copy_slots.clone().acquire_owned().await else {
             return;
         };
@@ -133,6 +134,7 @@ impl Shared {
         match self.release_and_delete(&mut rec, chunk).await {
             Ok(n) => {
                 self.publish_file_record(&rec).await;
+                self.telemetry.offloaded(&chunk, n);
                 info!(%chunk, bytes = n, "offloaded");
             }
             Err(e) => warn!(%chunk, "cannot release an offloaded chunk: {e}"),

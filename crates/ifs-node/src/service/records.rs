@@ -123,7 +123,9 @@ impl Shared {
 
     /// A record a peer asked us to store (Kademlia, filtered).
     pub async fn on_inbound_record(&self, peer: Option<PeerId>, key: Vec<u8>, value: Vec<u8>) {
-        match self.merge_local(&key, &value).await {
+        let merged = self.merge_local(&key, &value).await;
+        self.telemetry.record_merge(&merged);
+        match merged {
             Ok((_, changed)) => debug!(?peer, changed, "merged inbound record"),
             Err(e) => warn!(?peer, "rejected inbound record: {e}"),
         }
@@ -155,10 +157,9 @@ impl Shared {
 
     /// A client's new or updated record: validate, merge, publish.
     pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), CtlError> {
-        let (merged, _) = self
-            .merge_local(&key, &value)
-            .await
-            .map_err(CtlError::Invalid)?;
+        let merged = self.merge_local(&key, &value).await;
+        self.telemetry.record_merge(&merged);
+        let (merged, _) = merged.map_err(CtlError::Invalid)?;
         if let Err(e) = self.net.put_record(key, merged).await {
             warn!("record stored locally but not replicated yet: {e}");
         }

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use super::Shared;
 use super::shared::lock;
 use crate::now_ms;
+use crate::telemetry::TrafficClass;
 
 /// How long a node that failed a pushed copy is left out of targets.
 const FAILED_TARGET_PAUSE_MS: u64 = 10 * 60 * 1000;
@@ -103,6 +104,7 @@ impl Shared {
     }
 
     async fn repair_chunk(self: Arc<Self>, key: [u8; 32], rec: FileRecord, task: RepairTask) {
+        let _queued = self.telemetry.repair_queued();
         let Ok(_slot) = self.durability.copy_slots.clone().acquire_owned().await else {
             return;
         };
@@ -121,6 +123,7 @@ impl Shared {
         let made = self
             .copy_to_new_nodes(key, rec, task.chunk, &data, task.missing, &exclude)
             .await;
+        self.telemetry.repair(&task.chunk, made, task.missing);
         if made > 0 {
             info!(chunk = %task.chunk, copies = made, live_before = task.live.len(), "repaired");
         }
@@ -168,6 +171,8 @@ impl Shared {
                 Ok(receipt) => match rec.add_receipt(receipt) {
                     Ok(()) => {
                         made += 1;
+                        self.telemetry
+                            .bytes_out(TrafficClass::Replica, data.len() as u64);
                         lock(&self.durability.failed_targets).succeeded(&target);
                     }
                     Err(e) => failed(&format!("receipt refused by the record: {e}")),

@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use super::Shared;
 use super::control::store_error;
 use crate::now_ms;
+use crate::telemetry::TrafficClass;
 
 /// Time allowed for a header or reply frame, and between blocks of bytes.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -154,6 +155,8 @@ impl Shared {
                 }
             }
         };
+        self.telemetry
+            .replica_received(len, reply.failure.is_none());
         let sent = async {
             write_frame(&mut s, &encode(&reply)).await?;
             s.flush().await?;
@@ -294,6 +297,8 @@ impl Shared {
             }
         };
         let len = data.as_ref().map_or(0, |d| d.len() as u64);
+        self.telemetry.chunk_op("peer_fetch", data.is_some());
+        self.telemetry.bytes_out(TrafficClass::Replica, len);
         let sent = async {
             write_frame(&mut s, &encode(&head)).await?;
             if let Some(d) = data {

@@ -84,6 +84,7 @@ impl Shared {
 
     /// Record the outcome of an audit this node ran against `node`.
     pub async fn note_audit(&self, node: NodeId, outcome: AuditOutcome, now_ms: u64) {
+        self.telemetry.audit(&node, outcome);
         if outcome == AuditOutcome::Fail {
             warn!(%node, "audit failed");
         }

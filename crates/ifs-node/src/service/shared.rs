@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub load: AtomicU32,
     /// Scrub, audit, repair and offload state.
     pub durability: super::durability::DurabilityState,
+    /// Metrics, events and traffic history for the operator.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Serializes record read-merge-write cycles, so two copies of a record
     /// arriving at once cannot both merge into the same old local copy.
     pub record_merge: tokio::sync::Mutex<()>,
@@ -80,6 +82,7 @@ impl Shared {
         store: StoreHandle,
         announce: Vec<Multiaddr>,
         now_ms: u64,
+        telemetry: Arc<crate::telemetry::Telemetry>,
     ) -> Self {
         let key = cfg.key.clone();
         let durability = super::durability::DurabilityState::new(&cfg.durability);
@@ -97,6 +100,7 @@ impl Shared {
             seq: Mutex::new(0),
             load: AtomicU32::new(0),
             durability,
+            telemetry,
             record_merge: tokio::sync::Mutex::new(()),
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
