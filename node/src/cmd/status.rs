@@ -46,10 +46,13 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         out!("{}", describe(&status, known))
     };
     // A health check's verdict matters more than whether it could be shown.
+    let node = human::short_peer(&status.node.peer_id);
+    if status.alive_peers == 0 && args.min_alive > 0 {
+        bail!("node {node} is up but sees no other node alive");
+    }
     if status.alive_peers < args.min_alive {
         bail!(
-            "node {} is up but sees {} alive (--min-alive {})",
-            human::short_peer(&status.node.peer_id),
+            "node {node} is up but sees only {} alive, fewer than --min-alive {}",
             crate::cmd::count(u64::from(status.alive_peers), "other node"),
             args.min_alive
         );
