@@ -112,6 +112,12 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         nodes.len(),
         root.display()
     );
+    if let Ok(admin) = std::fs::read_to_string(root.join("node1").join(crate::admin::ADDR_FILE)) {
+        announceln!(
+            "devnet: node1's dashboard at http://{}/ (each node's admin address is in nodeN/admin.addr)",
+            admin.trim()
+        );
+    }
     let waited = rt.block_on(wait_for_stop(&mut nodes));
     stop_all(&mut nodes);
     announceln!("devnet: stopped");
@@ -173,6 +179,12 @@ fn start_node(
     cmd.arg("run").arg("--data-dir").arg(dir);
     if let Some(s) = seed {
         cmd.arg("--bootstrap").arg(s);
+    }
+    // Node 1 serves its dashboard where a lone node would (admin_listen's
+    // default); the others, and every node with free ports, on any port
+    // (DIR/nodeN/admin.addr says which).
+    if seed.is_some() || args.base_port == 0 {
+        cmd.arg("--admin-listen").arg("127.0.0.1:0");
     }
     if let Some(ms) = args.capacity_interval_ms {
         cmd.arg("--capacity-interval-ms").arg(ms.to_string());
