@@ -41,14 +41,20 @@ fn partial_path(out: &std::path::Path) -> PathBuf {
 /// Refuse an output path that cannot take the file, before anything is
 /// downloaded: a directory, an existing file without `force`, a missing
 /// parent directory.
-pub fn check_out(out: &str, force: bool) -> anyhow::Result<PathBuf> {
+pub fn check_out(out: &str, name: &str, force: bool) -> anyhow::Result<PathBuf> {
     let path = PathBuf::from(out);
     let is_dir = out.ends_with('/') || std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
     if is_dir {
+        let base = name
+            .rsplit('/')
+            .next()
+            .filter(|b| !b.is_empty())
+            .unwrap_or("NAME");
         bail!(
-            "get: {} is a directory; give the file to write, e.g. {}/NAME",
+            "get: {} is a directory; give the file to write, e.g. {}/{}",
             path.display(),
-            out.trim_end_matches('/')
+            out.trim_end_matches('/'),
+            printable(base)
         );
     }
     if std::fs::symlink_metadata(&path).is_ok() && !force {
@@ -73,7 +79,7 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let out_path = if args.out == "-" {
         None
     } else {
-        Some(check_out(&args.out, args.force)?)
+        Some(check_out(&args.out, &args.name, args.force)?)
     };
     let to_stdout = args.out == "-";
     let shown = printable(&args.name).into_owned();
@@ -146,18 +152,18 @@ mod tests {
     fn an_output_path_that_cannot_take_the_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
-        let e = check_out(d, false).unwrap_err().to_string();
-        assert!(e.contains("is a directory"), "{e}");
-        let e = check_out(&format!("{d}/no/x"), false)
+        let e = check_out(d, "docs/a.txt", false).unwrap_err().to_string();
+        assert!(e.contains("is a directory") && e.ends_with("/a.txt"), "{e}");
+        let e = check_out(&format!("{d}/no/x"), "x", false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("does not exist"), "{e}");
         let f = format!("{d}/x");
-        assert!(check_out(&f, false).is_ok());
+        assert!(check_out(&f, "x", false).is_ok());
         std::fs::write(&f, b"old").unwrap();
-        let e = check_out(&f, false).unwrap_err().to_string();
+        let e = check_out(&f, "x", false).unwrap_err().to_string();
         assert!(e.contains("--force"), "{e}");
-        assert!(check_out(&f, true).is_ok());
+        assert!(check_out(&f, "x", true).is_ok());
     }
 
     #[test]

@@ -22,9 +22,12 @@ pub struct PeerArgs {
     /// for peers, status, donate and leave; none for put, get, ls, rm, share
     /// and revoke, which connect within 10 s and then take as long as the
     /// data needs]
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub timeout: Option<u64>,
 }
+
+/// Longest `--timeout`: a year.
+pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
 /// Deadline of the commands that only ask the node a question.
 pub const QUERY_TIMEOUT_SECS: u64 = 10;

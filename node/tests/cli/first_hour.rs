@@ -130,7 +130,10 @@ fn get_checks_the_output_path_before_it_connects() {
             .into()
     };
     let dir = tmp.path().to_str().unwrap();
-    one_error_line(&get(dir, &[]), &["is a directory", "/NAME"]);
+    one_error_line(
+        &get(dir, &[]),
+        &["is a directory", &format!("e.g. {dir}/a.txt")],
+    );
     one_error_line(&get(&format!("{dir}/"), &[]), &["is a directory"]);
     let missing = format!("{dir}/no/such/dir/a.txt");
     one_error_line(&get(&missing, &[]), &["does not exist"]);
