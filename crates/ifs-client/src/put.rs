@@ -313,11 +313,7 @@ async fn preliminary_table(
         return Err(PutError::NotEnoughNodes {
             usable: ranked.len(),
             replicas,
-            discarded: if why.is_empty() {
-                String::new()
-            } else {
-                format!("; discarded: {}", why.join("; "))
-            },
+            discarded: discarded_summary(&why),
         });
     }
     info!(nodes = ranked.len(), per_node, "preliminary table ready");
@@ -398,4 +394,36 @@ pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why candidates were discarded, for an error line: the first few in
+/// full, then how many more (a table of hundreds of nodes, made up or
+/// not, must not make a one-line error a page long).
+fn discarded_summary(why: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match why.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!("; discarded: {}", why.join("; ")),
+        n => format!(
+            "; discarded: {}; and {} more (-v lists them)",
+            why[..SHOWN].join("; "),
+            n - SHOWN
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::discarded_summary;
+
+    #[test]
+    fn a_long_discard_list_is_cut_to_a_line() {
+        assert_eq!(discarded_summary(&[]), "");
+        let two = vec!["a: dead".to_string(), "b: full".to_string()];
+        assert_eq!(discarded_summary(&two), "; discarded: a: dead; b: full");
+        let many: Vec<String> = (0..64).map(|i| format!("n{i}: not alive")).collect();
+        let s = discarded_summary(&many);
+        assert!(s.ends_with("; and 59 more (-v lists them)"), "{s}");
+        assert!(!s.contains("n5:"));
+    }
 }

@@ -187,7 +187,15 @@ async fn probe_one(session: &Session, known: Known) -> Probed {
         };
         match tokio::time::timeout(PROBE_TIMEOUT, session.request_to(known.peer, &req)).await {
             Ok(Ok(CtlResponse::Pong { .. })) => Some(start.elapsed().as_secs_f64() * 1000.0),
-            Ok(Ok(_)) | Ok(Err(_)) | Err(_) => None,
+            Ok(Ok(other)) => {
+                debug!(node = %known.peer, "probe answered with {other:?}");
+                None
+            }
+            Ok(Err(e)) => {
+                debug!(node = %known.peer, "probe failed: {e}");
+                None
+            }
+            Err(_) => None,
         }
     };
     // The first probe usually dials the node (TCP, Noise, Yamux, protocol

@@ -123,6 +123,71 @@ pub enum AuditOutcome {
     NoAnswer,
 }
 
+/// Who may audit which chunk, remembered for a while: checking costs a
+/// record decode (and a DHT lookup when the local copy does not name the
+/// challenger), which must not be paid again for every audit of a chunk.
+/// Bounded; a refusal is remembered for less time than an admission, so a
+/// new co-holder whose receipt is still on its way gets in soon.
+#[derive(Clone, Debug, Default)]
+pub struct CoHolderCache {
+    verdicts: std::collections::HashMap<(ChunkId, crate::ids::NodeId), (bool, u64)>,
+}
+
+impl CoHolderCache {
+    /// Most (chunk, node) pairs remembered.
+    pub const MAX: usize = 8192;
+    /// How long an admission is remembered.
+    pub const ADMIT_MS: u64 = 10 * 60 * 1000;
+    /// How long a refusal is remembered.
+    pub const REFUSE_MS: u64 = 60 * 1000;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The remembered verdict on `node` auditing `chunk` at `now_ms`.
+    pub fn get(&self, chunk: &ChunkId, node: &crate::ids::NodeId, now_ms: u64) -> Option<bool> {
+        match self.verdicts.get(&(*chunk, *node)) {
+            Some(&(admit, until)) if until > now_ms => Some(admit),
+            _ => None,
+        }
+    }
+
+    /// Remember a verdict reached at `now_ms`.
+    pub fn put(&mut self, chunk: ChunkId, node: crate::ids::NodeId, admit: bool, now_ms: u64) {
+        if self.verdicts.len() >= Self::MAX {
+            self.verdicts.retain(|_, &mut (_, until)| until > now_ms);
+        }
+        if self.verdicts.len() >= Self::MAX {
+            // Still full of live verdicts: start over rather than grow.
+            self.verdicts.clear();
+        }
+        let ttl = if admit {
+            Self::ADMIT_MS
+        } else {
+            Self::REFUSE_MS
+        };
+        self.verdicts
+            .insert((chunk, node), (admit, now_ms.saturating_add(ttl)));
+    }
+
+    /// Forget every verdict about `chunk` (its record changed).
+    pub fn forget_chunk(&mut self, chunk: &ChunkId) {
+        self.verdicts.retain(|(c, _), _| c != chunk);
+    }
+
+    /// Pairs remembered (some may have expired).
+    pub fn len(&self) -> usize {
+        self.verdicts.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +268,33 @@ mod tests {
         let c = AuditChallenge::new(id, 1000, [3; 48]);
         let proof = c.answer(&data).unwrap();
         assert!(!c.verify(&data[..c.offset as usize], &proof));
+    }
+
+    #[test]
+    fn co_holder_verdicts_expire_and_stay_bounded() {
+        use crate::ids::NodeId;
+        let mut c = CoHolderCache::new();
+        let (chunk, node) = (ChunkId([1; 32]), NodeId([2; 32]));
+        assert_eq!(c.get(&chunk, &node, 0), None);
+        c.put(chunk, node, true, 0);
+        assert_eq!(
+            c.get(&chunk, &node, CoHolderCache::ADMIT_MS - 1),
+            Some(true)
+        );
+        assert_eq!(c.get(&chunk, &node, CoHolderCache::ADMIT_MS), None);
+        c.put(chunk, node, false, 0);
+        assert_eq!(
+            c.get(&chunk, &node, CoHolderCache::REFUSE_MS - 1),
+            Some(false)
+        );
+        assert_eq!(c.get(&chunk, &node, CoHolderCache::REFUSE_MS), None);
+        for i in 0..(CoHolderCache::MAX as u32 + 10) {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            c.put(ChunkId(id), node, true, 1);
+        }
+        assert!(c.len() <= CoHolderCache::MAX);
+        c.forget_chunk(&ChunkId([0; 32]));
+        assert!(c.len() <= CoHolderCache::MAX);
     }
 }

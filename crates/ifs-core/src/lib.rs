@@ -21,6 +21,7 @@ pub mod placement;
 pub mod proto;
 pub mod quota;
 pub mod rate;
+pub mod reach;
 pub mod repair;
 pub mod reputation;
 pub mod wire;

@@ -20,6 +20,10 @@ pub const DEFAULT_DEAD_AFTER: u32 = 10;
 pub enum Liveness {
     /// Heard within the suspect threshold.
     Alive,
+    /// Heard within the suspect threshold, but only second-hand: this node
+    /// has not reached it at an address its report gives (see
+    /// [`crate::reach`]). Not used for placement, audits or repair copies.
+    Unverified,
     /// Missed at least `suspect_after` intervals.
     Suspect,
     /// Missed at least `dead_after` intervals, or never heard.

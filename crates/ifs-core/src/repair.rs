@@ -79,6 +79,38 @@ pub fn needs_copy_before_release(
     others < replicas
 }
 
+/// Chunks of `record`'s live manifest of which `me` should drop its copy
+/// because more than `replicas` live copies exist (a holder came back after
+/// its chunks were repaired elsewhere). Exactly one holder trims at a time:
+/// the highest-id holder that `is_live` counts; and only while the others,
+/// without `me`, still reach `replicas` with nodes `is_alive` (seen alive
+/// now: a suspect holder does not count), so a trim never takes a chunk
+/// below its target even when two holders' views differ.
+pub fn trim_plan(
+    record: &FileRecord,
+    is_live: impl Fn(&NodeId) -> bool,
+    is_alive: impl Fn(&NodeId) -> bool,
+    replicas: usize,
+    me: &NodeId,
+) -> Vec<ChunkId> {
+    let Some(manifest) = record.live_manifest() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in &manifest.chunks {
+        let holders = record.live_holders(&c.id);
+        let live: Vec<&NodeId> = holders.iter().filter(|n| is_live(n)).collect();
+        if live.len() <= replicas || live.iter().max() != Some(&me) {
+            continue;
+        }
+        let others_alive = live.iter().filter(|n| **n != me && is_alive(n)).count();
+        if others_alive >= replicas {
+            out.push(c.id);
+        }
+    }
+    out
+}
+
 /// Chunks to move off a node holding `held` (id, bytes) to shed `excess`
 /// bytes: largest first, so the fewest transfers free the space; stops once
 /// the sum reaches `excess`. Ties go to the lower id, so the plan is stable.

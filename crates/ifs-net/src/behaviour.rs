@@ -38,6 +38,7 @@ pub(crate) struct Behaviour {
     pub(crate) ctl: cbor::Behaviour<Frame, Frame>,
     pub(crate) stream: libp2p_stream::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) addresses: crate::address_book::AddressBook,
 }
 
 /// Build the swarm (TCP + Noise + Yamux, QUIC, DNS) with all behaviours;
@@ -142,5 +143,6 @@ fn make_behaviour(key: &libp2p::identity::Keypair, cfg: &NetConfig) -> Result<Be
         ctl,
         stream: libp2p_stream::Behaviour::new(),
         mdns: mdns.into(),
+        addresses: Default::default(),
     })
 }

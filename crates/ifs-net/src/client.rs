@@ -52,7 +52,8 @@ pub fn stream_open_deadline(rtt: Option<Duration>, min: Duration, max: Duration)
 /// A request from a [`Client`] to the swarm task.
 pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
-    Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
+    /// Address, and whether to open a new connection even when one is up.
+    Dial(Multiaddr, bool, oneshot::Sender<Result<PeerId, NetError>>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     Subscribe(String, oneshot::Sender<Result<bool, NetError>>),
     Unsubscribe(String, oneshot::Sender<bool>),
@@ -126,7 +127,14 @@ impl Client {
     /// Connect to `addr` and return the peer's id once the connection is up.
     /// With a `/p2p/` suffix the peer also joins the Kademlia routing table.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
-        self.call(|r| Command::Dial(addr, r)).await?
+        self.call(|r| Command::Dial(addr, false, r)).await?
+    }
+
+    /// Open a new connection to `addr` (which must end in `/p2p/`) even when
+    /// one to that peer is up, proving that the peer answers at `addr`
+    /// under its key. The connection closes again when idle.
+    pub async fn dial_fresh(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        self.call(|r| Command::Dial(addr, true, r)).await?
     }
 
     /// Peers with at least one open connection.

@@ -135,6 +135,7 @@ fn take_streams(
 pub(crate) fn add_p2p_address(swarm: &mut Swarm<Behaviour>, addr: &Multiaddr, ephemeral: bool) {
     let mut transport = addr.clone();
     if let Some(Protocol::P2p(peer)) = transport.pop() {
+        swarm.behaviour_mut().addresses.add(peer, transport.clone());
         swarm.behaviour_mut().kad.add_address(&peer, transport);
         if !ephemeral {
             let _ = swarm.behaviour_mut().kad.bootstrap();
@@ -236,19 +237,37 @@ impl EventLoop {
                     self.listen_waiters.push(reply);
                 }
             }
-            Command::Dial(addr, reply) => {
-                if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            Command::Dial(addr, fresh, reply) => {
+                let peer = match addr.iter().last() {
+                    Some(Protocol::P2p(peer)) => Some(peer),
+                    _ => None,
+                };
+                if let Some(peer) = peer {
                     if peer == local {
                         let _ = reply.send(Err(NetError::Dial("refusing to dial self".into())));
                         return;
                     }
-                    if self.swarm.is_connected(&peer) {
+                    if !fresh && self.swarm.is_connected(&peer) {
                         let _ = reply.send(Ok(peer));
                         return;
                     }
                 }
-                add_p2p_address(&mut self.swarm, &addr, self.ephemeral);
-                let opts = DialOpts::from(addr);
+                let opts = match (fresh, peer) {
+                    (true, Some(peer)) => DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                        .build(),
+                    (true, None) => {
+                        let _ = reply.send(Err(NetError::Dial(
+                            "a fresh dial needs an address ending in /p2p/".into(),
+                        )));
+                        return;
+                    }
+                    (false, _) => {
+                        add_p2p_address(&mut self.swarm, &addr, self.ephemeral);
+                        DialOpts::from(addr)
+                    }
+                };
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => {
@@ -346,10 +365,12 @@ impl EventLoop {
                 let _ = reply.send(());
             }
             Command::AddAddress(peer, addr, reply) => {
+                self.swarm.behaviour_mut().addresses.add(peer, addr.clone());
                 self.swarm.behaviour_mut().kad.add_address(&peer, addr);
                 let _ = reply.send(());
             }
             Command::RemovePeer(peer, reply) => {
+                self.swarm.behaviour_mut().addresses.remove(&peer);
                 self.swarm.behaviour_mut().kad.remove_peer(&peer);
                 let _ = reply.send(());
             }

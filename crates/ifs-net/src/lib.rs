@@ -22,6 +22,7 @@
 //! The [`hops`] module measures IP hop counts with a small UDP probe.
 #![deny(missing_docs)]
 
+mod address_book;
 mod behaviour;
 mod client;
 mod config;

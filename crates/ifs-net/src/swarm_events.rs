@@ -162,6 +162,7 @@ impl EventLoop {
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
             BehaviourEvent::Stream(()) => {}
+            BehaviourEvent::Addresses(never) => match never {},
         }
     }
 

@@ -25,6 +25,10 @@ pub struct DurabilityConfig {
     /// abandoned put) is kept before it is freed. Longer than the longest
     /// reservation, so a put in progress is never collected.
     pub collect_after: Duration,
+    /// How long a chunk must hold more live copies than its target before
+    /// one holder drops its copy (a node back from a short restart must not
+    /// make others churn).
+    pub trim_after: Duration,
     /// Test fault: answer every audit with garbage.
     #[doc(hidden)]
     pub fault_garbage_audits: bool,
@@ -41,6 +45,7 @@ impl Default for DurabilityConfig {
             repair_concurrency: 4,
             repair_bytes_per_sec: Some(64 << 20),
             collect_after: Duration::from_secs(3600),
+            trim_after: Duration::from_secs(600),
             fault_garbage_audits: false,
         }
     }

@@ -25,6 +25,7 @@ mod replica;
 mod reputation;
 mod scrub;
 mod shared;
+mod trim;
 
 pub(crate) use observe::watch;
 pub(crate) use shared::{Shared, lock};
@@ -80,7 +81,10 @@ pub(crate) async fn run(
             },
             _ = report_tick.tick() => {
                 let s = shared.clone();
-                tokio::spawn(async move { s.maybe_publish_report(now_ms()).await });
+                tokio::spawn(async move {
+                    s.check_reach(now_ms()).await;
+                    s.maybe_publish_report(now_ms()).await;
+                });
             }
             _ = persist_tick.tick() => {
                 let s = shared.clone();

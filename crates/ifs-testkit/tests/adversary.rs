@@ -823,3 +823,108 @@ async fn a_file_whose_client_never_settled_is_still_repaired() {
     s.close().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_nodes_in_a_table_exchange_are_never_alive() {
+    use ifs_core::node_table::NodeTable;
+    use ifs_core::wire::{CapacityReport, CapacityStats};
+
+    let net = cluster(3, ClusterOptions::default()).await;
+    let intruder = intruder(&net).await;
+    // Sixty-four identities nobody runs, each with a validly self-signed
+    // report of a terabyte free at an address where nothing answers.
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let keys: Vec<NodeKey> = (0..64)
+        .map(|_| NodeKey::generate(&mut rand::rng()))
+        .collect();
+    let fake_ids: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            ifs_net::node_id_to_peer_id(&k.node_id())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let sybils = move || {
+        let mut t = NodeTable::new();
+        for key in &keys {
+            let stats = CapacityStats {
+                donated_bytes: 1 << 40,
+                free_bytes: 1 << 40,
+                ..Default::default()
+            };
+            let addr = format!("/ip4/127.0.0.1/tcp/{closed_port}");
+            let r = CapacityReport::new(key, now_ms(), vec![addr], stats, "0.1.0".into(), now_ms());
+            t.insert(r, now_ms()).unwrap();
+        }
+        t.encode()
+    };
+    // Fresh reports of them, to every node, every 300 ms: they never look
+    // silent.
+    let peers: Vec<PeerId> = net
+        .running()
+        .iter()
+        .map(|&i| net.node(i).unwrap().peer_id())
+        .collect();
+    let client = intruder.net().clone();
+    let pusher = tokio::spawn(async move {
+        loop {
+            let table = sybils();
+            for &peer in &peers {
+                let req = encode(&CtlRequest::TableExchange {
+                    table: table.clone(),
+                });
+                let answer = client.request(peer, req).await.unwrap();
+                assert!(matches!(
+                    decode::<CtlResponse>(&answer, MAX_CTL_RESPONSE),
+                    Ok(CtlResponse::Table { .. })
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    // Every node lists them (the reports are genuine)...
+    wait_until("every node lists the made-up nodes", PATIENCE, || {
+        net.running().iter().all(|&i| net.table(i).len() >= 3 + 64)
+    })
+    .await
+    .unwrap();
+    // ...and has tried to reach a good part of them by now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // But none counts as alive, while the real nodes still do.
+    let all = net.running();
+    for &i in &all {
+        for row in net.node(i).unwrap().peers() {
+            if fake_ids.contains(&row.peer_id) {
+                assert_eq!(row.state, "unverified", "node {i}: {}", row.peer_id);
+            }
+        }
+        assert!(
+            net.sees_alive(i, &all),
+            "node {i} still sees the real nodes"
+        );
+        assert_eq!(net.node(i).unwrap().status().await.alive_peers, 2);
+    }
+
+    // An honest put lands on real nodes only and reads back.
+    let honest = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    let data = random_bytes(600 << 10);
+    put_bytes(&s, &honest, "honest.bin", &data).await;
+    let real: Vec<_> = all.iter().map(|&i| net.node_id(i).unwrap()).collect();
+    let rec = record_of(&s, &honest, "honest.bin").await;
+    for r in rec.receipts() {
+        assert!(real.contains(&r.node), "a receipt from a made-up node");
+    }
+    let s2 = session(&net, 2).await;
+    assert_eq!(get_bytes(&s2, &honest, "honest.bin").await, data);
+    assert!(!pusher.is_finished(), "the intruder kept pushing");
+    pusher.abort();
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}

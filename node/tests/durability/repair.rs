@@ -84,3 +84,70 @@ async fn repair_restores_the_replicas_each_file_asked_for() {
     assert!(get_file(&net, 0, &user, "five.bin").await == five);
     net.shutdown().await;
 }
+
+/// A holder comes back after its chunks were repaired elsewhere: each chunk
+/// is briefly at four copies, then the surplus copy is released and freed,
+/// so the file settles at the three copies it asked for and still reads
+/// back; every node's books match its disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_comes_back_after_a_repair_leaves_no_extra_copies() {
+    let mut net = start(5, |_, cfg| {
+        cfg.durability.trim_after = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let user = user_key();
+    let data = random_bytes(700 << 10);
+    let report = put_file(&net, 0, &user, "f.bin", &data, 3).await;
+    let chunks: Vec<_> = report.chunks.iter().map(|c| c.id).collect();
+    let holds = |i: usize| {
+        let id = net.node(i).node_id();
+        report
+            .chunks
+            .iter()
+            .any(|c| c.receipts.iter().any(|r| r.node == id))
+    };
+    let victim = (1..5)
+        .find(|&i| holds(i))
+        .expect("a holder besides the entry");
+    let gone = net.node(victim).node_id();
+    net.kill(victim).await;
+    net.wait_dead(0, &gone).await;
+    net.wait_until(|| async {
+        let mut all = true;
+        for c in &chunks {
+            all &= net.copies_of(*c).await == 3;
+        }
+        all
+    })
+    .await;
+
+    // Back, with its old copies: more than three of some chunk.
+    net.restart(victim, 0).await;
+    let mut most = 0;
+    for c in &chunks {
+        most = most.max(net.copies_of(*c).await);
+    }
+    assert_eq!(most, 4, "the returning holder brings its copies back");
+
+    // The surplus goes, and stays gone; nothing drops below three.
+    net.wait_until(|| async {
+        let mut all = true;
+        for c in &chunks {
+            all &= net.copies_of(*c).await == 3;
+        }
+        all && net.min_live(0, &user, "f.bin").await == 3
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    for c in &chunks {
+        assert_eq!(net.copies_of(*c).await, 3, "chunk {c} stays at three");
+    }
+    assert!(get_file(&net, victim, &user, "f.bin").await == data);
+    for i in 0..5 {
+        assert!(
+            net.accounting_exact(i).await,
+            "node {i}: used bytes match the disk"
+        );
+    }
+    net.shutdown().await;
+}

@@ -57,6 +57,7 @@ pub struct Net {
     pub nodes: Vec<Option<NodeHandle>>,
     pub keys: Vec<NodeKey>,
     pub vols: Vec<PathBuf>,
+    cfgs: Vec<NodeConfig>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -68,7 +69,7 @@ pub async fn start(n: usize, tweak: impl Fn(usize, &mut NodeConfig)) -> Net {
         .with_test_writer()
         .try_init();
     let mut nodes: Vec<Option<NodeHandle>> = Vec::new();
-    let (mut dirs, mut keys, mut vols) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut dirs, mut keys, mut vols, mut cfgs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..n {
         let dir = tempfile::tempdir().unwrap();
         let vol = dir.path().join("vol");
@@ -92,6 +93,7 @@ pub async fn start(n: usize, tweak: impl Fn(usize, &mut NodeConfig)) -> Net {
             cfg.bootstrap = first.addrs();
         }
         tweak(i, &mut cfg);
+        cfgs.push(cfg.clone());
         nodes.push(Some(Node::spawn(cfg).await.unwrap()));
         dirs.push(dir);
         keys.push(key);
@@ -101,6 +103,7 @@ pub async fn start(n: usize, tweak: impl Fn(usize, &mut NodeConfig)) -> Net {
         nodes,
         keys,
         vols,
+        cfgs,
         _dirs: dirs,
     };
     net.wait_until(|| async {
@@ -154,6 +157,24 @@ impl Net {
         if let Some(h) = self.nodes[i].take() {
             h.shutdown().await;
         }
+    }
+
+    /// Start node `i` again on its old data dir and key (it listens on a
+    /// new port), joining through node `via`.
+    pub async fn restart(&mut self, i: usize, via: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is running");
+        let mut cfg = self.cfgs[i].clone();
+        cfg.bootstrap = self.node(via).addrs();
+        self.nodes[i] = Some(Node::spawn(cfg).await.unwrap());
+    }
+
+    /// How many running nodes hold `chunk`.
+    pub async fn copies_of(&self, chunk: ifs_core::ChunkId) -> usize {
+        let mut n = 0;
+        for h in self.live() {
+            n += usize::from(h.store().contains(chunk).await.unwrap());
+        }
+        n
     }
 
     pub async fn shutdown(mut self) {

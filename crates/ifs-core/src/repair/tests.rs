@@ -210,3 +210,35 @@ fn failed_targets_are_skipped_for_a_while_and_bounded() {
     f.failed(b, 5_000, 10);
     assert!(f.len() < FailedTargets::MAX, "expired entries are dropped");
 }
+
+#[test]
+fn only_the_highest_live_holder_trims_and_never_below_the_target() {
+    let o = owner();
+    let k = nodes(6);
+    let id = |i: usize| k[i].node_id();
+    // chunk 1 on 0,1,2,3 (one copy too many); chunk 2 on 1,2,3 (enough).
+    let rec = record(
+        &o,
+        &[1, 2],
+        &[(0, 1), (1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (3, 2)],
+        &k,
+    );
+    let all = |_: &NodeId| true;
+    for me in 0..3 {
+        assert!(
+            trim_plan(&rec, all, all, 3, &id(me)).is_empty(),
+            "node {me}"
+        );
+    }
+    assert_eq!(trim_plan(&rec, all, all, 3, &id(3)), vec![chunk(1)]);
+    // A suspect co-holder still counts as a holder (node 3 stays highest)
+    // but not as a sure copy: node 3 keeps its own.
+    let suspect0 = |n: &NodeId| *n != id(0);
+    assert!(trim_plan(&rec, all, suspect0, 3, &id(3)).is_empty());
+    // Node 3 seen dead by node 2: node 2 is the highest it counts, but
+    // without node 3 there is no surplus, so nothing goes.
+    let dead3 = |n: &NodeId| *n != id(3);
+    assert!(trim_plan(&rec, dead3, dead3, 3, &id(2)).is_empty());
+    // A higher target trims nothing.
+    assert!(trim_plan(&rec, all, all, 4, &id(3)).is_empty());
+}

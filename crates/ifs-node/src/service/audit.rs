@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::Shared;
 use super::control::store_error;
+use super::shared::lock;
 
 /// Time allowed for an audit answer.
 const AUDIT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -27,9 +28,32 @@ impl Shared {
     /// holder of the same chunk may ask (cheap checks first).
     async fn is_co_holder(&self, peer: PeerId, chunk: &ifs_core::ChunkId) -> Result<(), String> {
         let node = ifs_net::peer_id_to_node_id(&peer).ok_or("the challenger is not a node")?;
-        if !self.node_alive(&node, crate::now_ms()) {
+        let now = crate::now_ms();
+        if !self.node_alive(&node, now) {
             return Err("the challenger is not a live node of this network".into());
         }
+        let cached = lock(&self.durability.co_holders).get(chunk, &node, now);
+        let admit = match cached {
+            Some(admit) => admit,
+            None => {
+                let admit = self.names_live_holder(chunk, &node).await?;
+                lock(&self.durability.co_holders).put(*chunk, node, admit, now);
+                admit
+            }
+        };
+        if admit {
+            Ok(())
+        } else {
+            Err("the challenger holds no live copy of this chunk".into())
+        }
+    }
+
+    /// Whether the chunk's file record names `node` as a live holder.
+    async fn names_live_holder(
+        &self,
+        chunk: &ifs_core::ChunkId,
+        node: &NodeId,
+    ) -> Result<bool, String> {
         let record = self
             .record_of(*chunk)
             .await
@@ -38,12 +62,12 @@ impl Shared {
         // challenger yet (a repair copy whose receipt has not reached us).
         for from_dht in [false, true] {
             if let Some(rec) = self.file_record(record, from_dht).await
-                && rec.live_receipt(chunk, &node).is_some()
+                && rec.live_receipt(chunk, node).is_some()
             {
-                return Ok(());
+                return Ok(true);
             }
         }
-        Err("the challenger holds no live copy of this chunk".into())
+        Ok(false)
     }
 
     pub async fn answer_audit(self: &Arc<Self>, peer: PeerId, c: AuditChallenge) -> CtlResponse {

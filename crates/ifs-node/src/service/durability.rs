@@ -42,6 +42,10 @@ pub(crate) struct DurabilityState {
     pub awaiting_bytes: std::sync::atomic::AtomicU64,
     /// Nodes that failed a pushed copy, left out of targets for a while.
     pub failed_targets: Mutex<ifs_core::repair::FailedTargets>,
+    /// Recent verdicts on who may audit which chunk.
+    pub co_holders: Mutex<ifs_core::audit::CoHolderCache>,
+    /// Chunks held beyond their target, and since when (see `trim`).
+    pub surplus_since: Mutex<HashMap<ChunkId, u64>>,
 }
 
 impl DurabilityState {
@@ -57,6 +61,8 @@ impl DurabilityState {
             unreferenced: Mutex::new(HashMap::new()),
             awaiting_bytes: std::sync::atomic::AtomicU64::new(0),
             failed_targets: Mutex::new(ifs_core::repair::FailedTargets::new()),
+            co_holders: Mutex::new(ifs_core::audit::CoHolderCache::new()),
+            surplus_since: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -95,14 +101,7 @@ impl Shared {
     }
 
     fn node_state(&self, node: &NodeId, now_ms: u64) -> Liveness {
-        let interval = self.cfg.capacity_interval.as_millis() as u64;
-        lock(&self.table).state(
-            node,
-            now_ms,
-            interval,
-            self.cfg.suspect_after,
-            self.cfg.dead_after,
-        )
+        self.liveness_in(&lock(&self.table), node, now_ms)
     }
 
     /// Remember that `chunk` is held bound to version `version` of the file
@@ -244,6 +243,7 @@ impl Shared {
             .awaiting_bytes
             .store(awaiting, Ordering::Relaxed);
         self.clone().start_repairs(&records, now_ms);
+        self.clone().trim_surplus(&records, now_ms);
         self.clone().audit_some(&records, now_ms).await;
         self.clone().offload_if_needed(&held, &records).await;
         self.durability.pass_running.store(false, Ordering::Release);

@@ -5,6 +5,7 @@
 
 use ifs_core::NodeId;
 use ifs_core::audit::AuditOutcome;
+use ifs_core::node_table::Liveness;
 use ifs_core::proto::FetchOutcome;
 use ifs_core::reputation::ReputationRecord;
 use ifs_net::PeerId;
@@ -114,6 +115,11 @@ impl Shared {
             .filter(|n| *n != self.node_id)
             .collect();
         for node in nodes {
+            // A node only others vouch for is no one's to judge yet (and
+            // made-up ones must not get reputation rows).
+            if self.liveness_in(&lock(&self.table), &node, now_ms) == Liveness::Unverified {
+                continue;
+            }
             let alive = self.node_alive(&node, now_ms);
             self.update_reputation(node, |r| r.record_liveness(alive, now_ms))
                 .await;

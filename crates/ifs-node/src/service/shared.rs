@@ -11,6 +11,7 @@ use ifs_core::NodeId;
 use ifs_core::keys::NodeKey;
 use ifs_core::node_table::{InsertOutcome, Liveness, NodeTable};
 use ifs_core::proto::{NodeStatus, PeerRow};
+use ifs_core::reach::Reach;
 use ifs_core::wire::{CapacityReport, CapacityStats};
 use ifs_net::{Acceptance, Client, MessageId, Multiaddr, NetError, PeerId};
 use ifs_store::{MetaTable, StoreHandle};
@@ -59,7 +60,13 @@ pub(crate) struct Shared {
     /// Nodes taken out of the DHT's routing table (dead, or not answering
     /// after their connection closed), and when.
     unrouted: Mutex<std::collections::HashMap<NodeId, u64>>,
+    /// Nodes this node dialled itself at an address from their report (a
+    /// listed node is alive only once reached; see `ifs_core::reach`).
+    reach: Mutex<Reach>,
 }
+
+/// Most nodes dialled to check that they exist, per sweep round.
+const REACH_DIALS_PER_ROUND: usize = 16;
 
 /// How long a node whose connection closed gets to answer a redial.
 const REDIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -105,6 +112,7 @@ impl Shared {
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
             unrouted: Mutex::new(std::collections::HashMap::new()),
+            reach: Mutex::new(Reach::new()),
             // Generous for a gateway's steady stream, tight for a flood.
             rate: Mutex::new(ifs_core::rate::RateLimiter::new(2000.0, 10_000.0, 16_384)),
         }
@@ -354,17 +362,84 @@ impl Shared {
         }
     }
 
-    fn liveness_in(&self, table: &NodeTable, node: &NodeId, now_ms: u64) -> Liveness {
+    /// Liveness of `node`: from its reports, and `Unverified` while its
+    /// reports say alive but this node has not reached it itself.
+    pub(crate) fn liveness_in(&self, table: &NodeTable, node: &NodeId, now_ms: u64) -> Liveness {
         if *node == self.node_id {
             return Liveness::Alive;
         }
-        table.state(
+        match table.state(
             node,
             now_ms,
             self.interval_ms(),
             self.cfg.suspect_after,
             self.cfg.dead_after,
-        )
+        ) {
+            Liveness::Alive if !lock(&self.reach).is_reached(node, now_ms) => Liveness::Unverified,
+            state => state,
+        }
+    }
+
+    /// Dial a few listed nodes that this node has not reached yet (or not
+    /// for a while) at the addresses their reports give, on a fresh
+    /// connection: a node made up by someone else's table or gossip stays
+    /// unverified, and is neither offered for placement nor audited.
+    pub async fn check_reach(self: &Arc<Self>, now_ms: u64) {
+        let due: Vec<(NodeId, Vec<Multiaddr>)> = {
+            let table = lock(&self.table);
+            let mut reach = lock(&self.reach);
+            reach.retain(|n| table.get(n).is_some());
+            // Only nodes whose reports say alive are worth a dial.
+            let listed = table
+                .iter()
+                .filter(|(n, _)| **n != self.node_id)
+                .filter(|(n, _)| {
+                    table.state(
+                        n,
+                        now_ms,
+                        self.interval_ms(),
+                        self.cfg.suspect_after,
+                        self.cfg.dead_after,
+                    ) == Liveness::Alive
+                })
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>();
+            reach
+                .due(listed, now_ms, REACH_DIALS_PER_ROUND)
+                .into_iter()
+                .map(|n| {
+                    let addrs = table
+                        .get(&n)
+                        .map(|e| dialable_addrs(&e.report, &n))
+                        .unwrap_or_default();
+                    (n, addrs)
+                })
+                .collect()
+        };
+        for (node, addrs) in due {
+            let s = self.clone();
+            tokio::spawn(async move {
+                let mut ok = false;
+                for addr in addrs {
+                    let dial = s.net.dial_fresh(addr.clone());
+                    match tokio::time::timeout(REDIAL_TIMEOUT, dial).await {
+                        Ok(Ok(_)) => {
+                            ok = true;
+                            break;
+                        }
+                        Ok(Err(e)) => debug!(%node, %addr, "reach check failed: {e}"),
+                        Err(_) => debug!(%node, %addr, "reach check timed out"),
+                    }
+                }
+                let now = crate::now_ms();
+                let mut reach = lock(&s.reach);
+                if ok {
+                    reach.reached(node, now);
+                } else {
+                    reach.failed(node, now);
+                }
+            });
+        }
     }
 
     /// Dial the bootstrap peers again while this node knows no other node:
@@ -474,6 +549,8 @@ impl Shared {
         for addr in tried {
             let dial = self.net.dial(addr);
             if let Ok(Ok(_)) = tokio::time::timeout(REDIAL_TIMEOUT, dial).await {
+                // Its last connection was closed: this one is fresh.
+                lock(&self.reach).reached(node, crate::now_ms());
                 return;
             }
         }
@@ -500,6 +577,7 @@ impl Shared {
                 let state = match self.liveness_in(&table, &report.node, now_ms) {
                     Liveness::Alive if unreachable => "unreachable",
                     Liveness::Alive => "alive",
+                    Liveness::Unverified => "unverified",
                     Liveness::Suspect => "suspect",
                     Liveness::Dead => "dead",
                 };
@@ -600,6 +678,29 @@ impl Drop for LoadGuard {
     fn drop(&mut self) {
         self.0.load.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The addresses of `report` a reach check may dial: parsed, with `/p2p/`
+/// naming the report's node (so the handshake must prove its key), TCP
+/// first (a dead TCP address refuses at once; QUIC only times out).
+fn dialable_addrs(report: &CapacityReport, node: &NodeId) -> Vec<Multiaddr> {
+    let Ok(peer) = ifs_net::node_id_to_peer_id(node) else {
+        return Vec::new();
+    };
+    let mut addrs: Vec<Multiaddr> = report
+        .addrs
+        .iter()
+        .take(8)
+        .filter_map(|a| a.parse::<Multiaddr>().ok())
+        .filter_map(|a| match a.iter().last() {
+            Some(multiaddr::Protocol::P2p(p)) if p == peer => Some(a),
+            Some(multiaddr::Protocol::P2p(_)) => None,
+            _ => Some(a.with(multiaddr::Protocol::P2p(peer))),
+        })
+        .collect();
+    let is_tcp = |a: &Multiaddr| a.iter().any(|p| matches!(p, multiaddr::Protocol::Tcp(_)));
+    addrs.sort_by_key(|a| !is_tcp(a));
+    addrs
 }
 
 /// The UDP hop-probe target of a node address: its IP and TCP port number.
