@@ -12,6 +12,8 @@ mod metrics;
 #[path = "data_path/support.rs"]
 #[allow(dead_code)] // each test binary uses a different part of it
 mod support;
+#[path = "admin/token.rs"]
+mod token;
 
 /// `ifsnode run` flags of every node here: the admin endpoint on any free
 /// loopback port (written to `DIR/admin.addr`).

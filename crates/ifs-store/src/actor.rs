@@ -233,6 +233,11 @@ impl StoreHandle {
         self.call(|e| e.list_chunks()).await
     }
 
+    /// How many chunks are stored (cheaper than [`Self::list_chunks`]).
+    pub async fn chunk_count(&self) -> StoreResult<u64> {
+        self.call(|e| e.chunk_count()).await
+    }
+
     /// Donated, used, reserved and free bytes, owner need, per-volume detail.
     pub async fn stats(&self) -> StoreResult<Capacity> {
         self.call(|e| e.capacity()).await

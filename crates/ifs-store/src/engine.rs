@@ -13,7 +13,7 @@ use crate::tables::{
 use crate::volume::{self, Volume};
 use crate::{FaultPoint, StoreConfig};
 use ifs_core::ChunkId;
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -507,6 +507,13 @@ impl Engine {
             out.push((ChunkId(*id.value()), rec));
         }
         Ok(out)
+    }
+
+    /// How many chunks are stored, without decoding a row.
+    pub fn chunk_count(&self) -> StoreResult<u64> {
+        let txn = self.db.begin_read().map_err(self.dbe())?;
+        let table = txn.open_table(CHUNKS).map_err(self.dbe())?;
+        table.len().map_err(self.dbe())
     }
 
     pub fn chunk_info(&self, chunk: &ChunkId) -> StoreResult<Option<ChunkInfo>> {

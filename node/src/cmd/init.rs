@@ -13,6 +13,7 @@ use crate::volume::{Cap, DEFAULT_VOLUME_CAP, VolumeSpec, check_volume_dir, descr
 use anyhow::{Context, bail};
 use clap::Args;
 use multiaddr::Multiaddr;
+use serde::Serialize;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,30 @@ pub struct InitArgs {
     /// so the node keeps its identity.
     #[arg(long)]
     pub force: bool,
+    /// Print what was created as JSON (the fields of the human output).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `init` prints.
+#[derive(Debug, Serialize)]
+struct Initialized {
+    node_id: String,
+    data_dir: String,
+    config: String,
+    node_key: String,
+    /// False when an existing key was kept.
+    node_key_new: bool,
+    volumes: Vec<InitVolume>,
+    listen: Vec<String>,
+    bootstrap: Vec<String>,
+}
+
+/// A volume and its cap, as `init` describes it.
+#[derive(Debug, Serialize)]
+struct InitVolume {
+    path: String,
+    cap: String,
 }
 
 /// Paths this run created, removed in reverse order unless the run succeeds.
@@ -163,21 +188,38 @@ pub fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<()> {
     undo.commit();
 
     tracing::info!(node_id = %key.node_id(), dir = %data_dir.display(), "node initialized");
-    outln!("initialized IFS node {}", key.node_id())?;
-    outln!("  data dir  {}", data_dir.display())?;
-    outln!("  config    {}", config_path.display())?;
-    outln!("  node key  {} (mode 0600, {key_note})", key_path.display())?;
-    for v in &config.volumes {
-        outln!(
-            "  volume    {}  cap {}",
-            v.path.display(),
-            describe_cap(v.cap)
-        )?;
+    let done = Initialized {
+        node_id: key.node_id().to_string(),
+        data_dir: data_dir.display().to_string(),
+        config: config_path.display().to_string(),
+        node_key: key_path.display().to_string(),
+        node_key_new: key_note == "new",
+        volumes: config
+            .volumes
+            .iter()
+            .map(|v| InitVolume {
+                path: v.path.display().to_string(),
+                cap: describe_cap(v.cap),
+            })
+            .collect(),
+        listen: config.listen.iter().map(|a| a.to_string()).collect(),
+        bootstrap: config.bootstrap.iter().map(|a| a.to_string()).collect(),
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&done)?)?;
+        return Ok(());
     }
-    for a in &config.listen {
+    outln!("initialized IFS node {}", done.node_id)?;
+    outln!("  data dir  {}", done.data_dir)?;
+    outln!("  config    {}", done.config)?;
+    outln!("  node key  {} (mode 0600, {key_note})", done.node_key)?;
+    for v in &done.volumes {
+        outln!("  volume    {}  cap {}", v.path, v.cap)?;
+    }
+    for a in &done.listen {
         outln!("  listen    {a}")?;
     }
-    for a in &config.bootstrap {
+    for a in &done.bootstrap {
         outln!("  bootstrap {a}")?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use clap::Args;
 use ifs_core::name::printable;
+use serde::Serialize;
 
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
@@ -19,6 +20,19 @@ pub struct RmArgs {
     /// Which node to enter through.
     #[command(flatten)]
     pub peer: PeerArgs,
+    /// Print what was removed as JSON: `name`, `chunks`, `holders`,
+    /// `confirmed` (holders that freed them).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `rm` prints.
+#[derive(Debug, Serialize)]
+struct Removed {
+    name: String,
+    chunks: u64,
+    holders: u64,
+    confirmed: u64,
 }
 
 /// Run `ifsnode rm`.
@@ -29,12 +43,22 @@ pub fn run(global: &GlobalArgs, args: RmArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("rm {} failed", printable(&name)))
     })?;
+    let removed = Removed {
+        name: args.name,
+        chunks: r.chunks as u64,
+        holders: r.holders as u64,
+        confirmed: r.confirmed as u64,
+    };
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&removed)?)?;
+        return Ok(());
+    }
     outln!(
         "removed {}: {}; {} of {} holders freed them",
-        printable(&args.name),
-        crate::cmd::count(r.chunks as u64, "chunk"),
-        r.confirmed,
-        r.holders
+        printable(&removed.name),
+        crate::cmd::count(removed.chunks, "chunk"),
+        removed.confirmed,
+        removed.holders
     )?;
     Ok(())
 }

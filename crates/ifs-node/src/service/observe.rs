@@ -72,7 +72,7 @@ impl Shared {
         let rows = self.peer_rows(now_ms);
         let nodes = count_states(&rows);
         let cap = self.store.stats().await.ok();
-        let chunks = self.store.list_chunks().await.map(|c| c.len()).unwrap_or(0) as u64;
+        let chunks = self.store.chunk_count().await.unwrap_or(0);
         let connected = self
             .net
             .connected_peers()
