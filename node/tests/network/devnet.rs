@@ -49,6 +49,19 @@ fn devnet_starts_nodes_that_find_each_other_and_stops_them() {
     }
 }
 
+/// SIGTERMs a devnet when a test ends early, so a failed assertion leaves
+/// no nodes behind; disarmed (pid 0) once the test has reaped it.
+struct StopOnDrop(i32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            // SAFETY: kill(2) on the devnet this test started and has not reaped.
+            unsafe { libc::kill(self.0, libc::SIGTERM) };
+        }
+    }
+}
+
 #[test]
 fn devnet_splits_the_disk_and_reports_a_dead_node_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -60,6 +73,7 @@ fn devnet_splits_the_disk_and_reports_a_dead_node_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stop = StopOnDrop(devnet.id() as i32);
     let mut lines = BufReader::new(devnet.stdout.take().unwrap()).lines();
     let mut share_line = None;
     for line in lines.by_ref() {
@@ -109,6 +123,7 @@ fn devnet_splits_the_disk_and_reports_a_dead_node_once() {
     // SAFETY: kill(2) on our own unreaped child.
     unsafe { libc::kill(devnet.id() as i32, libc::SIGTERM) };
     let out = devnet.wait_with_output().unwrap();
+    stop.0 = 0;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("exited").count(), 1, "{err}");
 }
