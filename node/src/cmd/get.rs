@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use ifs_client::GetOptions;
 use ifs_core::name::printable;
+use serde::Serialize;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -29,6 +30,21 @@ pub struct GetArgs {
     /// Which node to enter through.
     #[command(flatten)]
     pub peer: PeerArgs,
+    /// Print the summary as JSON: `name`, `size`, `chunks`, `nodes`,
+    /// `seconds`, `mb_per_s` (on stderr when OUT is `-`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `get` reports once the file is written.
+#[derive(Debug, Serialize)]
+struct Got {
+    name: String,
+    size: u64,
+    chunks: u64,
+    nodes: u64,
+    seconds: f64,
+    mb_per_s: f64,
 }
 
 /// The temp file a get writes before renaming it over `out`.
@@ -127,14 +143,26 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     };
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
-    let line = format!(
-        "got {}: {} bytes, {} from {} ({:.1} MB/s)",
-        shown,
-        report.size,
-        crate::cmd::count(report.chunks as u64, "chunk"),
-        crate::cmd::count(report.results.len() as u64, "node"),
-        report.size as f64 / 1e6 / secs.max(1e-9)
-    );
+    let got = Got {
+        name: args.name.clone(),
+        size: report.size,
+        chunks: report.chunks as u64,
+        nodes: report.results.len() as u64,
+        seconds: secs,
+        mb_per_s: report.size as f64 / 1e6 / secs.max(1e-9),
+    };
+    let line = if args.json {
+        serde_json::to_string_pretty(&got)?
+    } else {
+        format!(
+            "got {}: {} bytes, {} from {} ({:.1} MB/s)",
+            shown,
+            got.size,
+            crate::cmd::count(got.chunks, "chunk"),
+            crate::cmd::count(got.nodes, "node"),
+            got.mb_per_s
+        )
+    };
     // With the data on stdout, the summary goes to stderr.
     if to_stdout {
         errln!("{line}");

@@ -98,8 +98,11 @@ fn counters_move_by_what_a_put_and_a_get_did() {
     assert!(granted >= 3.0, "a reservation on every node: {granted}");
 
     let dest = c.dir.path().join("out.bin");
-    c.ok(1, &["get", "in.bin", dest.to_str().unwrap()]);
+    let got = c.ok(1, &["get", "in.bin", dest.to_str().unwrap(), "--json"]);
     assert_eq!(std::fs::read(&dest).unwrap().len(), size);
+    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(got["size"], size as u64, "get --json: {got}");
+    assert_eq!(got["chunks"].as_f64().unwrap(), chunks);
     let after_get = scrape_all(&addrs);
     let fetches = moved(
         &after_put,
@@ -129,6 +132,22 @@ fn counters_move_by_what_a_put_and_a_get_did() {
     assert!(
         after_get[0].keys().any(|k| k.starts_with("libp2p_")),
         "libp2p's own metrics are there too"
+    );
+
+    // rm --json says what it freed; each holder counts its delete.
+    let rm = c.ok(0, &["rm", "in.bin", "--json"]);
+    let rm: serde_json::Value = serde_json::from_slice(&rm.stdout).unwrap();
+    assert_eq!(rm["chunks"].as_f64().unwrap(), chunks, "rm --json: {rm}");
+    let after_rm = scrape_all(&addrs);
+    let deletes = moved(
+        &after_get,
+        &after_rm,
+        r#"ifs_chunk_operations_total{op="delete",result="ok"}"#,
+    );
+    assert_eq!(
+        deletes,
+        rm["confirmed"].as_f64().unwrap(),
+        "a delete per holder that freed them"
     );
 
     // Prometheus asks for OpenMetrics and gets it.
