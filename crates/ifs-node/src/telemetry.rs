@@ -215,7 +215,7 @@ impl Telemetry {
         );
         r.register(
             "ifs_errors",
-            "Errors by kind (store, record, stream)",
+            "Errors by kind (store: a chunk not stored; record: a record rejected)",
             t.errors.clone(),
         );
         let g = &t.gauges;

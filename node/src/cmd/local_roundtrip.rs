@@ -14,6 +14,7 @@ use ifs_core::ChunkId;
 use ifs_core::codec::{CodecParams, Decoder, Encoder, FileKey, NoncePrefix};
 use ifs_core::keys::UserKey;
 use ifs_store::{StoreConfig, StoreHandle};
+use serde::Serialize;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,52 @@ pub struct LocalRoundtripArgs {
     /// Number of volumes the store spreads pieces over.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub volumes: u16,
+    /// Print the report as JSON at the end instead of lines as it goes.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A line of the human output; with `--json` the report is printed at the
+/// end instead, from the same figures.
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { anyhow::Ok(()) } else { outln!($($arg)*) }
+    };
+}
+
+/// One chunk as it went through encode and store.
+#[derive(Debug, Serialize)]
+struct ChunkRow {
+    index: u32,
+    id: String,
+    plain_bytes: u64,
+    stored_bytes: u64,
+    pieces: usize,
+    volumes: Vec<String>,
+}
+
+/// A volume after the round trip.
+#[derive(Debug, Serialize)]
+struct VolumeRow {
+    path: String,
+    used_bytes: u64,
+    cap_bytes: u64,
+    free_bytes: u64,
+}
+
+/// What `local-roundtrip --json` prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    input: String,
+    size_bytes: u64,
+    stored_bytes: u64,
+    chunks: Vec<ChunkRow>,
+    encode_s: f64,
+    store_s: f64,
+    read_s: f64,
+    read_decode_s: f64,
+    identical: bool,
+    volumes: Vec<VolumeRow>,
 }
 
 /// `64MiB`, `1GiB`, `1000000`: a byte count with an optional binary unit.
@@ -69,6 +116,8 @@ fn now_ms() -> u64 {
 
 /// Run `ifsnode local-roundtrip`.
 pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let mut rows: Vec<ChunkRow> = Vec::new();
     let dir = std::fs::canonicalize(&args.dir)
         .with_context(|| format!("work directory {}", args.dir.display()))?;
     let input = match &args.input {
@@ -77,7 +126,8 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
             let p = dir.join("sample.txt");
             let t = Instant::now();
             write_sample(&p, args.size)?;
-            outln!(
+            say!(
+                json,
                 "sample   {} ({}, text-like, made in {:.2} s)",
                 p.display(),
                 mib(args.size),
@@ -117,13 +167,14 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         )))
         .with_context(|| format!("cannot open a store in {}", dir.display()))?;
     let stats = rt.block_on(store.stats())?;
-    outln!(
+    say!(
+        json,
         "store    {} (local table), {} free",
         dir.join("store").display(),
         mib(stats.free)
     )?;
     for v in &stats.volumes {
-        outln!("volume   {}  cap {}", v.path.display(), mib(v.cap))?;
+        say!(json, "volume   {}  cap {}", v.path.display(), mib(v.cap))?;
     }
 
     // Encode and store, chunk by chunk.
@@ -134,17 +185,20 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         UserKey::generate(&mut rng).user_id(),
     );
     let reservation = rt.block_on(store.reserve(bound, Duration::from_secs(600), now_ms()))?;
-    outln!(
+    say!(
+        json,
         "reserve  {} for up to {segments} chunks (id {})",
         mib(bound),
         reservation.id
     )?;
-    outln!(
+    say!(
+        json,
         "\nencode + store  ({} threads, {} segments)",
         params.threads,
         mib(params.segment_size as u64)
     )?;
-    outln!(
+    say!(
+        json,
         "  {:>5}  {:<16}  {:>10}  {:>10}  {:>6}  {:>6}  volumes",
         "chunk",
         "id",
@@ -189,19 +243,31 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
             .collect();
         before = after;
         stored_bytes += clen;
-        let ratio = plain as f64 / clen.max(1) as f64;
-        outln!(
-            "  {index:>5}  {:<16}  {:>10}  {:>10}  {ratio:>6.2}  {:>6}  {}",
-            &id.to_hex()[..16],
-            mib(plain),
-            mib(clen),
-            stored.pieces,
-            used_on.join(", ")
+        let row = ChunkRow {
+            index,
+            id: id.to_hex(),
+            plain_bytes: plain,
+            stored_bytes: clen,
+            pieces: stored.pieces,
+            volumes: used_on,
+        };
+        let ratio = row.plain_bytes as f64 / row.stored_bytes.max(1) as f64;
+        say!(
+            json,
+            "  {:>5}  {:<16}  {:>10}  {:>10}  {ratio:>6.2}  {:>6}  {}",
+            row.index,
+            &row.id[..16],
+            mib(row.plain_bytes),
+            mib(row.stored_bytes),
+            row.pieces,
+            row.volumes.join(", ")
         )?;
+        rows.push(row);
         ids.push(id);
     }
     let end = rt.block_on(store.commit_reservation(reservation.id))?;
-    outln!(
+    say!(
+        json,
         "  encoded {} → {} in {} chunks: encode {:.2} s ({}), store {:.2} s ({}); {} of the reservation returned",
         mib(len),
         mib(stored_bytes),
@@ -214,7 +280,7 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
     )?;
 
     // Read back, decode, compare.
-    outln!("\nread + decode + compare")?;
+    say!(json, "\nread + decode + compare")?;
     let original = BufReader::with_capacity(1 << 20, File::open(&input)?);
     let mut decoder = Decoder::new(&key, prefix, ids.clone(), Compare::new(original), &params)?;
     let (mut read_t, t_all) = (Duration::ZERO, Instant::now());
@@ -229,7 +295,8 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
     let compare = decoder.finish().context("cannot finish decoding")?;
     let total_t = t_all.elapsed();
     compare.check(len)?;
-    outln!(
+    say!(
+        json,
         "  read {} chunks in {:.2} s ({}); read + decode {:.2} s ({} of plaintext)",
         ids.len(),
         read_t.as_secs_f64(),
@@ -237,12 +304,13 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
         total_t.as_secs_f64(),
         mbps(len, total_t)
     )?;
-    outln!("  identical: {} bytes match {}", len, input.display())?;
+    say!(json, "  identical: {} bytes match {}", len, input.display())?;
 
     let stats = rt.block_on(store.stats())?;
-    outln!("\nvolumes")?;
+    say!(json, "\nvolumes")?;
     for v in &stats.volumes {
-        outln!(
+        say!(
+            json,
             "  {}  used {}  cap {}  free {}",
             v.path.display(),
             mib(v.used),
@@ -250,7 +318,31 @@ pub fn run(_global: &GlobalArgs, args: LocalRoundtripArgs) -> anyhow::Result<()>
             mib(v.free)
         )?;
     }
-    outln!("round trip ok")?;
+    say!(json, "round trip ok")?;
+    if json {
+        let report = Report {
+            input: input.display().to_string(),
+            size_bytes: len,
+            stored_bytes,
+            chunks: rows,
+            encode_s: encode_t.as_secs_f64(),
+            store_s: store_t.as_secs_f64(),
+            read_s: read_t.as_secs_f64(),
+            read_decode_s: total_t.as_secs_f64(),
+            identical: true,
+            volumes: stats
+                .volumes
+                .iter()
+                .map(|v| VolumeRow {
+                    path: v.path.display().to_string(),
+                    used_bytes: v.used,
+                    cap_bytes: v.cap,
+                    free_bytes: v.free,
+                })
+                .collect(),
+        };
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+    }
     rt.block_on(store.shutdown());
     Ok(())
 }

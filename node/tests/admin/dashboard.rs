@@ -105,10 +105,10 @@ fn the_dashboard_shows_what_the_api_says() {
     assert_eq!(value_of(&dom, "chunks"), api["chunks"].to_string());
     let peers = get(&addr, "/api/peers", &[]).json();
     for p in peers.as_array().unwrap() {
-        let id = p["peer_id"].as_str().unwrap();
+        let (id, state) = (p["peer_id"].as_str().unwrap(), p["state"].as_str().unwrap());
         assert!(
-            row_in_state(&dom, id, "alive"),
-            "row of {id} alive in the node table"
+            row_in_state(&dom, id, state),
+            "row of {id} {state} in the node table"
         );
     }
 
