@@ -85,13 +85,18 @@ pub fn run(global: &GlobalArgs, args: PeersArgs) -> anyhow::Result<()> {
 /// What the human table's columns mean; `peers --help` and the table's
 /// footer say it too.
 pub const COLUMNS_HELP: &str = "\
-Columns: PEER is the last 8 characters of the node's peer id (`put` names holders the same way; \
---json has the whole id). STATE: alive, unreachable (its connection closed and a redial failed), \
-suspect or dead (it missed that many capacity reports). RTT and HOPS: round trip and IP hops from \
-the answering node. FREE, USED, RESERVED and DONATED: the node's donated space and how much of it \
-holds chunks, is promised to puts under way, or is still free. OWNER%: how full the node's disks \
-are with its owner's own files (the owner's need wins over the donation). AGE: seconds since its \
-last capacity report. The row marked * is the node that answered.";
+Columns:
+  PEER      the last 8 characters of the node's peer id (`put` names holders the same
+            way; --json has the whole id); * marks the node that answered
+  STATE     alive; unreachable (its connection closed and a redial failed); suspect or
+            dead (it missed that many capacity reports)
+  RTT HOPS  round trip and IP hops from the answering node
+  FREE USED RESERVED DONATED
+            the node's donation: still free, holding chunks, promised to puts under
+            way, and in all
+  OWNER%    how full its disks are with its owner's own files (the owner's need wins
+            over the donation)
+  AGE       seconds since its last capacity report";
 
 /// The rows as an aligned text table, the answering node first (marked
 /// `*`, explained in a footer line).

@@ -202,7 +202,7 @@ fn peers_status_put_and_donate_explain_what_they_show() {
         "{peers}"
     );
     let help = String::from_utf8(c.ok(0, &["peers", "--help"]).stdout).unwrap();
-    assert!(help.contains("OWNER%: how full the node's disks"), "{help}");
+    assert!(help.contains("OWNER%    how full its disks"), "{help}");
 
     // put names holders as peers names nodes: the same 8 characters.
     let file = c.dir.path().join("f.bin");
