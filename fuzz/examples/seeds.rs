@@ -14,6 +14,9 @@ use ifs_core::codec::NoncePrefix;
 use ifs_core::crdt::merged;
 use ifs_core::dir_record::{DirEntry, DirRecord};
 use ifs_core::file_record::FileRecord;
+use ifs_core::folder_record::{
+    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord,
+};
 use ifs_core::ids::UserId;
 use ifs_core::keys::{NodeKey, UserKey};
 use ifs_core::node_table::NodeTable;
@@ -222,6 +225,39 @@ fn main() {
         &[dir.encode(), DirRecord::new(other.user_id()).encode()],
     );
     s.write("dir_entry", &entries);
+
+    let photos = FolderKey::root(&owner).child("photos");
+    let mut folder = FolderRecord::new(owner.user_id(), photos.locator());
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    for (name, kind, version, deleted) in [
+        ("a.jpg", ChildKind::File, 2, false),
+        ("2024", ChildKind::Folder, 1, false),
+        ("old.jpg", ChildKind::File, 3, true),
+    ] {
+        let child = Child {
+            name: name.into(),
+            kind,
+            size: 10,
+            chunks: 1,
+            readers: vec![other.user_id()],
+        };
+        let at_ms = 6_000;
+        let fields = EntryFields {
+            version,
+            deleted,
+            at_ms,
+        };
+        folder
+            .insert(FolderEntry::seal(&owner, &photos, &child, fields, &mut rng))
+            .expect("valid entry");
+    }
+    s.write(
+        "folder_record",
+        &[
+            folder.encode(),
+            FolderRecord::new(other.user_id(), [0; 32]).encode(),
+        ],
+    );
 
     let mut table = NodeTable::new();
     table.insert(report(&n1, 1), 10_000).expect("valid report");

@@ -14,6 +14,7 @@ use ifs_core::audit::AuditChallenge;
 use ifs_core::crdt::{Crdt, merged};
 use ifs_core::dir_record::{DirEntry, DirRecord};
 use ifs_core::file_record::FileRecord;
+use ifs_core::folder_record::{FolderKey, FolderRecord};
 use ifs_core::ids::{NodeId, UserId};
 use ifs_core::keys::{NodeKey, UserKey};
 use ifs_core::node_table::NodeTable;
@@ -109,6 +110,25 @@ pub fn dir_record(bytes: &[u8]) -> Option<DirRecord> {
     Some(rec)
 }
 
+/// A folder record as a DHT node takes it in: decode, validate, compact,
+/// and (with a key that is not the folder's) try to open each entry.
+pub fn folder_record(bytes: &[u8]) -> Option<FolderRecord> {
+    let rec = FolderRecord::decode(bytes).ok()?;
+    rec.validate()
+        .expect("a decoded folder record validates (decode checks every entry)");
+    let stranger = FolderKey::from_bytes([7; 32]);
+    for e in rec.entries() {
+        assert!(rec.get(&e.slot).is_some(), "an entry is not found by slot");
+        let _ = e.open(&stranger);
+    }
+    same(&rec, FolderRecord::encode, FolderRecord::decode);
+    assert_eq!(merged(&rec, &rec), rec, "merge is not idempotent");
+    let mut compacted = rec.clone();
+    compacted.compact(u64::MAX);
+    assert!(compacted.entries().all(|e| !e.deleted), "a marker survived");
+    Some(rec)
+}
+
 /// One directory entry on its own.
 pub fn dir_entry(bytes: &[u8]) {
     let Ok(e) = DirEntry::decode(bytes) else {
@@ -131,10 +151,16 @@ pub fn record(key: &[u8], value: &[u8]) {
                 let _ = *rec.owner() == owner;
             }
         }
+        Some(RecordKey::Folder(locator)) => {
+            if let Some(rec) = folder_record(value) {
+                let _ = *rec.locator() == locator;
+            }
+        }
         None => {
             // The node refuses foreign keys but a record may still be parsed.
             file_record(value);
             dir_record(value);
+            folder_record(value);
         }
     }
 }

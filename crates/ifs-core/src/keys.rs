@@ -39,6 +39,8 @@ pub mod domain {
     pub const FETCH: &str = "ifs/fetch/v1";
     /// An owner's directory entry ([`crate::dir_record::DirEntry`]).
     pub const DIR_ENTRY: &str = "ifs/dir-entry/v1";
+    /// An owner's folder entry ([`crate::folder_record::FolderEntry`]).
+    pub const FOLDER_ENTRY: &str = "ifs/folder-entry/v1";
     /// A user's [`crate::wire::ReserveRequest`].
     pub const RESERVE: &str = "ifs/reserve/v1";
     /// A user's [`crate::wire::SettleRequest`].
@@ -258,6 +260,14 @@ impl UserKey {
     /// Sign `msg` in `domain` (see [`domain`]).
     pub fn sign(&self, domain: &str, msg: &[u8]) -> Sig {
         sign_with(&self.signing, domain, msg)
+    }
+
+    /// The key of the user's root folder (see [`crate::folder_record`]),
+    /// derived from the ed25519 secret in its own BLAKE3 context, so it
+    /// reveals nothing about the signing key and is the same on every
+    /// machine holding this user key.
+    pub fn folder_root_key(&self) -> [u8; 32] {
+        blake3::derive_key("ifs 2026 root folder key v1", &self.signing.to_bytes())
     }
 
     /// Open a [`KeyWrap`] made for this key's x25519 public key.

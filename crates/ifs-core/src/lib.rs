@@ -13,6 +13,7 @@ pub mod collect;
 pub mod crdt;
 pub mod dir_record;
 pub mod file_record;
+pub mod folder_record;
 pub mod ids;
 pub mod keys;
 pub mod name;

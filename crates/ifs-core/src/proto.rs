@@ -281,17 +281,21 @@ pub enum RecordKey {
     File([u8; 32]),
     /// An owner's directory record, keyed by the owner.
     Dir(UserId),
+    /// A folder record, keyed by its locator (a keyed hash of the folder key).
+    Folder([u8; 32]),
 }
 
 impl RecordKey {
     const FILE: u8 = b'F';
     const DIR: u8 = b'D';
+    const FOLDER: u8 = b'P';
 
     /// The DHT key bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (tag, body) = match self {
             RecordKey::File(k) => (Self::FILE, k),
             RecordKey::Dir(owner) => (Self::DIR, owner.as_bytes()),
+            RecordKey::Folder(l) => (Self::FOLDER, l),
         };
         let mut out = Vec::with_capacity(33);
         out.push(tag);
@@ -306,6 +310,7 @@ impl RecordKey {
         match tag {
             Self::FILE => Some(RecordKey::File(body)),
             Self::DIR => Some(RecordKey::Dir(UserId(body))),
+            Self::FOLDER => Some(RecordKey::Folder(body)),
             _ => None,
         }
     }
@@ -321,6 +326,8 @@ mod tests {
         let d = RecordKey::Dir(UserId([9; 32]));
         assert_eq!(RecordKey::from_bytes(&f.to_bytes()), Some(f));
         assert_eq!(RecordKey::from_bytes(&d.to_bytes()), Some(d));
+        let p = RecordKey::Folder([3; 32]);
+        assert_eq!(RecordKey::from_bytes(&p.to_bytes()), Some(p));
         assert_eq!(RecordKey::from_bytes(b"X0123"), None);
         assert_eq!(RecordKey::from_bytes(&[]), None);
     }

@@ -6,6 +6,7 @@
 use ifs_core::crdt::Crdt;
 use ifs_core::dir_record::DirRecord;
 use ifs_core::file_record::FileRecord;
+use ifs_core::folder_record::FolderRecord;
 use ifs_core::proto::{CtlError, RecordKey};
 use ifs_net::PeerId;
 use ifs_store::MetaTable;
@@ -13,10 +14,11 @@ use tracing::{debug, info, warn};
 
 use super::Shared;
 
-/// A validated record of either kind.
+/// A validated record of any kind.
 enum Record {
     File(Box<FileRecord>),
     Dir(DirRecord),
+    Folder(FolderRecord),
 }
 
 impl Record {
@@ -37,6 +39,13 @@ impl Record {
                 }
                 Ok(Record::Dir(r))
             }
+            Some(RecordKey::Folder(locator)) => {
+                let r = FolderRecord::decode(value).map_err(|e| e.to_string())?;
+                if *r.locator() != locator {
+                    return Err("folder record stored under a key that is not its own".into());
+                }
+                Ok(Record::Folder(r))
+            }
             None => Err("not an IFS record key".into()),
         }
     }
@@ -45,6 +54,7 @@ impl Record {
         match (self, other) {
             (Record::File(a), Record::File(b)) => a.merge(&**b),
             (Record::Dir(a), Record::Dir(b)) => a.merge(b),
+            (Record::Folder(a), Record::Folder(b)) => a.merge(b),
             // Both were parsed under the same key, so kinds always match.
             _ => {}
         }
@@ -59,6 +69,11 @@ impl Record {
                 FileRecord::MAX_BYTES
             }
             Record::Dir(_) => DirRecord::MAX_BYTES,
+            Record::Folder(r) => {
+                r.check_caps()
+                    .map_err(|e| format!("merged record refused: {e}"))?;
+                FolderRecord::MAX_BYTES
+            }
         };
         if encoded_len > max {
             return Err(format!(
@@ -72,6 +87,15 @@ impl Record {
         match self {
             Record::File(r) => r.encode(),
             Record::Dir(r) => r.encode(),
+            Record::Folder(r) => r.encode(),
+        }
+    }
+
+    /// Drop what has outlived its keep time (a folder's old deletion
+    /// markers), so every copy forgets them, not only the owner's.
+    fn compact(&mut self, now_ms: u64) {
+        if let Record::Folder(r) = self {
+            r.compact(now_ms);
         }
     }
 }
@@ -104,6 +128,7 @@ impl Shared {
                 }
             }
         }
+        incoming.compact(crate::now_ms());
         let merged = incoming.encode();
         // The merge of two valid copies may still pass a cap (receipts per
         // chunk, total size): then the local copy stays as it is.

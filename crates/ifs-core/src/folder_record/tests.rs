@@ -1,0 +1,287 @@
+use super::*;
+use crate::crdt::merged;
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::sync::OnceLock;
+
+fn owner() -> &'static UserKey {
+    static K: OnceLock<UserKey> = OnceLock::new();
+    K.get_or_init(|| UserKey::generate(&mut StdRng::seed_from_u64(1)))
+}
+
+fn root() -> FolderKey {
+    FolderKey::root(owner())
+}
+
+fn file(name: &str, size: u64) -> Child {
+    Child {
+        name: name.into(),
+        kind: ChildKind::File,
+        size,
+        chunks: 1,
+        readers: vec![],
+    }
+}
+
+fn entry(
+    folder: &FolderKey,
+    child: &Child,
+    version: u64,
+    deleted: bool,
+    at_ms: u64,
+) -> FolderEntry {
+    let mut rng = StdRng::seed_from_u64(version ^ at_ms ^ child.size);
+    FolderEntry::seal(
+        owner(),
+        folder,
+        child,
+        EntryFields {
+            version,
+            deleted,
+            at_ms,
+        },
+        &mut rng,
+    )
+}
+
+fn record(folder: &FolderKey) -> FolderRecord {
+    FolderRecord::new(owner().user_id(), folder.locator())
+}
+
+#[test]
+fn keys_are_stable_per_user_and_distinct_per_folder_and_name() {
+    let r = root();
+    assert_eq!(r, FolderKey::root(owner()));
+    let other = UserKey::generate(&mut StdRng::seed_from_u64(9));
+    assert_ne!(r, FolderKey::root(&other));
+    let photos = r.child("photos");
+    assert_ne!(photos, r.child("photo"));
+    assert_ne!(photos.locator(), r.locator());
+    assert_eq!(
+        FolderKey::of_parent(&r, "photos/2024/a.jpg"),
+        photos.child("2024")
+    );
+    assert_eq!(FolderKey::of_parent(&r, "a.jpg"), r);
+    // A file `a` and a folder `a/` have different slots.
+    assert_ne!(r.slot("a", ChildKind::File), r.slot("a", ChildKind::Folder));
+    assert_ne!(
+        r.slot("a", ChildKind::File),
+        photos.slot("a", ChildKind::File)
+    );
+    assert_eq!(split_path("a/b/c"), (vec!["a", "b"], "c"));
+    assert_eq!(split_path("c"), (vec![], "c"));
+}
+
+#[test]
+fn an_entry_opens_only_with_its_folder_key_and_hides_the_name() {
+    let photos = root().child("photos");
+    let e = entry(&photos, &file("holiday-in-rome.jpg", 7), 1, false, 10);
+    assert_eq!(e.open(&photos), Ok(file("holiday-in-rome.jpg", 7)));
+    assert_eq!(e.open(&root()), Err(OpenError::Decrypt));
+    let bytes = e.encode();
+    assert!(!bytes.windows(7).any(|w| w == b"holiday"));
+    assert!(!bytes.windows(6).any(|w| w == b"photos"));
+    // The version is bound into the ciphertext: a changed one fails to open
+    // (and its signature fails too).
+    let mut bumped = e.clone();
+    bumped.version = 2;
+    assert_eq!(bumped.open(&photos), Err(OpenError::Decrypt));
+    assert!(matches!(
+        bumped.verify(),
+        Err(WireError::BadSignature { .. })
+    ));
+}
+
+#[test]
+fn a_sealed_name_must_hash_to_its_slot() {
+    let r = root();
+    let mut e = entry(&r, &file("a", 1), 1, false, 10);
+    e.slot = r.slot("b", ChildKind::File);
+    e.sig = owner().sign(domain::FOLDER_ENTRY, &e.signed_bytes());
+    // Re-seal would be needed for the AAD; a moved entry never opens.
+    assert!(e.open(&r).is_err());
+}
+
+#[test]
+fn newest_version_wins_and_a_delete_hides_a_file() {
+    let r = root();
+    let mut rec = record(&r);
+    rec.insert(entry(&r, &file("a", 1), 1, false, 10)).unwrap();
+    rec.insert(entry(&r, &file("a", 2), 2, false, 20)).unwrap();
+    rec.insert(entry(&r, &file("a", 1), 1, false, 10)).unwrap(); // late copy
+    rec.insert(entry(&r, &file("b", 5), 1, false, 10)).unwrap();
+    rec.insert(entry(&r, &file("b", 0), 1, true, 30)).unwrap();
+    assert_eq!(rec.len(), 2);
+    let a = rec.get(&r.slot("a", ChildKind::File)).unwrap();
+    assert_eq!((a.version, a.open(&r).unwrap().size), (2, 2));
+    assert!(rec.get(&r.slot("b", ChildKind::File)).unwrap().deleted);
+    assert_eq!(FolderRecord::decode(&rec.encode()), Ok(rec.clone()));
+}
+
+#[test]
+fn foreign_moved_or_forged_entries_are_refused() {
+    let r = root();
+    let mut rec = record(&r);
+    let other = UserKey::generate(&mut StdRng::seed_from_u64(2));
+    let theirs = FolderEntry::seal(
+        &other,
+        &r,
+        &file("x", 1),
+        EntryFields {
+            version: 1,
+            deleted: false,
+            at_ms: 1,
+        },
+        &mut StdRng::seed_from_u64(3),
+    );
+    assert_eq!(
+        rec.insert(theirs.clone()),
+        Err(RecordError::ForeignOwner { what: WHAT })
+    );
+    // An entry of another folder cannot be moved into this one.
+    let elsewhere = entry(&r.child("d"), &file("x", 1), 1, false, 1);
+    assert_eq!(
+        rec.insert(elsewhere),
+        Err(RecordError::ForeignRecord { what: WHAT })
+    );
+    let mut forged = theirs;
+    forged.owner = owner().user_id();
+    assert!(matches!(
+        rec.insert(forged),
+        Err(RecordError::Wire(WireError::BadSignature { .. }))
+    ));
+    assert!(rec.is_empty());
+    assert!(FolderRecord::decode(&[0u8; 10]).is_err());
+    let big = vec![0u8; FolderRecord::MAX_BYTES + 1];
+    assert!(matches!(
+        FolderRecord::decode(&big),
+        Err(RecordError::Wire(WireError::TooLarge { .. }))
+    ));
+}
+
+#[test]
+fn another_format_is_refused() {
+    let r = root();
+    let wire = FolderRecordWire {
+        format: FORMAT + 1,
+        owner: owner().user_id(),
+        locator: r.locator(),
+        entries: vec![],
+    };
+    assert_eq!(
+        FolderRecord::decode(&to_cbor(&wire)),
+        Err(RecordError::Format {
+            found: FORMAT + 1,
+            supported: FORMAT
+        })
+    );
+}
+
+#[test]
+fn a_folder_refuses_entries_beyond_its_cap() {
+    let r = root();
+    let mut rec = record(&r);
+    let one = entry(&r, &file("a", 1), 1, false, 1);
+    for i in 0..FolderRecord::MAX_ENTRIES {
+        let mut e = one.clone();
+        e.slot = *blake3::hash(&i.to_le_bytes()).as_bytes();
+        rec.entries.insert(e.slot, e);
+    }
+    let late = entry(&r, &file("late", 1), 1, false, 1);
+    assert_eq!(
+        rec.insert(late),
+        Err(RecordError::OverLimit("too many entries in one folder"))
+    );
+}
+
+#[test]
+fn compaction_drops_only_old_deletion_markers() {
+    let r = root();
+    let mut rec = record(&r);
+    let now = 100 * DELETE_GRACE_MS;
+    rec.insert(entry(
+        &r,
+        &file("old", 0),
+        1,
+        true,
+        now - DELETE_GRACE_MS - 1,
+    ))
+    .unwrap();
+    rec.insert(entry(&r, &file("recent", 0), 1, true, now - 5))
+        .unwrap();
+    rec.insert(entry(&r, &file("live", 3), 1, false, 1))
+        .unwrap();
+    assert_eq!(rec.compact(now), 1);
+    assert!(rec.get(&r.slot("old", ChildKind::File)).is_none());
+    assert!(rec.get(&r.slot("recent", ChildKind::File)).unwrap().deleted);
+    assert!(!rec.get(&r.slot("live", ChildKind::File)).unwrap().deleted);
+    // Within the grace period an older live copy cannot bring "recent" back.
+    let mut late = rec.clone();
+    late.insert(entry(&r, &file("recent", 3), 1, false, 1))
+        .unwrap();
+    assert!(
+        late.get(&r.slot("recent", ChildKind::File))
+            .unwrap()
+            .deleted
+    );
+}
+
+fn pool() -> &'static Vec<FolderEntry> {
+    static P: OnceLock<Vec<FolderEntry>> = OnceLock::new();
+    P.get_or_init(|| {
+        let r = root();
+        let mut v = Vec::new();
+        for name in ["a", "b"] {
+            for version in 1..=2 {
+                v.push(entry(&r, &file(name, version), version, false, version));
+                v.push(entry(
+                    &r,
+                    &file(name, version + 100),
+                    version,
+                    false,
+                    version,
+                ));
+                v.push(entry(&r, &file(name, 0), version, true, 7));
+            }
+        }
+        v
+    })
+}
+
+fn arb_folder() -> impl Strategy<Value = FolderRecord> {
+    proptest::collection::vec(0..pool().len(), 0..8).prop_map(|picks| {
+        let mut d = record(&root());
+        for i in picks {
+            assert_eq!(d.insert(pool()[i].clone()), Ok(()));
+        }
+        d
+    })
+}
+
+proptest! {
+    #[test]
+    fn merge_laws_hold(a in arb_folder(), b in arb_folder(), c in arb_folder()) {
+        prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+        prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+        prop_assert_eq!(merged(&a, &a), a.clone());
+        prop_assert_eq!(FolderRecord::decode(&a.encode()), Ok(a));
+    }
+
+    #[test]
+    fn compacting_before_or_after_a_merge_keeps_every_surviving_slot(a in arb_folder(), b in arb_folder(), now in 0u64..20) {
+        // Nodes compact at different moments: whatever survives a merge
+        // then compaction also survives compacting each copy first.
+        let now = now + DELETE_GRACE_MS;
+        let mut ab = merged(&a, &b);
+        ab.compact(now);
+        let (mut ca, mut cb) = (a.clone(), b.clone());
+        ca.compact(now);
+        cb.compact(now);
+        let mut each = merged(&ca, &cb);
+        each.compact(now);
+        for e in ab.entries() {
+            prop_assert!(each.get(&e.slot).is_some());
+        }
+    }
+}
