@@ -205,7 +205,8 @@ pub struct NodeStatus {
     pub uptime_s: u64,
     /// Nodes currently alive in its table, itself excluded.
     pub alive_peers: u32,
-    /// Open connections.
+    /// Nodes of its table it has an open connection to (clients, the
+    /// asking command included, are not counted).
     pub connected_peers: u32,
     /// Chunks held.
     pub chunks: u64,

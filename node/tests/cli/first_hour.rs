@@ -226,6 +226,10 @@ fn peers_status_put_and_donate_explain_what_they_show() {
     let status = String::from_utf8(c.ok(0, &["status"]).stdout).unwrap();
     assert!(status.contains("1 of 1 other node alive"), "{status}");
     assert!(!status.contains("connected"), "{status}");
+    // Its JSON counts the one other node, not this command's connection.
+    let json = String::from_utf8(c.ok(0, &["status", "--json"]).stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["connected_peers"], 1, "{json}");
 
     // donate speaks the same units as status.
     let donate = Command::new(bin())

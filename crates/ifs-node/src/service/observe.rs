@@ -73,12 +73,7 @@ impl Shared {
         let nodes = count_states(&rows);
         let cap = self.store.stats().await.ok();
         let chunks = self.store.chunk_count().await.unwrap_or(0);
-        let connected = self
-            .net
-            .connected_peers()
-            .await
-            .map(|p| p.len())
-            .unwrap_or(0) as u32;
+        let connected = self.connected_nodes().await;
         let alive_peers = rows
             .iter()
             .filter(|r| !r.is_self && r.state == "alive")

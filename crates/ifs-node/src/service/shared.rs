@@ -616,12 +616,7 @@ impl Shared {
             Some(r) => r.clone(),
             None => self.self_row(now_ms).await,
         };
-        let connected = self
-            .net
-            .connected_peers()
-            .await
-            .map(|p| p.len())
-            .unwrap_or(0) as u32;
+        let connected = self.connected_nodes().await;
         let chunks = self.store.list_chunks().await.map(|c| c.len()).unwrap_or(0) as u64;
         let quarantined_bytes = self
             .store
@@ -642,6 +637,18 @@ impl Shared {
             connected_peers: connected,
             chunks,
         }
+    }
+
+    /// Open connections to nodes of the node table (clients, this
+    /// command's own connection among them, are not nodes).
+    pub(crate) async fn connected_nodes(&self) -> u32 {
+        let peers = self.net.connected_peers().await.unwrap_or_default();
+        let table = lock(&self.table);
+        peers
+            .iter()
+            .filter_map(ifs_net::peer_id_to_node_id)
+            .filter(|n| table.get(n).is_some())
+            .count() as u32
     }
 
     async fn self_row(&self, now_ms: u64) -> PeerRow {
