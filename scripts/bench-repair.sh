@@ -126,7 +126,7 @@ while :; do
         td=$(now)
     fi
     if [[ -n "$td" ]]; then
-        min=$("$ifsnode" ls --data-dir "$work/n1" --json | json_num min_live_replicas || echo 0)
+        min=$("$ifsnode" ls -r -l --data-dir "$work/n1" --json | json_num min_live_replicas || echo 0)
         [[ "${min:-0}" -ge 3 ]] && break
     fi
     if (( $(date +%s) - ${tk%.*} > limit )); then

@@ -10,6 +10,8 @@ mod closed_stdout;
 mod cluster;
 #[path = "cli/first_hour.rs"]
 mod first_hour;
+#[path = "cli/folders.rs"]
+mod folders;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/listen_port.rs"]

@@ -84,7 +84,7 @@ fn put_through_node_1_get_through_node_5_even_with_a_holder_killed() {
         );
     }
 
-    let ls = c.ok(4, &["ls", "--json"]);
+    let ls = c.ok(4, &["ls", "-l", "--json"]);
     let files: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     let names: Vec<&str> = files
         .as_array()

@@ -1,11 +1,11 @@
-//! `ls` and `rm`: the owner's directory, and deleting a file so its
+//! `ls` and `rm`: listing the owner's folders, and deleting a file so its
 //! holders free the space.
 
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use ifs_core::dir_record::DirEntry;
 use ifs_core::file_record::FileRecord;
+use ifs_core::folder_record::{ChildKind, split_path};
 use ifs_core::keys::UserKey;
 use ifs_core::proto::CtlRequest;
 use ifs_core::wire::{FileDelete, Tombstone};
@@ -13,28 +13,43 @@ use ifs_core::{ChunkId, NodeId, UserId};
 use tracing::{info, warn};
 
 use crate::error::{ClientError, GetError};
+use crate::folders::{self, FileState};
 use crate::plan::node_name;
 use crate::put::now_ms;
 use crate::records;
 use crate::session::Session;
 use crate::table;
 
-/// One file as `ls` shows it.
+/// One file or folder as `ls` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileInfo {
-    /// Its name.
+    /// Its full path (a folder's without the trailing `/`).
     pub name: String,
+    /// File or folder.
+    pub kind: ChildKind,
     /// Plaintext size.
     pub size: u64,
     /// Number of chunks.
     pub chunks: u64,
     /// Lowest count of live holders over its chunks (alive in the entry
-    /// node's table and not released).
-    pub min_live_replicas: usize,
+    /// node's table and not released); `None` unless asked for (it costs a
+    /// record lookup per file) and for folders.
+    pub min_live_replicas: Option<usize>,
     /// Manifest version.
     pub version: u64,
     /// Users besides the owner the file is shared with.
     pub readers: Vec<UserId>,
+}
+
+/// What `ls` lists.
+#[derive(Clone, Debug, Default)]
+pub struct LsOptions {
+    /// The folder to list (`photos/2024`); empty for the root.
+    pub prefix: String,
+    /// Also every folder below it.
+    pub recursive: bool,
+    /// Look up each file's record to count its live replicas.
+    pub replicas: bool,
 }
 
 /// Lowest number of holders alive in `alive` over the live manifest's
@@ -56,39 +71,78 @@ pub fn min_live_replicas(record: &FileRecord, alive: &HashSet<NodeId>) -> usize 
         .unwrap_or(0)
 }
 
-/// The owner's files, by name.
-pub async fn ls(session: &Session, key: &UserKey) -> Result<Vec<FileInfo>, GetError> {
+/// The owner's files and folders under `opts.prefix`, by name. Reads one
+/// folder record per folder listed (and the legacy directory record, whose
+/// live entries no folder record knows are listed where they belong);
+/// file records only with `opts.replicas`.
+pub async fn ls(
+    session: &Session,
+    key: &UserKey,
+    opts: &LsOptions,
+) -> Result<Vec<FileInfo>, GetError> {
     let owner = key.user_id();
-    let dir = records::get_dir_record(session, &owner).await?;
-    let alive: HashSet<NodeId> = table::known_nodes(session)
-        .await?
+    let prefix = folders::segments(&opts.prefix)
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut seen = folders::Seen::new();
+    let listed = folders::list(session, key, &prefix, opts.recursive, &mut seen).await?;
+    let mut out: Vec<FileInfo> = listed
         .into_iter()
-        .filter(|k| k.row.state == "alive")
-        .map(|k| k.node)
+        .map(|l| FileInfo {
+            name: l.name,
+            kind: l.child.kind,
+            size: l.child.size,
+            chunks: l.child.chunks,
+            min_live_replicas: None,
+            version: l.version,
+            readers: l.child.readers,
+        })
         .collect();
-    let mut out = Vec::new();
-    for e in dir.live() {
-        let (min, readers) = match records::get_file_record(session, &owner, &e.name).await {
-            Ok(Some(rec)) => (
-                min_live_replicas(&rec, &alive),
-                rec.live_manifest()
-                    .map(|m| m.readers.clone())
-                    .unwrap_or_default(),
-            ),
-            Ok(None) => (0, Vec::new()),
-            Err(err) => {
-                warn!(name = %e.name, "file record unreadable: {err}");
-                (0, Vec::new())
-            }
+    let legacy = records::get_dir_record(session, &owner).await?;
+    for e in legacy.live() {
+        let parent = split_path(&e.name).0.join("/");
+        let inside = parent == prefix
+            || (opts.recursive && (prefix.is_empty() || parent.starts_with(&format!("{prefix}/"))));
+        if !inside || folders::supersedes(session, key, &e.name, e.version, &mut seen).await? {
+            continue;
+        }
+        let readers = match records::get_file_record(session, &owner, &e.name).await {
+            Ok(Some(rec)) => rec
+                .live_manifest()
+                .map(|m| m.readers.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
         };
         out.push(FileInfo {
             name: e.name.clone(),
+            kind: ChildKind::File,
             size: e.size,
             chunks: e.chunks,
-            min_live_replicas: min,
+            min_live_replicas: None,
             version: e.version,
             readers,
         });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    if opts.replicas {
+        let alive: HashSet<NodeId> = table::known_nodes(session)
+            .await?
+            .into_iter()
+            .filter(|k| k.row.state == "alive")
+            .map(|k| k.node)
+            .collect();
+        for f in out.iter_mut().filter(|f| f.kind == ChildKind::File) {
+            f.min_live_replicas = Some(
+                match records::get_file_record(session, &owner, &f.name).await {
+                    Ok(Some(rec)) => min_live_replicas(&rec, &alive),
+                    Ok(None) => 0,
+                    Err(err) => {
+                        warn!(name = %f.name, "file record unreadable: {err}");
+                        0
+                    }
+                },
+            );
+        }
     }
     Ok(out)
 }
@@ -104,8 +158,8 @@ pub struct RmReport {
     pub confirmed: usize,
 }
 
-/// Delete `name`: an owner-signed tombstone in the file record, a deleted
-/// directory entry, and a `Forget` to every holder so it frees the space.
+/// Delete `name`: an owner-signed tombstone in the file record, a deletion
+/// marker in its folder record, and a `Forget` to every holder so it frees the space.
 pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport, GetError> {
     let owner = key.user_id();
     let mut rec = records::get_file_record(session, &owner, name)
@@ -123,15 +177,15 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
     };
     rec.add_delete(del.clone()).map_err(bad)?;
     records::put_file_record(session, &rec).await?;
-    let mut dir = records::get_dir_record(session, &owner).await?;
-    dir.insert(DirEntry::deleted(
-        key,
-        name.to_string(),
-        manifest.version,
-        now,
-    ))
-    .map_err(bad)?;
-    records::put_dir_record(session, &dir).await?;
+    let gone = FileState {
+        name,
+        version: manifest.version,
+        size: 0,
+        chunks: 0,
+        readers: vec![],
+        deleted: true,
+    };
+    folders::record_file(session, key, gone).await?;
 
     let chunks: Vec<_> = manifest.chunks.iter().map(|c| c.id).collect();
     let (holders, confirmed) = forget_on_holders(session, &rec, &del, &chunks).await?;

@@ -12,6 +12,7 @@
 
 mod catalog;
 mod error;
+pub mod folders;
 mod get;
 mod place;
 pub mod plan;
@@ -23,9 +24,10 @@ mod share;
 pub mod table;
 pub mod transfer;
 
-pub use catalog::{FileInfo, RmReport, ls, min_live_replicas, rm};
+pub use catalog::{FileInfo, LsOptions, RmReport, ls, min_live_replicas, rm};
 pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
 pub use get::{GetOptions, GetReport, by_rtt, get, get_from, get_to_file};
+pub use ifs_core::folder_record::ChildKind;
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
 pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams, EncodedChunk, Encoder, FileKey, NoncePrefix};
-use ifs_core::dir_record::DirEntry;
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, wrap_key};
 use ifs_core::placement::Policy;
@@ -23,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::error::{ClientError, PutError};
+use crate::folders::{self, FileState};
 use crate::place::Placer;
 use crate::plan::{cipher_estimate, node_name, reservation_bytes};
 use crate::records;
@@ -320,7 +320,7 @@ async fn preliminary_table(
     Ok((ranked, peers, book))
 }
 
-/// Write the manifest, the file record and the directory entry.
+/// Write the manifest, the file record and the file's folder entry.
 async fn commit(
     session: &Session,
     key: &UserKey,
@@ -330,7 +330,6 @@ async fn commit(
     placed: Vec<PlacedChunk>,
 ) -> Result<PutReport, PutError> {
     let (name, codec) = (opts.name.as_str(), &opts.codec);
-    let owner = key.user_id();
     // A concurrent put may have committed meanwhile: never go below it (a
     // higher version than the chunks' binding is safe, a lower one is not).
     let (next, replaced) = current(session, key, name).await;
@@ -368,14 +367,12 @@ async fn commit(
     let receipts = placed.iter().flat_map(|c| c.receipts.clone()).collect();
     let record = FileRecord::from_manifest(manifest.clone(), receipts)?;
     records::put_file_record(session, &record).await?;
-    let mut dir = records::get_dir_record(session, &owner)
+    folders::record_file(session, key, FileState::live(&manifest))
         .await
         .map_err(|e| ClientError::Request {
             peer: session.entry().to_string(),
             reason: e.to_string(),
         })?;
-    dir.insert(DirEntry::live(key, &manifest))?;
-    records::put_dir_record(session, &dir).await?;
     for c in &placed {
         let holders: Vec<String> = c.receipts.iter().map(|r| node_name(&r.node)).collect();
         info!(index = c.index, chunk = %c.id, ?holders, "chunk committed");

@@ -1,5 +1,6 @@
 //! Reading and writing the FAT's records through the entry node: a file's
-//! record and the owner's directory record. Everything read is verified.
+//! record and the owner's legacy directory record (folder records are in
+//! `folders`). Everything read is verified.
 
 use ifs_core::UserId;
 use ifs_core::dir_record::DirRecord;
@@ -19,7 +20,10 @@ pub fn dir_key(owner: &UserId) -> Vec<u8> {
     RecordKey::Dir(*owner).to_bytes()
 }
 
-async fn get_raw(session: &Session, key: Vec<u8>) -> Result<Option<Vec<u8>>, ClientError> {
+pub(crate) async fn get_raw(
+    session: &Session,
+    key: Vec<u8>,
+) -> Result<Option<Vec<u8>>, ClientError> {
     match session.request(&CtlRequest::GetRecord { key }).await? {
         CtlResponse::Record(v) => Ok(v),
         other => Err(ClientError::Unexpected {
@@ -29,7 +33,11 @@ async fn get_raw(session: &Session, key: Vec<u8>) -> Result<Option<Vec<u8>>, Cli
     }
 }
 
-async fn put_raw(session: &Session, key: Vec<u8>, value: Vec<u8>) -> Result<(), ClientError> {
+pub(crate) async fn put_raw(
+    session: &Session,
+    key: Vec<u8>,
+    value: Vec<u8>,
+) -> Result<(), ClientError> {
     match session
         .request(&CtlRequest::PutRecord { key, value })
         .await?

@@ -14,7 +14,6 @@ use std::sync::atomic::AtomicU64;
 
 use ifs_core::ChunkId;
 use ifs_core::codec::CodecParams;
-use ifs_core::dir_record::DirEntry;
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, UserPublic, wrap_key};
 use ifs_core::wire::{FileDelete, MAX_READERS, Manifest};
@@ -22,6 +21,7 @@ use tracing::info;
 
 use crate::catalog::forget_on_holders;
 use crate::error::{GetError, ShareError};
+use crate::folders::{self, FileState};
 use crate::get::{GetOptions, get_from};
 use crate::put::{PutOptions, PutReport, now_ms, put};
 use crate::records;
@@ -142,7 +142,7 @@ pub async fn share(
     })
 }
 
-/// Write a new manifest version into the record and the directory.
+/// Write a new manifest version into the record and the file's folder.
 async fn commit_manifest(
     session: &Session,
     key: &UserKey,
@@ -151,9 +151,7 @@ async fn commit_manifest(
 ) -> Result<(), ShareError> {
     rec.add_manifest(m.clone())?;
     records::put_file_record(session, rec).await?;
-    let mut dir = records::get_dir_record(session, &key.user_id()).await?;
-    dir.insert(DirEntry::live(key, &m))?;
-    records::put_dir_record(session, &dir).await?;
+    folders::record_file(session, key, FileState::live(&m)).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use ifs_client::{GetOptions, PutOptions, Session, get, ls, put, rm};
+use ifs_client::{GetOptions, LsOptions, PutOptions, Session, get, ls, put, rm};
 use ifs_core::codec::CodecParams;
 use ifs_core::keys::{NodeKey, UserKey};
 use ifs_net::Multiaddr;
@@ -105,13 +105,22 @@ async fn put_through_one_node_get_through_another_then_rm() {
     assert_eq!(got.size, data.len() as u64);
     assert!(out == data, "bytes differ");
 
-    let files = ls(&s5, &user).await.unwrap();
+    let with_replicas = LsOptions {
+        replicas: true,
+        ..LsOptions::default()
+    };
+    let files = ls(&s5, &user, &with_replicas).await.unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].name, "a.bin");
-    assert_eq!(files[0].min_live_replicas, 3);
+    assert_eq!(files[0].min_live_replicas, Some(3));
 
     rm(&s1, &user, "a.bin").await.unwrap();
-    assert!(ls(&s5, &user).await.unwrap().is_empty());
+    assert!(
+        ls(&s5, &user, &LsOptions::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         get(&s5, &user, "a.bin", Vec::new(), GetOptions::default()).await,
         Err(ifs_client::GetError::NotFound(_))

@@ -1,9 +1,10 @@
-//! `ifsnode ls`: the user's files with size, chunks and the lowest number
-//! of live replicas over their chunks.
+//! `ifsnode ls [PREFIX] [-r]`: one of the user's folders (its files and
+//! subfolders, folders with a trailing `/`), or with `-r` everything below
+//! it; `-l` adds the lowest number of live replicas over each file's chunks.
 
 use anyhow::Context;
 use clap::Args;
-use ifs_client::FileInfo;
+use ifs_client::{ChildKind, FileInfo, LsOptions};
 use ifs_core::name::printable;
 
 use crate::cmd::GlobalArgs;
@@ -14,7 +15,17 @@ use crate::stdout::{out, outln};
 /// Arguments of `ifsnode ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Print a JSON array: name, size, chunks, min_live_replicas, version, readers
+    /// The folder to list, e.g. `photos/2024` (default: the top folder)
+    #[arg(value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Also list every folder below it
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Count each file's live replicas (one record lookup per file)
+    #[arg(short = 'l', long = "replicas")]
+    pub replicas: bool,
+    /// Print a JSON array: name, kind (file or folder), size, chunks,
+    /// min_live_replicas (null without -l), version, readers
     #[arg(long)]
     pub json: bool,
     /// Which node to ask.
@@ -24,8 +35,21 @@ pub struct LsArgs {
 
 /// Run `ifsnode ls`.
 pub fn run(global: &GlobalArgs, args: LsArgs) -> anyhow::Result<()> {
+    if let Some(p) = args.prefix.as_deref().map(|p| p.trim_end_matches('/'))
+        && !p.is_empty()
+    {
+        ifs_core::name::validate_name(p)
+            .with_context(|| format!("cannot list {}", printable(p)))?;
+    }
+    let opts = LsOptions {
+        prefix: args.prefix.clone().unwrap_or_default(),
+        recursive: args.recursive,
+        replicas: args.replicas,
+    };
     let files = with_client(global, &args.peer, "ls", async |session, key| {
-        ifs_client::ls(session, key).await.context("ls failed")
+        ifs_client::ls(session, key, &opts)
+            .await
+            .context("ls failed")
     })?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&json(&files))?)?;
@@ -42,6 +66,7 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
         .map(|f| {
             serde_json::json!({
                 "name": f.name,
+                "kind": kind(f.kind),
                 "size": f.size,
                 "chunks": f.chunks,
                 "min_live_replicas": f.min_live_replicas,
@@ -52,10 +77,23 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
         .collect()
 }
 
-/// An aligned table, one file per line.
+fn kind(k: ChildKind) -> &'static str {
+    match k {
+        ChildKind::File => "file",
+        ChildKind::Folder => "folder",
+    }
+}
+
+/// An aligned table, one file or folder (with a trailing `/`) per line.
 pub fn table(files: &[FileInfo]) -> String {
     // Names come from the network: never print their control characters.
-    let names: Vec<_> = files.iter().map(|f| printable(&f.name)).collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| match f.kind {
+            ChildKind::File => printable(&f.name).into_owned(),
+            ChildKind::Folder => format!("{}/", printable(&f.name)),
+        })
+        .collect();
     let w = names
         .iter()
         .map(|n| n.chars().count())
@@ -67,12 +105,22 @@ pub fn table(files: &[FileInfo]) -> String {
         "NAME", "SIZE", "CHUNKS", "REPLICAS", "SHARED"
     );
     for (f, name) in files.iter().zip(&names) {
+        if f.kind == ChildKind::Folder {
+            out.push_str(&format!(
+                "{name:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
+                "-", "-", "-", "-"
+            ));
+            continue;
+        }
+        let replicas = f
+            .min_live_replicas
+            .map_or_else(|| "-".to_string(), |n| n.to_string());
         out.push_str(&format!(
             "{:<w$}  {:>14}  {:>6}  {:>8}  {:>7}\n",
             name,
             f.size,
             f.chunks,
-            f.min_live_replicas,
+            replicas,
             f.readers.len()
         ));
     }
@@ -84,18 +132,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_folder_shows_a_trailing_slash_and_its_kind() {
+        let d = FileInfo {
+            name: "photos/2024".into(),
+            kind: ChildKind::Folder,
+            size: 0,
+            chunks: 0,
+            min_live_replicas: None,
+            version: 1,
+            readers: vec![],
+        };
+        let t = table(std::slice::from_ref(&d));
+        assert!(
+            t.lines().nth(1).unwrap().starts_with("photos/2024/ "),
+            "{t}"
+        );
+        let v = json(&[d]);
+        assert_eq!(v[0]["kind"], "folder");
+        assert_eq!(v[0]["name"], "photos/2024");
+        assert!(v[0]["min_live_replicas"].is_null());
+    }
+
+    #[test]
     fn json_rows_carry_the_fields_scripts_read() {
         let f = FileInfo {
             name: "a".into(),
+            kind: ChildKind::File,
             size: 5,
             chunks: 1,
-            min_live_replicas: 3,
+            min_live_replicas: Some(3),
             version: 1,
             readers: vec![ifs_core::UserId([7; 32])],
         };
         let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
         assert_eq!(v[0]["size"], 5);
+        assert_eq!(v[0]["kind"], "file");
         assert_eq!(v[0]["readers"][0], "07".repeat(32));
         assert!(table(&[f]).lines().nth(1).unwrap().starts_with("a "));
     }
@@ -104,9 +176,10 @@ mod tests {
     fn a_name_cannot_drive_the_terminal() {
         let f = FileInfo {
             name: "x\u{1b}]0;owned\u{7}\u{9b}2J".into(),
+            kind: ChildKind::File,
             size: 5,
             chunks: 1,
-            min_live_replicas: 3,
+            min_live_replicas: None,
             version: 1,
             readers: vec![],
         };

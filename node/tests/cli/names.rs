@@ -93,6 +93,20 @@ fn a_refused_name_reserves_and_stores_nothing_and_a_path_name_round_trips() {
     let got = c.dir.path().join("got.jpg");
     c.ok(1, &["get", name, got.to_str().unwrap()]);
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&file).unwrap());
-    let ls: serde_json::Value = serde_json::from_slice(&c.ok(2, &["ls", "--json"]).stdout).unwrap();
-    assert_eq!(ls[0]["name"], name);
+    let ls: serde_json::Value =
+        serde_json::from_slice(&c.ok(2, &["ls", "-r", "--json"]).stdout).unwrap();
+    let kinds: Vec<(&str, &str)> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["name"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("photos", "folder"),
+            ("photos/2024", "folder"),
+            (name, "file")
+        ]
+    );
 }

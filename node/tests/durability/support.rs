@@ -6,7 +6,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ifs_client::{PutOptions, PutReport, Session, ls, put};
+use ifs_client::{LsOptions, PutOptions, PutReport, Session, ls, put};
 use ifs_core::ChunkId;
 use ifs_core::codec::CodecParams;
 use ifs_core::keys::{NodeKey, UserKey};
@@ -198,11 +198,17 @@ impl Net {
 
     pub async fn min_live(&self, i: usize, user: &UserKey, name: &str) -> usize {
         let s = self.session(i).await;
-        let n = match ls(&s, user).await {
+        let opts = LsOptions {
+            recursive: true,
+            replicas: true,
+            ..LsOptions::default()
+        };
+        let n = match ls(&s, user, &opts).await {
             Ok(files) => files
                 .iter()
                 .find(|f| f.name == name)
-                .map_or(0, |f| f.min_live_replicas),
+                .and_then(|f| f.min_live_replicas)
+                .unwrap_or(0),
             Err(_) => 0,
         };
         s.close().await;

@@ -129,7 +129,7 @@ pub fn peer_row(c: &Cluster, i: usize, peer: &str) -> Option<serde_json::Value> 
 
 /// `(name, min_live_replicas)` of every file, as node `i`'s `ls --json`.
 pub fn replicas(c: &Cluster, i: usize) -> Vec<(String, u64)> {
-    json(&c.ok(i, &["ls", "--json"]))
+    json(&c.ok(i, &["ls", "-r", "-l", "--json"]))
         .as_array()
         .unwrap()
         .iter()

@@ -1,0 +1,254 @@
+//! The owner's private folder records (see `ifs_core::folder_record`):
+//! writing one file's entry after a put, rm or share, and walking folders
+//! for `ls`. A write touches the file's own folder record, plus, when that
+//! folder is new, a folder entry in each ancestor that lacks one: O(depth)
+//! records, whatever the number of files.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+
+use ifs_core::UserId;
+use ifs_core::folder_record::{
+    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, split_path,
+};
+use ifs_core::keys::UserKey;
+use ifs_core::proto::RecordKey;
+use ifs_core::wire::Manifest;
+use tracing::warn;
+
+use crate::error::GetError;
+use crate::put::now_ms;
+use crate::records::{get_raw, put_raw};
+use crate::session::Session;
+
+/// The DHT key of the folder whose key is `folder`.
+pub fn folder_key(folder: &FolderKey) -> Vec<u8> {
+    RecordKey::Folder(folder.locator()).to_bytes()
+}
+
+/// The folder record of `folder`, verified; `None` when there is none.
+pub async fn get_folder(
+    session: &Session,
+    owner: &UserId,
+    folder: &FolderKey,
+) -> Result<Option<FolderRecord>, GetError> {
+    let Some(bytes) = get_raw(session, folder_key(folder)).await? else {
+        return Ok(None);
+    };
+    let rec = FolderRecord::decode(&bytes).map_err(|source| GetError::BadRecord {
+        name: "(folder)".into(),
+        source,
+    })?;
+    if rec.owner() != owner || *rec.locator() != folder.locator() {
+        return Err(GetError::ForeignRecord("(folder)".into()));
+    }
+    Ok(Some(rec))
+}
+
+/// Drop old deletion markers and hand the record to the entry node.
+async fn put_folder(session: &Session, rec: &mut FolderRecord) -> Result<(), GetError> {
+    rec.compact(now_ms());
+    let key = RecordKey::Folder(*rec.locator()).to_bytes();
+    put_raw(session, key, rec.encode()).await?;
+    Ok(())
+}
+
+/// A file's state to record in its folder.
+pub(crate) struct FileState<'a> {
+    /// The full path.
+    pub name: &'a str,
+    /// Manifest version.
+    pub version: u64,
+    /// Plaintext size.
+    pub size: u64,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// Readers besides the owner.
+    pub readers: Vec<UserId>,
+    /// Whether this records a delete.
+    pub deleted: bool,
+}
+
+impl<'a> FileState<'a> {
+    /// The state a committed manifest gives its file.
+    pub fn live(m: &'a Manifest) -> Self {
+        FileState {
+            name: &m.name,
+            version: m.version,
+            size: m.size,
+            chunks: m.chunks.len() as u64,
+            readers: m.readers.clone(),
+            deleted: false,
+        }
+    }
+}
+
+fn bad(name: &str) -> impl FnOnce(ifs_core::crdt::RecordError) -> GetError + '_ {
+    move |source| GetError::BadRecord {
+        name: name.to_string(),
+        source,
+    }
+}
+
+/// Write `file`'s entry into its folder's record; when that folder has no
+/// record yet (and this is not a delete), first give each ancestor that
+/// lacks it a folder entry, top down, so a crash leaves at worst an empty
+/// folder, never a file no listing reaches.
+pub(crate) async fn record_file(
+    session: &Session,
+    key: &UserKey,
+    file: FileState<'_>,
+) -> Result<(), GetError> {
+    let owner = key.user_id();
+    let (dirs, leaf) = split_path(file.name);
+    let mut chain = vec![FolderKey::root(key)];
+    for d in &dirs {
+        let next = chain[chain.len() - 1].child(d);
+        chain.push(next);
+    }
+    let here = &chain[dirs.len()];
+    let found = get_folder(session, &owner, here).await?;
+    let existed = found.is_some();
+    let mut rec = found.unwrap_or_else(|| FolderRecord::new(owner, here.locator()));
+    let now = now_ms();
+    if !existed && !file.deleted {
+        let mut lacking = Vec::new();
+        for i in (0..dirs.len()).rev() {
+            let parent = get_folder(session, &owner, &chain[i]).await?;
+            let parent_existed = parent.is_some();
+            let parent = parent.unwrap_or_else(|| FolderRecord::new(owner, chain[i].locator()));
+            let has = parent
+                .get(&chain[i].slot(dirs[i], ChildKind::Folder))
+                .is_some_and(|e| !e.deleted);
+            if has {
+                break;
+            }
+            lacking.push((i, parent));
+            if parent_existed {
+                break;
+            }
+        }
+        for (i, mut parent) in lacking.into_iter().rev() {
+            let child = Child {
+                name: dirs[i].to_string(),
+                kind: ChildKind::Folder,
+                size: 0,
+                chunks: 0,
+                readers: vec![],
+            };
+            let fields = EntryFields {
+                version: 1,
+                deleted: false,
+                at_ms: now,
+            };
+            let e = FolderEntry::seal(key, &chain[i], &child, fields, &mut rand::rng());
+            parent.insert(e).map_err(bad(file.name))?;
+            put_folder(session, &mut parent).await?;
+        }
+    }
+    let child = Child {
+        name: leaf.to_string(),
+        kind: ChildKind::File,
+        size: file.size,
+        chunks: file.chunks,
+        readers: file.readers,
+    };
+    let fields = EntryFields {
+        version: file.version,
+        deleted: file.deleted,
+        at_ms: now,
+    };
+    let e = FolderEntry::seal(key, here, &child, fields, &mut rand::rng());
+    rec.insert(e).map_err(bad(file.name))?;
+    put_folder(session, &mut rec).await
+}
+
+/// One child as a listing shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Listed {
+    /// The full path.
+    pub name: String,
+    /// The entry's version.
+    pub version: u64,
+    /// What the owner sealed.
+    pub child: Child,
+}
+
+/// Folder records read during one listing, by locator.
+pub(crate) type Seen = HashMap<[u8; 32], Option<FolderRecord>>;
+
+/// The live children of the folder at `prefix` (segments joined by `/`,
+/// empty for the root), and with `recursive` of every folder below it.
+pub(crate) async fn list(
+    session: &Session,
+    key: &UserKey,
+    prefix: &str,
+    recursive: bool,
+    seen: &mut Seen,
+) -> Result<Vec<Listed>, GetError> {
+    let owner = key.user_id();
+    let root = FolderKey::root(key);
+    let start = FolderKey::of_dirs(&root, segments(prefix));
+    let mut queue = VecDeque::from([(prefix.to_string(), start)]);
+    let mut out = Vec::new();
+    while let Some((path, folder)) = queue.pop_front() {
+        let rec = get_folder(session, &owner, &folder).await?;
+        if let Some(rec) = &rec {
+            for e in rec.entries().filter(|e| !e.deleted) {
+                let child = match e.open(&folder) {
+                    Ok(c) => c,
+                    Err(err) => {
+                        warn!(folder = %path, "skipped a folder entry: {err}");
+                        continue;
+                    }
+                };
+                let name = join(&path, &child.name);
+                if recursive && child.kind == ChildKind::Folder {
+                    queue.push_back((name.clone(), folder.child(&child.name)));
+                }
+                out.push(Listed {
+                    name,
+                    version: e.version,
+                    child,
+                });
+            }
+        }
+        seen.insert(folder.locator(), rec);
+    }
+    Ok(out)
+}
+
+/// Whether a folder record (read now, or already in `seen`) has an entry
+/// for file `name` at `version` or newer, live or deleted.
+pub(crate) async fn supersedes(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    version: u64,
+    seen: &mut Seen,
+) -> Result<bool, GetError> {
+    let folder = FolderKey::of_parent(&FolderKey::root(key), name);
+    let locator = folder.locator();
+    let rec = match seen.entry(locator) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => v.insert(get_folder(session, &key.user_id(), &folder).await?),
+    };
+    let slot = folder.slot(split_path(name).1, ChildKind::File);
+    Ok(rec
+        .as_ref()
+        .and_then(|r| r.get(&slot))
+        .is_some_and(|e| e.version >= version))
+}
+
+/// The non-empty segments of a prefix (`a/b/` → `a`, `b`).
+pub(crate) fn segments(prefix: &str) -> impl Iterator<Item = &str> {
+    prefix.split('/').filter(|s| !s.is_empty())
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
+}
