@@ -70,6 +70,12 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let mut nodes: Vec<(PathBuf, Child)> = Vec::new();
+    // Signals are caught from the first line on: a Ctrl-C or SIGTERM while
+    // the nodes start stops them cleanly too.
+    let mut stop = {
+        let _rt = rt.enter();
+        StopSignals::install()?
+    };
     // Every node sits on the same disk: each gets a fair share of it, not
     // all of its free space.
     let share = crate::disk_space::fair_share(&root, args.nodes, DEFAULT_OWNER_RESERVE)
@@ -91,21 +97,35 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         );
     }
     let started = rt.block_on(async {
-        let mut seed: Option<String> = None;
-        for i in 0..args.nodes {
-            let dir = root.join(format!("node{}", i + 1));
-            init_node(&exe, &dir, (args.base_port, i), share, global.verbose)?;
-            let child = start_node(&exe, &dir, seed.as_deref(), &args, global.verbose)?;
-            nodes.push((dir.clone(), child));
-            let addr = wait_addr(&dir, &mut nodes).await?;
-            announceln!("node{} {addr}", i + 1);
-            seed.get_or_insert(addr);
+        let start = async {
+            let mut seed: Option<String> = None;
+            for i in 0..args.nodes {
+                let dir = root.join(format!("node{}", i + 1));
+                init_node(&exe, &dir, (args.base_port, i), share, global.verbose)?;
+                let child = start_node(&exe, &dir, seed.as_deref(), &args, global.verbose)?;
+                nodes.push((dir.clone(), child));
+                let addr = wait_addr(&dir, &mut nodes).await?;
+                announceln!("node{} {addr}", i + 1);
+                seed.get_or_insert(addr);
+            }
+            anyhow::Ok(true)
+        };
+        tokio::select! {
+            r = start => r,
+            r = stop.wait() => r.map(|()| false),
         }
-        anyhow::Ok(())
     });
-    if let Err(e) = started {
-        stop_all(&mut nodes);
-        return Err(e);
+    match started {
+        Ok(true) => {}
+        Ok(false) => {
+            stop_all(&mut nodes);
+            announceln!("devnet: stopped");
+            return Ok(());
+        }
+        Err(e) => {
+            stop_all(&mut nodes);
+            return Err(e);
+        }
     }
     announceln!(
         "devnet: {} nodes running; logs in {}/node*/node.log; Ctrl-C stops them",
@@ -118,7 +138,7 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
             admin.trim()
         );
     }
-    let waited = rt.block_on(wait_for_stop(&mut nodes));
+    let waited = rt.block_on(wait_for_stop(&mut nodes, &mut stop));
     stop_all(&mut nodes);
     announceln!("devnet: stopped");
     waited
@@ -235,16 +255,41 @@ async fn wait_addr(dir: &Path, nodes: &mut [(PathBuf, Child)]) -> anyhow::Result
     }
 }
 
-async fn wait_for_stop(nodes: &mut [(PathBuf, Child)]) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+/// Ctrl-C and SIGTERM, caught from the start of `devnet`.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Install both handlers (inside a runtime context).
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install Ctrl-C handler")?,
+        })
+    }
+
+    /// Until either arrives.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = self.term.recv() => Ok(()),
+            _ = self.int.recv() => Ok(()),
+        }
+    }
+}
+
+async fn wait_for_stop(
+    nodes: &mut [(PathBuf, Child)],
+    stop: &mut StopSignals,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Said once per node: an exited child stays exited.
     let mut reported = vec![false; nodes.len()];
     loop {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => return r.context("cannot wait for Ctrl-C"),
-            _ = term.recv() => return Ok(()),
+            r = stop.wait() => return r,
             _ = tick.tick() => {
                 for ((dir, child), said) in nodes.iter_mut().zip(reported.iter_mut()) {
                     if !*said && let Ok(Some(status)) = child.try_wait() {
