@@ -28,18 +28,9 @@ if [[ -z "${IFSNODE:-}" ]]; then
 fi
 command -v curl >/dev/null || { echo "bench-admin.sh needs curl" >&2; exit 1; }
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/ifs-bench-admin.XXXXXX")"
-devnet_pid=""
-cleanup() {
-    if [[ -n "$devnet_pid" ]]; then
-        kill -TERM "$devnet_pid" 2>/dev/null || true
-        wait "$devnet_pid" 2>/dev/null || true
-    fi
-    [[ "${BENCH_KEEP:-0}" == 1 ]] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-export IFS_HOME="$work/home"
-unset IFS_PEER IFS_DATA_DIR
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh # the cwd is the repository root (see cd above)
+bench_work bench-admin
 
 "$IFSNODE" devnet --nodes 3 --dir "$work/net" --base-port 0 >"$work/devnet.log" 2>&1 &
 devnet_pid=$!

@@ -20,18 +20,9 @@ echo "==> cargo build --release -p ifsnode"
 cargo build --release -p ifsnode 2>&1 | tail -1
 ifsnode="$CARGO_TARGET_DIR/release/ifsnode"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/ifs-bench-dead.XXXXXX")"
-devnet_pid=""
-cleanup() {
-    if [[ -n "$devnet_pid" ]]; then
-        kill -TERM "$devnet_pid" 2>/dev/null || true
-        wait "$devnet_pid" 2>/dev/null || true
-    fi
-    [[ "${BENCH_KEEP:-0}" == 1 ]] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-export IFS_HOME="$work/home"
-unset IFS_PEER IFS_DATA_DIR
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh # the cwd is the repository root (see cd above)
+bench_work bench-dead
 
 # Reports every 2 s: a silent node is dead after 10 missed reports (20 s),
 # long enough to time the killed phase (one run of each) before that.

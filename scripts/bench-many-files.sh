@@ -30,21 +30,12 @@ else
     ifsnode="$CARGO_TARGET_DIR/debug/ifsnode"
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/ifs-bench-files.XXXXXX")"
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh # the cwd is the repository root (see cd above)
+bench_work bench-files
 # A copy, so a rebuild during a long run cannot swap the binary under it.
 cp "$ifsnode" "$work/ifsnode"
 ifsnode="$work/ifsnode"
-devnet_pid=""
-cleanup() {
-    if [[ -n "$devnet_pid" ]]; then
-        kill -TERM "$devnet_pid" 2>/dev/null || true
-        wait "$devnet_pid" 2>/dev/null || true
-    fi
-    [[ "${BENCH_KEEP:-0}" == 1 ]] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-export IFS_HOME="$work/home"
-unset IFS_PEER IFS_DATA_DIR
 
 "$ifsnode" devnet --nodes 3 --dir "$work/net" --base-port 0 >"$work/devnet.log" 2>&1 &
 devnet_pid=$!

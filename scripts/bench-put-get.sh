@@ -26,18 +26,10 @@ echo "==> cargo build --release -p ifsnode"
 cargo build --release -p ifsnode 2>&1 | tail -1
 ifsnode="$CARGO_TARGET_DIR/release/ifsnode"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/ifs-bench.XXXXXX")"
-devnet_pid=""
-cleanup() {
-    if [[ -n "$devnet_pid" ]]; then
-        kill -TERM "$devnet_pid" 2>/dev/null || true
-        wait "$devnet_pid" 2>/dev/null || true
-    fi
-    [[ "${BENCH_KEEP:-0}" == 1 ]] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-export IFS_HOME="$work/home" RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$work/restic-cache"
-unset IFS_PEER IFS_DATA_DIR
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh # the cwd is the repository root (see cd above)
+bench_work bench
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$work/restic-cache"
 
 "$ifsnode" devnet --nodes 3 --dir "$work/net" --base-port 0 --capacity-interval-ms 500 \
     >"$work/devnet.log" 2>&1 &
