@@ -232,8 +232,24 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
         ],
         &log,
     );
-    let addr = std::fs::read_to_string(devnet_dir.join("node1/node.addr")).unwrap();
-    assert!(answers(addr.trim()), "the devnet's node serves on");
+    // Its first line (the disk share) comes before the node has started.
+    let addr_file = devnet_dir.join("node1/node.addr");
+    let start = Instant::now();
+    while !addr_file.exists() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the devnet's node never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let addr = std::fs::read_to_string(&addr_file).unwrap();
+    while !answers(addr.trim()) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the devnet's node never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop_service(devnet, &log, "devnet");
     case("devnet");
 
