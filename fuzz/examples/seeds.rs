@@ -70,6 +70,7 @@ fn manifest(owner: &UserKey, name: &str, version: u64, chunks: &[u8]) -> Manifes
             key_wraps: vec![],
             readers: vec![user(9).user_id()],
             replicas: 3,
+            pages: vec![],
         },
     )
     .expect("a well-formed manifest")
@@ -240,6 +241,7 @@ fn main() {
             size: 10,
             chunks: 1,
             readers: vec![other.user_id()],
+            handle: (kind == ChildKind::File).then(|| owner.file_handle(name)),
         };
         let at_ms = 6_000;
         let fields = EntryFields {

@@ -1,8 +1,11 @@
 //! End-to-end tests of the data path with the real `ifsnode` binary: five
 //! `ifsnode run` processes on loopback, `put` through one node, `get`
 //! through another, 100 MiB of random and 100 MiB of text-like data; and
-//! sharing between users (`data_path/sharing.rs`).
+//! sharing between users (`data_path/sharing.rs`); no node stores a name
+//! (`data_path/private_names.rs`).
 
+#[path = "data_path/private_names.rs"]
+mod private_names;
 #[path = "data_path/sharing.rs"]
 mod sharing;
 #[path = "data_path/support.rs"]
@@ -172,4 +175,71 @@ fn empty_one_segment_and_stdin_stdout_files_round_trip_and_rm_frees_them() {
     let out = c.cli_with_stdin(0, &["put", "-"], Some(b"x"));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--name"));
+}
+
+/// Chunks the largest file could have before manifests were paged: its
+/// one record held the manifest and every receipt, about 710 bytes per
+/// chunk at three replicas, under a 1 MiB request cap.
+const UNPAGED_LIMIT: usize = 1_475;
+
+#[test]
+fn a_file_of_ten_times_the_unpaged_chunk_limit_round_trips_and_rm_frees_it() {
+    let c = Cluster::start(4);
+    let work = c.dir.path().to_path_buf();
+    let chunks = 10 * UNPAGED_LIMIT + 17;
+    let data = random_bytes(chunks * 1024 - 100);
+    let src = work.join("many-chunks.bin");
+    std::fs::write(&src, &data).unwrap();
+    let args = [
+        "put",
+        src.to_str().unwrap(),
+        "--segment-size",
+        "1KiB",
+        "--replicas",
+        "2",
+        "--json",
+    ];
+    let out = c.ok(0, &args);
+    let v = assert_replicated(&out.stdout, 2);
+    assert_eq!(v["chunks"].as_array().unwrap().len(), chunks);
+
+    let got = work.join("many-chunks.got");
+    c.ok(2, &["get", "many-chunks.bin", got.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&got).unwrap() == data,
+        "the paged file differs"
+    );
+    let ls = c.ok(1, &["ls", "-l", "--json"]);
+    let files: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(files[0]["chunks"], chunks as u64);
+    assert_eq!(files[0]["min_live_replicas"], 2, "{files}");
+
+    // A file no manifest can list is refused before anything is reserved
+    // or sent: at 1 KiB segments the limit is under 450 MiB.
+    let big = work.join("too-many-chunks.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(500 << 20)
+        .unwrap();
+    let used = used_bytes(&c);
+    let out = c.cli(1, &["put", big.to_str().unwrap(), "--segment-size", "1KiB"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("larger segment size"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(used_bytes(&c), used, "a refused put stored nothing");
+
+    // rm deletes every page: every holder frees every chunk.
+    c.ok(1, &["rm", "many-chunks.bin"]);
+    let start = std::time::Instant::now();
+    while used_bytes(&c) != 0 {
+        assert!(
+            start.elapsed() < support::PATIENCE,
+            "the paged file's chunks were never all freed: {} B left",
+            used_bytes(&c)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::error::{ClientError, GetError};
 use crate::folders::{self, FileState};
+use crate::pages;
 use crate::plan::node_name;
 use crate::put::now_ms;
 use crate::records;
@@ -106,7 +107,7 @@ pub async fn ls(
         if !inside || folders::supersedes(session, key, &e.name, e.version, &mut seen).await? {
             continue;
         }
-        let readers = match records::get_file_record(session, &owner, &e.name).await {
+        let readers = match records::get_own_file_record(session, key, &e.name).await {
             Ok(Some(rec)) => rec
                 .live_manifest()
                 .map(|m| m.readers.clone())
@@ -133,7 +134,16 @@ pub async fn ls(
             .collect();
         for f in out.iter_mut().filter(|f| f.kind == ChildKind::File) {
             f.min_live_replicas = Some(
-                match records::get_file_record(session, &owner, &f.name).await {
+                match records::get_own_file_record(session, key, &f.name).await {
+                    Ok(Some(rec)) if !rec.manifest().is_some_and(|m| m.pages.is_empty()) => {
+                        match pages::load(session, rec, &f.name).await {
+                            Ok(view) => view.min_live_replicas(&alive),
+                            Err(err) => {
+                                warn!(name = %f.name, "{err}");
+                                0
+                            }
+                        }
+                    }
                     Ok(Some(rec)) => min_live_replicas(&rec, &alive),
                     Ok(None) => 0,
                     Err(err) => {
@@ -161,8 +171,7 @@ pub struct RmReport {
 /// Delete `name`: an owner-signed tombstone in the file record, a deletion
 /// marker in its folder record, and a `Forget` to every holder so it frees the space.
 pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport, GetError> {
-    let owner = key.user_id();
-    let mut rec = records::get_file_record(session, &owner, name)
+    let mut rec = records::get_own_file_record(session, key, name)
         .await?
         .ok_or_else(|| GetError::NotFound(name.to_string()))?;
     let manifest = rec
@@ -170,7 +179,7 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
         .ok_or_else(|| GetError::NotFound(name.to_string()))?
         .clone();
     let now = now_ms();
-    let del = FileDelete::new(key, name.to_string(), manifest.version, now);
+    let del = FileDelete::new(key, rec.name().to_string(), manifest.version, now);
     let bad = |source| GetError::BadRecord {
         name: name.to_string(),
         source,
@@ -184,14 +193,38 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
         chunks: 0,
         readers: vec![],
         deleted: true,
+        handle: None,
     };
     folders::record_file(session, key, gone).await?;
 
-    let chunks: Vec<_> = manifest.chunks.iter().map(|c| c.id).collect();
-    let (holders, confirmed) = forget_on_holders(session, &rec, &del, &chunks).await?;
+    // A paged file's pages are records of their own: each gets the delete.
+    let mut deleted = vec![(rec, del)];
+    if !manifest.pages.is_empty() {
+        let pages = (1, manifest.pages.len());
+        deleted.extend(
+            pages::delete_pages(
+                session,
+                key,
+                deleted[0].0.name(),
+                pages,
+                manifest.version,
+                now,
+            )
+            .await?,
+        );
+    }
+    let (mut chunks, mut holders, mut confirmed) = (0, 0, 0);
+    for (rec, del) in &deleted {
+        let ids: Vec<_> = rec
+            .manifest()
+            .map(|m| m.chunks.iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        let (h, c) = forget_on_holders(session, rec, del, &ids).await?;
+        (chunks, holders, confirmed) = (chunks + ids.len(), holders + h, confirmed + c);
+    }
     info!(name, holders, confirmed, "file deleted");
     Ok(RmReport {
-        chunks: chunks.len(),
+        chunks,
         holders,
         confirmed,
     })
@@ -264,6 +297,7 @@ mod tests {
                 key_wraps: vec![],
                 readers: vec![],
                 replicas: 3,
+                pages: vec![],
             },
         )
         .unwrap();

@@ -98,6 +98,21 @@ pub enum PutError {
     /// Encoding the input failed (reading it, or the codec).
     #[error("encoding failed: {0}")]
     Codec(#[from] ifs_core::CodecError),
+    /// The file would have more chunks than any manifest, paged, can list;
+    /// refused before anything is uploaded (or, for input of unknown size,
+    /// as soon as it passes the limit).
+    #[error(
+        "the file needs {chunks} chunks of {segment} bytes, more than the {max} a file may have; \
+         use a larger segment size"
+    )]
+    TooManyChunks {
+        /// Chunks the file needs.
+        chunks: u64,
+        /// Most chunks a file may have.
+        max: u64,
+        /// Segment size in bytes.
+        segment: u64,
+    },
     /// Not enough usable nodes to place R replicas at all.
     #[error(
         "{usable} usable {}, {replicas} replicas asked{discarded}",
@@ -164,6 +179,17 @@ pub enum GetError {
     /// The record is not the one asked for (another owner or name).
     #[error("the record returned for {0:?} belongs to another owner or file")]
     ForeignRecord(String),
+    /// A page of a paged manifest is missing, deleted, or not the one its
+    /// root names (a concurrent put may be replacing the file).
+    #[error(
+        "page {page} of {name:?} is missing or does not match its root; if the file is being replaced, try again"
+    )]
+    BadPage {
+        /// The file.
+        name: String,
+        /// The page number (1-based; the root is 0).
+        page: usize,
+    },
     /// The manifest carries no key wrap for this user key: the file is not
     /// shared with it (or no longer is).
     #[error("{name:?} of user {owner} is not shared with this key")]

@@ -11,7 +11,7 @@ use ifs_core::UserId;
 use ifs_core::folder_record::{
     Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, split_path,
 };
-use ifs_core::keys::UserKey;
+use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::RecordKey;
 use ifs_core::wire::Manifest;
 use tracing::warn;
@@ -67,18 +67,22 @@ pub(crate) struct FileState<'a> {
     pub readers: Vec<UserId>,
     /// Whether this records a delete.
     pub deleted: bool,
+    /// The file's handle, sealed into the entry: set in the folders an
+    /// owner shares with a reader (who cannot derive it).
+    pub handle: Option<String>,
 }
 
 impl<'a> FileState<'a> {
-    /// The state a committed manifest gives its file.
-    pub fn live(m: &'a Manifest) -> Self {
+    /// The state a committed manifest gives its file at `path`.
+    pub fn live(path: &'a str, m: &Manifest) -> Self {
         FileState {
-            name: &m.name,
+            name: path,
             version: m.version,
             size: m.size,
-            chunks: m.chunks.len() as u64,
+            chunks: m.total_chunks(),
             readers: m.readers.clone(),
             deleted: false,
+            handle: None,
         }
     }
 }
@@ -99,9 +103,64 @@ pub(crate) async fn record_file(
     key: &UserKey,
     file: FileState<'_>,
 ) -> Result<(), GetError> {
+    record_file_in(session, key, FolderKey::root(key), file).await
+}
+
+/// Leave `file.handle` (or, with `file.deleted`, take it back) for `key`'s
+/// file `file.name` in the folders `key` shares with `reader`, where the
+/// reader's `get OWNER/NAME` finds it (see [`shared_handle`]).
+pub(crate) async fn record_shared(
+    session: &Session,
+    key: &UserKey,
+    reader: &UserPublic,
+    mut file: FileState<'_>,
+) -> Result<(), GetError> {
+    if file.deleted {
+        file.handle = None;
+    }
+    // Only the path and handle matter to the reader's lookup; who else
+    // reads the file is none of its business.
+    file.readers = Vec::new();
+    let root = FolderKey::from_bytes(key.shared_root_to(reader));
+    record_file_in(session, key, root, file).await
+}
+
+/// The handle `owner` left for `key` under `path` by sharing that file;
+/// `None` when the owner shares no such file with `key` (or took it back).
+pub(crate) async fn shared_handle(
+    session: &Session,
+    key: &UserKey,
+    owner: &UserPublic,
+    path: &str,
+) -> Result<Option<String>, GetError> {
+    let root = FolderKey::from_bytes(key.shared_root_from(owner));
+    let folder = FolderKey::of_parent(&root, path);
+    let Some(rec) = get_folder(session, &owner.user, &folder).await? else {
+        return Ok(None);
+    };
+    let slot = folder.slot(split_path(path).1, ChildKind::File);
+    match rec.get(&slot) {
+        Some(e) if !e.deleted => match e.open(&folder) {
+            Ok(child) => Ok(child.handle),
+            Err(err) => {
+                warn!("a shared folder entry does not open: {err}");
+                Ok(None)
+            }
+        },
+        _ => Ok(None),
+    }
+}
+
+/// [`record_file`] below the folder tree rooted at `root`.
+async fn record_file_in(
+    session: &Session,
+    key: &UserKey,
+    root: FolderKey,
+    file: FileState<'_>,
+) -> Result<(), GetError> {
     let owner = key.user_id();
     let (dirs, leaf) = split_path(file.name);
-    let mut chain = vec![FolderKey::root(key)];
+    let mut chain = vec![root];
     for d in &dirs {
         let next = chain[chain.len() - 1].child(d);
         chain.push(next);
@@ -135,6 +194,7 @@ pub(crate) async fn record_file(
                 size: 0,
                 chunks: 0,
                 readers: vec![],
+                handle: None,
             };
             let fields = EntryFields {
                 version: 1,
@@ -152,6 +212,7 @@ pub(crate) async fn record_file(
         size: file.size,
         chunks: file.chunks,
         readers: file.readers,
+        handle: file.handle,
     };
     let fields = EntryFields {
         version: file.version,

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ifs_core::codec::{CodecParams, Decoder, FileKey, WriteAt};
-use ifs_core::file_record::FileRecord;
-use ifs_core::keys::UserKey;
+use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::{CtlRequest, FetchOutcome};
-use ifs_core::wire::{FetchRequest, Manifest};
-use ifs_core::{CheckedChunk, ChunkId, NodeId, UserId};
+use ifs_core::wire::FetchRequest;
+use ifs_core::{CheckedChunk, ChunkId, NodeId};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::error::{FetchError, GetError};
+use crate::pages::{self, FileView};
 use crate::plan::node_name;
 use crate::put::now_ms;
 use crate::records;
@@ -72,7 +72,7 @@ pub async fn get<W: Write + Send + 'static>(
     out: W,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
-    get_from(session, key, &key.user_id(), name, out, opts).await
+    fetch_into(session, key, None, name, out, None, opts).await
 }
 
 /// Fetch `owner`'s file `name` as `key` (the owner or a reader the owner
@@ -80,15 +80,16 @@ pub async fn get<W: Write + Send + 'static>(
 pub async fn get_from<W: Write + Send + 'static>(
     session: &Session,
     key: &UserKey,
-    owner: &UserId,
+    owner: &UserPublic,
     name: &str,
     out: W,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
-    fetch_into(session, key, owner, name, out, None, opts).await
+    fetch_into(session, key, Some(owner), name, out, None, opts).await
 }
 
-/// Fetch `owner`'s file `name` as `key` into `file`, which must be empty:
+/// Fetch `owner`'s file `name` (`key`'s own with `None`) as `key` into
+/// `file`, which must be empty:
 /// each segment is written at its offset by the codec thread that opened
 /// it, so writing the file is spread over the cores instead of queueing on
 /// one thread. On success the file holds exactly the file's bytes (not yet
@@ -96,7 +97,7 @@ pub async fn get_from<W: Write + Send + 'static>(
 pub async fn get_to_file(
     session: &Session,
     key: &UserKey,
-    owner: &UserId,
+    owner: Option<&UserPublic>,
     name: &str,
     file: Arc<std::fs::File>,
     opts: GetOptions,
@@ -121,20 +122,16 @@ impl WriteAt for FileAt {
 async fn fetch_into<W: Write + Send + 'static>(
     session: &Session,
     key: &UserKey,
-    owner: &UserId,
+    owner: Option<&UserPublic>,
     name: &str,
     out: W,
     at: Option<Arc<dyn WriteAt>>,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
-    let owner = *owner;
-    let record = records::get_file_record(session, &owner, name)
-        .await?
-        .ok_or_else(|| GetError::NotFound(name.to_string()))?;
-    let manifest = record
-        .live_manifest()
-        .ok_or_else(|| GetError::NotFound(name.to_string()))?
-        .clone();
+    let record = records::find_file(session, key, owner, name).await?;
+    let owner = *record.owner();
+    let view = pages::load(session, record, name).await?;
+    let manifest = view.root().manifest.clone();
     let wrap = manifest
         .wrap_for(&key.x25519_public())
         .ok_or_else(|| GetError::NotShared {
@@ -143,17 +140,17 @@ async fn fetch_into<W: Write + Send + 'static>(
         })?;
     let file_key = FileKey(key.unwrap_key(wrap)?);
 
-    let (order, rtt) = holder_order(session, &record, &manifest).await?;
+    let (order, rtt) = holder_order(session, &view).await?;
     let load: std::sync::Mutex<HashMap<NodeId, usize>> = Default::default();
     let tallies: std::sync::Mutex<HashMap<NodeId, Tally>> = Default::default();
-    let record_key = FileRecord::key(&owner, name);
 
     // The decoder runs on its own threads; the channel bounds what waits for
     // it. Chunks are received into its buffers, which come back once their
     // plaintext is written, and are hashed once, on arrival.
     let (tx, mut rx) = mpsc::channel::<(u32, CheckedChunk)>(2);
     let params = CodecParams::with_segment_size(manifest.segment_size as usize);
-    let ids: Vec<ChunkId> = manifest.chunks.iter().map(|c| c.id).collect();
+    let ids: Vec<ChunkId> = view.chunks().map(|(c, _)| c.id).collect();
+    let ids_len = ids.len();
     let (progress, prefix) = (opts.progress.clone(), manifest.nonce_prefix);
     let mut dec = match at {
         Some(at) => Decoder::new_at(&file_key, prefix, ids, out, at, manifest.size, &params)?,
@@ -170,8 +167,9 @@ async fn fetch_into<W: Write + Send + 'static>(
         Ok(dec.finish()?)
     });
 
-    let fetches = futures::stream::iter(manifest.chunks.iter().enumerate())
-        .map(|(i, c)| {
+    let fetches = futures::stream::iter(view.chunks().enumerate())
+        .map(|(i, (c, rec))| {
+            let record_key = rec.record_key();
             let holders = order.get(&c.id).cloned().unwrap_or_default();
             let (tallies, buffers, load, rtt) = (&tallies, &buffers, &load, &rtt);
             async move {
@@ -257,7 +255,7 @@ async fn fetch_into<W: Write + Send + 'static>(
     Ok((
         GetReport {
             size: manifest.size,
-            chunks: manifest.chunks.len(),
+            chunks: ids_len,
             results,
         },
         out,
@@ -272,14 +270,12 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// not answer the probe go last but are still tried).
 async fn holder_order(
     session: &Session,
-    record: &FileRecord,
-    manifest: &Manifest,
+    view: &FileView,
 ) -> Result<(HashMap<ChunkId, Vec<NodeId>>, HashMap<NodeId, f64>), GetError> {
     let known = table::known_nodes(session).await?;
-    let mut all: Vec<NodeId> = manifest
-        .chunks
-        .iter()
-        .flat_map(|c| record.live_holders(&c.id))
+    let mut all: Vec<NodeId> = view
+        .chunks()
+        .flat_map(|(c, record)| record.live_holders(&c.id))
         .collect();
     all.sort();
     all.dedup();
@@ -293,10 +289,9 @@ async fn holder_order(
         .into_iter()
         .filter_map(|p| p.rtt_ms.map(|r| (p.known.node, r)))
         .collect();
-    let order = manifest
-        .chunks
-        .iter()
-        .map(|c| (c.id, by_rtt(record.live_holders(&c.id), &rtt)))
+    let order = view
+        .chunks()
+        .map(|(c, record)| (c.id, by_rtt(record.live_holders(&c.id), &rtt)))
         .collect();
     Ok((order, rtt))
 }

@@ -14,6 +14,7 @@ mod catalog;
 mod error;
 pub mod folders;
 mod get;
+pub mod pages;
 mod place;
 pub mod plan;
 mod put;

@@ -41,9 +41,10 @@ pub struct Placer<'a> {
     hazards: Mutex<Hazards>,
     replicas: usize,
     topup: u64,
-    /// The file record and version every chunk is bound to (signed into
-    /// each header chain).
-    binding: ([u8; 32], u64),
+    /// The file's root record name (its handle) and the version every
+    /// chunk is bound to (signed into each header chain): chunk `i` to the
+    /// record of its manifest page (see [`crate::pages::record_of_chunk`]).
+    binding: (String, u64),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -60,7 +61,7 @@ impl<'a> Placer<'a> {
         peers: HashMap<NodeId, PeerId>,
         book: Book,
         (replicas, topup): (usize, u64),
-        binding: ([u8; 32], u64),
+        binding: (String, u64),
     ) -> Self {
         Placer {
             session,
@@ -158,14 +159,20 @@ impl<'a> Placer<'a> {
                 info!(index = chunk.index, to = ?nodes.iter().map(node_name).collect::<Vec<_>>(),
                       "resending chunk to alternates");
             }
-            let chain = HeaderChain::new(self.key, chunk.id, cref.len, self.binding, hops.clone())?;
+            let (root, version) = &self.binding;
+            let record = crate::pages::record_of_chunk(&owner, root, chunk.index);
+            let chain = HeaderChain::new(
+                self.key,
+                chunk.id,
+                cref.len,
+                (record, *version),
+                hops.clone(),
+            )?;
             let first = self.peers[&nodes[0]];
             match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
                 Ok(reply) => {
-                    let (bound, foreign): (Vec<_>, Vec<_>) = reply
-                        .receipts
-                        .into_iter()
-                        .partition(|r| r.record == self.binding.0);
+                    let (bound, foreign): (Vec<_>, Vec<_>) =
+                        reply.receipts.into_iter().partition(|r| r.record == record);
                     let (ok, mut bad) = accept_receipts(bound, &cref, &owner, &nodes, &holders);
                     bad.extend(foreign.iter().map(|r| ReceiptError::WrongRecord {
                         node: node_name(&r.node),

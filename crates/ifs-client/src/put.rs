@@ -15,7 +15,7 @@ use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams, EncodedChunk, Encoder, FileKe
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, wrap_key};
 use ifs_core::placement::Policy;
-use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, Receipt};
+use ifs_core::wire::{ChunkRef, ManifestFields, PAGE_CHUNKS, Receipt};
 use ifs_core::{ChunkId, NodeId, UserId};
 use ifs_net::PeerId;
 use tokio::sync::mpsc;
@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::error::{ClientError, PutError};
 use crate::folders::{self, FileState};
+use crate::pages;
 use crate::place::Placer;
 use crate::plan::{cipher_estimate, node_name, reservation_bytes};
 use crate::records;
@@ -133,6 +134,9 @@ pub async fn put<R: Read + Send + 'static>(
 ) -> Result<PutReport, PutError> {
     let replicas = opts.replicas.max(1);
     let mut opts = opts;
+    if let Some(size) = opts.size_hint {
+        pages::check_size(size, opts.codec.segment_size as u64)?;
+    }
     // Read the first segment before anything is reserved: an unreadable
     // input fails here, and an input that ends within it (a small file on
     // stdin) has a known size, so it reserves only what it needs.
@@ -168,7 +172,8 @@ pub async fn put<R: Read + Send + 'static>(
     let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
     // The version is fixed before the upload: every chain binds its chunk
     // to (record, version), so holders know what a later delete covers.
-    let record_key = FileRecord::key(&key.user_id(), &opts.name);
+    // Nodes see the file's handle, never its path (`UserKey::file_handle`).
+    let handle = key.file_handle(&opts.name);
     let version = next_version(session, key, &opts.name).await;
     // A file of known size has no chunk larger than itself: a small file
     // reserves its own size, not a whole segment, on every node.
@@ -184,7 +189,7 @@ pub async fn put<R: Read + Send + 'static>(
         peers,
         book,
         (replicas, topup),
-        (record_key, version),
+        (handle, version),
     );
 
     let placed = {
@@ -194,6 +199,13 @@ pub async fn put<R: Read + Send + 'static>(
                 let progress = opts.progress.clone();
                 async move {
                     let chunk = item?;
+                    if u64::from(chunk.index) >= pages::MAX_FILE_CHUNKS {
+                        return Err(PutError::TooManyChunks {
+                            chunks: u64::from(chunk.index) + 1,
+                            max: pages::MAX_FILE_CHUNKS,
+                            segment: opts.codec.segment_size as u64,
+                        });
+                    }
                     let placed = placer.place(chunk).await?;
                     if let Some(p) = progress {
                         p.fetch_add(placed.plain_len, Ordering::Relaxed);
@@ -233,20 +245,22 @@ async fn next_version(session: &Session, key: &UserKey, name: &str) -> u64 {
     current(session, key, name).await.0
 }
 
-/// The next version of `name` and the live file it would replace.
-async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<Replaced>) {
-    match records::get_file_record(session, &key.user_id(), name).await {
+/// The next version of `name`, the live file it would replace, and how
+/// many manifest pages beside the root the newest manifest seen has.
+async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<Replaced>, usize) {
+    match records::get_file_record(session, &key.user_id(), &key.file_handle(name)).await {
         Ok(Some(rec)) => {
             let live = rec.live_manifest().map(|m| Replaced {
                 size: m.size,
                 version: m.version,
             });
-            (rec.next_version(), live)
+            let pages = rec.manifest().map_or(0, |m| m.pages.len());
+            (rec.next_version(), live, pages)
         }
-        Ok(None) => (1, None),
+        Ok(None) => (1, None, 0),
         Err(e) => {
             warn!("existing record unreadable, writing version 1 over it: {e}");
-            (1, None)
+            (1, None, 0)
         }
     }
 }
@@ -332,7 +346,7 @@ async fn commit(
     let (name, codec) = (opts.name.as_str(), &opts.codec);
     // A concurrent put may have committed meanwhile: never go below it (a
     // higher version than the chunks' binding is safe, a lower one is not).
-    let (next, replaced) = current(session, key, name).await;
+    let (next, replaced, old_pages) = current(session, key, name).await;
     let version = next.max(bound_version);
     let size = placed.iter().map(|c| c.plain_len).sum();
     let mut key_wraps = vec![wrap_key(
@@ -343,10 +357,11 @@ async fn commit(
     for x in &opts.reader_keys {
         key_wraps.push(wrap_key(file_key.as_bytes(), x, &mut rand::rng())?);
     }
-    let manifest = Manifest::new(
+    let handle = key.file_handle(name);
+    let (manifest, page_manifests) = pages::split(
         key,
         ManifestFields {
-            name: name.to_string(),
+            name: handle.clone(),
             version,
             size,
             created_at_ms: now_ms(),
@@ -362,12 +377,47 @@ async fn commit(
             key_wraps,
             readers: opts.readers.clone(),
             replicas: u8::try_from(opts.replicas.max(1)).unwrap_or(u8::MAX),
+            pages: vec![],
         },
     )?;
-    let receipts = placed.iter().flat_map(|c| c.receipts.clone()).collect();
-    let record = FileRecord::from_manifest(manifest.clone(), receipts)?;
+    // Pages first, the root last: a reader that finds the new root finds
+    // every page it names.
+    let mut by_page = placed.chunks(PAGE_CHUNKS);
+    let root_receipts = by_page
+        .next()
+        .unwrap_or(&[])
+        .iter()
+        .flat_map(|c| c.receipts.clone())
+        .collect();
+    let page_records = page_manifests
+        .into_iter()
+        .zip(by_page)
+        .map(|(m, chunks)| {
+            FileRecord::from_manifest(m, chunks.iter().flat_map(|c| c.receipts.clone()).collect())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let new_pages = page_records.len();
+    pages::put_records(session, page_records).await?;
+    let record = FileRecord::from_manifest(manifest.clone(), root_receipts)?;
     records::put_file_record(session, &record).await?;
-    folders::record_file(session, key, FileState::live(&manifest))
+    if old_pages > new_pages {
+        // The pages the replaced, longer version had beyond this one's
+        // would keep their chunks live: delete them.
+        pages::delete_pages(
+            session,
+            key,
+            &handle,
+            (new_pages + 1, old_pages),
+            version,
+            now_ms(),
+        )
+        .await
+        .map_err(|e| ClientError::Request {
+            peer: session.entry().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    folders::record_file(session, key, FileState::live(name, &manifest))
         .await
         .map_err(|e| ClientError::Request {
             peer: session.entry().to_string(),

@@ -5,9 +5,11 @@
 use ifs_core::UserId;
 use ifs_core::dir_record::DirRecord;
 use ifs_core::file_record::FileRecord;
+use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::{CtlRequest, CtlResponse, RecordKey};
 
 use crate::error::{ClientError, GetError};
+use crate::folders;
 use crate::session::Session;
 
 /// The DHT key of `owner`'s file `name`.
@@ -79,6 +81,66 @@ pub async fn get_file_record(
     }
 }
 
+/// `key`'s own record of the file at `path`: under the path's handle (see
+/// `UserKey::file_handle`), else under the path itself, where files put
+/// before names were private keep theirs. Errors name the path.
+pub async fn get_own_file_record(
+    session: &Session,
+    key: &UserKey,
+    path: &str,
+) -> Result<Option<FileRecord>, GetError> {
+    let owner = key.user_id();
+    let found = match get_file_record(session, &owner, &key.file_handle(path)).await {
+        Ok(None) => get_file_record(session, &owner, path).await,
+        other => other,
+    };
+    found.map_err(|e| match e {
+        GetError::BadRecord { source, .. } => GetError::BadRecord {
+            name: path.to_string(),
+            source,
+        },
+        GetError::ForeignRecord(_) => GetError::ForeignRecord(path.to_string()),
+        other => other,
+    })
+}
+
+/// The live record of `owner`'s file at `path` as `key` reads it: its own
+/// file when `owner` is `None` or `key` itself; else the file the owner
+/// shared with `key`, whose handle the owner left in the folders only the
+/// two of them can read.
+pub async fn find_file(
+    session: &Session,
+    key: &UserKey,
+    owner: Option<&UserPublic>,
+    path: &str,
+) -> Result<FileRecord, GetError> {
+    let not_found = || GetError::NotFound(path.to_string());
+    match owner.filter(|o| o.user != key.user_id()) {
+        None => get_own_file_record(session, key, path)
+            .await?
+            .ok_or_else(not_found),
+        Some(o) => {
+            let handle = folders::shared_handle(session, key, o, path)
+                .await?
+                .ok_or_else(|| GetError::NotShared {
+                    name: path.to_string(),
+                    owner: o.user.to_hex(),
+                })?;
+            get_file_record(session, &o.user, &handle)
+                .await
+                .map_err(|e| match e {
+                    GetError::BadRecord { source, .. } => GetError::BadRecord {
+                        name: path.to_string(),
+                        source,
+                    },
+                    GetError::ForeignRecord(_) => GetError::ForeignRecord(path.to_string()),
+                    other => other,
+                })?
+                .ok_or_else(not_found)
+        }
+    }
+}
+
 /// Hand a file record to the entry node (it validates, merges, publishes).
 pub async fn put_file_record(session: &Session, rec: &FileRecord) -> Result<(), ClientError> {
     put_raw(session, file_key(rec.owner(), rec.name()), rec.encode()).await
@@ -127,6 +189,7 @@ mod tests {
                 key_wraps: vec![],
                 readers: vec![],
                 replicas: 3,
+                pages: vec![],
             },
         )
         .unwrap()

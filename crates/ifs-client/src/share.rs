@@ -22,7 +22,8 @@ use tracing::info;
 use crate::catalog::forget_on_holders;
 use crate::error::{GetError, ShareError};
 use crate::folders::{self, FileState};
-use crate::get::{GetOptions, get_from};
+use crate::get::{GetOptions, get};
+use crate::pages;
 use crate::put::{PutOptions, PutReport, now_ms, put};
 use crate::records;
 use crate::session::Session;
@@ -77,7 +78,7 @@ async fn live(
     key: &UserKey,
     name: &str,
 ) -> Result<(FileRecord, Manifest), GetError> {
-    let rec = records::get_file_record(session, &key.user_id(), name)
+    let rec = records::get_own_file_record(session, key, name)
         .await?
         .ok_or_else(|| GetError::NotFound(name.to_string()))?;
     let m = rec
@@ -87,12 +88,13 @@ async fn live(
     Ok((rec, m))
 }
 
-/// The file key of `m`, opened with the owner's own wrap.
-fn file_key(key: &UserKey, m: &Manifest) -> Result<[u8; 32], GetError> {
+/// The file key of `m` (the manifest of `name`), opened with the owner's
+/// own wrap.
+fn file_key(key: &UserKey, name: &str, m: &Manifest) -> Result<[u8; 32], GetError> {
     let wrap = m
         .wrap_for(&key.x25519_public())
         .ok_or_else(|| GetError::NotShared {
-            name: m.name.clone(),
+            name: name.to_string(),
             owner: m.owner.to_hex(),
         })?;
     Ok(key.unwrap_key(wrap)?)
@@ -116,7 +118,7 @@ pub async fn share(
             readers: m.readers.len(),
         });
     }
-    let file_key = file_key(key, &m)?;
+    let file_key = file_key(key, name, &m)?;
     let mut f = m.fields();
     if !f.readers.contains(&grantee.user) {
         if f.readers.len() >= MAX_READERS {
@@ -130,10 +132,30 @@ pub async fn share(
     f.key_wraps.retain(|w| w.recipient != grantee.x25519);
     f.key_wraps
         .push(wrap_key(&file_key, &grantee.x25519, &mut rand::rng())?);
-    f.version = rec.next_version();
+    // A paged file's pages carry the readers too (nodes serve a page's
+    // chunks to the readers its own manifest lists): each gets a new
+    // version first, then the root.
+    let view = pages::load(session, rec.clone(), name).await?;
+    f.version = view
+        .pages
+        .iter()
+        .map(|p| p.record.next_version())
+        .max()
+        .unwrap_or(1);
     let readers = f.readers.len();
+    let new_pages = pages::reissue(key, &view, f.version, &f.readers)?;
+    let mut page_records = Vec::new();
+    for (p, m) in view.pages[1..].iter().zip(new_pages) {
+        let mut r = p.record.clone();
+        r.add_manifest(m)?;
+        page_records.push(r);
+    }
+    pages::put_records(session, page_records).await?;
     let m = Manifest::new(key, f)?;
-    commit_manifest(session, key, &mut rec, m.clone()).await?;
+    commit_manifest(session, key, name, &mut rec, m.clone()).await?;
+    let mut pointer = FileState::live(name, &m);
+    pointer.handle = Some(rec.name().to_string());
+    folders::record_shared(session, key, grantee, pointer).await?;
     info!(name, grantee = %grantee.user, version = m.version, "file shared");
     Ok(ShareReport {
         version: m.version,
@@ -146,12 +168,13 @@ pub async fn share(
 async fn commit_manifest(
     session: &Session,
     key: &UserKey,
+    name: &str,
     rec: &mut FileRecord,
     m: Manifest,
 ) -> Result<(), ShareError> {
     rec.add_manifest(m.clone())?;
     records::put_file_record(session, rec).await?;
-    folders::record_file(session, key, FileState::live(&m)).await?;
+    folders::record_file(session, key, FileState::live(name, &m)).await?;
     Ok(())
 }
 
@@ -167,7 +190,8 @@ pub async fn revoke(
     if revoked.user == key.user_id() || revoked.x25519 == key.x25519_public() {
         return Err(ShareError::OwnKey);
     }
-    let (_, m) = live(session, key, name).await?;
+    let (old_root, m) = live(session, key, name).await?;
+    let old = pages::load(session, old_root, name).await?;
     if !m.readers.contains(&revoked.user) && m.wrap_for(&revoked.x25519).is_none() {
         return Err(ShareError::NotShared {
             name: name.to_string(),
@@ -175,7 +199,7 @@ pub async fn revoke(
         });
     }
     // Fail before reading anything if the file key does not open.
-    file_key(key, &m)?;
+    file_key(key, name, &m)?;
     let own_x = key.x25519_public();
     let mut put_opts = PutOptions::new(name);
     put_opts.replicas = opts.replicas.max(1);
@@ -199,9 +223,8 @@ pub async fn revoke(
     // The old version streams through a pipe into the new put: memory stays
     // bounded, and the put refuses to commit unless every byte arrived.
     let (reader, writer) = io::pipe().map_err(ShareError::Pipe)?;
-    let owner = key.user_id();
     let read_old = async {
-        let r = get_from(session, key, &owner, name, writer, GetOptions::default()).await;
+        let r = get(session, key, name, writer, GetOptions::default()).await;
         // Dropping the writer ends the put's input.
         r.map(|(report, w)| {
             drop(w);
@@ -219,17 +242,25 @@ pub async fn revoke(
     let put = put?;
     got?;
 
-    let old: Vec<ChunkId> = m
-        .chunks
-        .iter()
-        .map(|c| c.id)
-        .filter(|c| put.chunks.iter().all(|p| p.id != *c))
-        .collect();
-    let rec = records::get_file_record(session, &owner, name)
-        .await?
-        .ok_or_else(|| GetError::NotFound(name.to_string()))?;
-    let del = FileDelete::new(key, name.to_string(), m.version, now_ms());
-    let (holders, confirmed) = forget_on_holders(session, &rec, &del, &old).await?;
+    let mut gone = FileState::live(name, &m);
+    gone.deleted = true;
+    folders::record_shared(session, key, revoked, gone).await?;
+    // Free the old version's chunks, record by record (root and pages):
+    // each holder is shown the owner's delete of that record's old version.
+    let now = now_ms();
+    let (mut old_chunks, mut holders, mut confirmed) = (0, 0, 0);
+    for p in &old.pages {
+        let ids: Vec<ChunkId> = p
+            .manifest
+            .chunks
+            .iter()
+            .map(|c| c.id)
+            .filter(|c| put.chunks.iter().all(|n| n.id != *c))
+            .collect();
+        let del = FileDelete::new(key, p.record.name().to_string(), m.version, now);
+        let (h, c) = forget_on_holders(session, &p.record, &del, &ids).await?;
+        (old_chunks, holders, confirmed) = (old_chunks + ids.len(), holders + h, confirmed + c);
+    }
     info!(
         name,
         revoked = %revoked.user,
@@ -240,7 +271,7 @@ pub async fn revoke(
     );
     Ok(RevokeReport {
         put,
-        old_chunks: old.len(),
+        old_chunks,
         holders,
         confirmed,
         readers,

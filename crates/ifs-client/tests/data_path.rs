@@ -149,7 +149,8 @@ async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_erro
     let chunk = &report.chunks[0];
     let holder = chunk.receipts[0].node;
     let peer = ifs_net::node_id_to_peer_id(&holder).unwrap();
-    let record = ifs_core::file_record::FileRecord::key(&owner.user_id(), "mine");
+    let record =
+        ifs_core::file_record::FileRecord::key(&owner.user_id(), &owner.file_handle("mine"));
 
     // A fetch signed by a stranger: the holder refuses it.
     let req = FetchRequest::new(&stranger, chunk.id, record, holder, now(), [1; 16]);
@@ -197,7 +198,7 @@ async fn strangers_forged_chunks_and_foreign_fetches_are_refused_with_typed_erro
         ifs_core::ChunkId::of(b"something else"),
         fake.len() as u64,
         (
-            ifs_core::file_record::FileRecord::key(&owner.user_id(), "fake"),
+            ifs_core::file_record::FileRecord::key(&owner.user_id(), &owner.file_handle("fake")),
             1,
         ),
         vec![ChainHop {

@@ -150,6 +150,11 @@ pub struct Child {
     pub chunks: u64,
     /// Users besides the owner the file is shared with.
     pub readers: Vec<UserId>,
+    /// The file's handle (see [`UserKey::file_handle`]), in the folders an
+    /// owner shares with a reader, who cannot derive it; `None` in the
+    /// owner's own folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
 }
 
 /// Why a sealed entry cannot be opened.
@@ -260,6 +265,7 @@ impl FolderEntry {
         if child.name.is_empty()
             || child.name.contains('/')
             || child.readers.len() > MAX_READERS
+            || child.handle.as_ref().is_some_and(|h| h.len() > 64)
             || folder.slot(&child.name, child.kind) != self.slot
         {
             return Err(OpenError::WrongSlot);

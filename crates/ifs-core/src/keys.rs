@@ -178,6 +178,8 @@ impl fmt::Debug for NodeKey {
 
 /// Magic and version of the serialized [`UserKey`].
 const USER_KEY_MAGIC: &[u8; 4] = b"IFSU";
+/// BLAKE3 context of the owner → reader shared folder root.
+const SHARED_ROOT_CONTEXT: &str = "ifs 2026 shared folder root v1";
 const USER_KEY_VERSION: u8 = 1;
 /// magic + version + ed25519 secret + x25519 secret + 4-byte checksum.
 const USER_KEY_LEN: usize = 4 + 1 + 32 + 32 + 4;
@@ -268,6 +270,49 @@ impl UserKey {
     /// machine holding this user key.
     pub fn folder_root_key(&self) -> [u8; 32] {
         blake3::derive_key("ifs 2026 root folder key v1", &self.signing.to_bytes())
+    }
+
+    /// The opaque handle of the user's file at `path`: what its manifest,
+    /// record key and tombstones carry instead of the path. 64 hex digits
+    /// of a BLAKE3 keyed by a secret derived from the signing key, so a
+    /// node that sees a handle can neither read the path nor test a guess.
+    pub fn file_handle(&self, path: &str) -> String {
+        let key = blake3::derive_key("ifs 2026 file handle key v1", &self.signing.to_bytes());
+        hex::encode(blake3::keyed_hash(&key, path.as_bytes()).as_bytes())
+    }
+
+    /// The secret this key shares with `other` (x25519 agreement between
+    /// this key's secret and `other`'s public key), bound to the direction
+    /// `from` → `to` (their x25519 public keys) and to `context`. Both ends
+    /// derive the same bytes; nobody else can.
+    fn pair_secret(
+        &self,
+        other: &[u8; 32],
+        from: &[u8; 32],
+        to: &[u8; 32],
+        context: &str,
+    ) -> [u8; 32] {
+        let dh = self.x25519.diffie_hellman(&XPublic::from(*other));
+        let mut h = blake3::Hasher::new_derive_key(context);
+        h.update(dh.as_bytes());
+        h.update(from);
+        h.update(to);
+        *h.finalize().as_bytes()
+    }
+
+    /// The root folder key of what this key (the owner) shares with
+    /// `reader`: a folder tree only the two can locate and read, where a
+    /// share leaves the shared file's handle under its path.
+    pub fn shared_root_to(&self, reader: &UserPublic) -> [u8; 32] {
+        let me = self.x25519_public();
+        self.pair_secret(&reader.x25519, &me, &reader.x25519, SHARED_ROOT_CONTEXT)
+    }
+
+    /// The root folder key of what `owner` shares with this key (the
+    /// reader): the same bytes as the owner's [`Self::shared_root_to`].
+    pub fn shared_root_from(&self, owner: &UserPublic) -> [u8; 32] {
+        let me = self.x25519_public();
+        self.pair_secret(&owner.x25519, &owner.x25519, &me, SHARED_ROOT_CONTEXT)
     }
 
     /// Open a [`KeyWrap`] made for this key's x25519 public key.

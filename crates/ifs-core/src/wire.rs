@@ -27,7 +27,8 @@ pub use capacity::{CapacityReport, CapacityStats, MAX_ADDR_LEN, MAX_ADDRS, MAX_V
 pub use chain::{ChainHop, HeaderChain, MAX_HOPS};
 pub use fetch::FetchRequest;
 pub use manifest::{
-    ChunkRef, MAX_CHUNKS, MAX_NAME_LEN, MAX_READERS, MAX_WRAPS, Manifest, ManifestFields,
+    ChunkRef, MAX_CHUNKS, MAX_NAME_LEN, MAX_PAGES, MAX_READERS, MAX_WRAPS, Manifest,
+    ManifestFields, PAGE_CHUNKS, PageRef, page_hash, page_name,
 };
 pub use receipt::Receipt;
 pub use reservation::{ReservationGrant, ReserveRequest, SettleRequest};

@@ -37,6 +37,7 @@ pub fn manifest(owner: &UserKey, name: &str, version: u64, chunks: &[u8]) -> Man
             key_wraps: vec![],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .expect("a sample manifest is well-formed")

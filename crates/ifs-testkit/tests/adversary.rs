@@ -129,7 +129,7 @@ async fn raw(intruder: &Intruder, peer: PeerId, req: &CtlRequest) -> CtlResponse
 }
 
 async fn record_of(s: &Session, owner: &UserKey, name: &str) -> FileRecord {
-    ifs_client::records::get_file_record(s, &owner.user_id(), name)
+    ifs_client::records::get_file_record(s, &owner.user_id(), &owner.file_handle(name))
         .await
         .unwrap()
         .unwrap()
@@ -297,7 +297,10 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
     // forwarded or stored.
     let data = random_bytes(512 << 10);
     let chunk = ChunkId::of(&data);
-    let binding = (FileRecord::key(&thief.user_id(), "free-ride"), 1);
+    let binding = (
+        FileRecord::key(&thief.user_id(), &thief.file_handle("free-ride")),
+        1,
+    );
     let hops: Vec<ChainHop> = [1usize, 2, 3]
         .iter()
         .map(|&i| ChainHop {
@@ -325,7 +328,10 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
         &honest,
         own_chunk,
         own.len() as u64,
-        (FileRecord::key(&honest.user_id(), "mine"), 1),
+        (
+            FileRecord::key(&honest.user_id(), &honest.file_handle("mine")),
+            1,
+        ),
         vec![ChainHop {
             node: id,
             reservation_id,
@@ -377,7 +383,7 @@ async fn receipts_cannot_be_moved_and_records_cannot_be_stuffed() {
     let moved = HandWrittenRecord {
         format: FileRecord::FORMAT,
         owner: victim.user_id(),
-        name: "a.bin".into(),
+        name: rec_a.name().into(),
         manifest: rec_a.manifest().cloned(),
         delete: None,
         receipts: rec_a.receipts().chain(rec_b.receipts()).cloned().collect(),
@@ -494,7 +500,10 @@ async fn a_failed_put_costs_space_for_a_bounded_time_only() {
         &user,
         chunk,
         data.len() as u64,
-        (FileRecord::key(&user.user_id(), "abandoned.bin"), 1),
+        (
+            FileRecord::key(&user.user_id(), &user.file_handle("abandoned.bin")),
+            1,
+        ),
         vec![ChainHop {
             node: id,
             reservation_id,
@@ -563,7 +572,7 @@ async fn made_up_holders_do_not_block_a_repair_copy() {
     let stuffed = HandWrittenRecord {
         format: FileRecord::FORMAT,
         owner: victim.user_id(),
-        name: "f.bin".into(),
+        name: rec.name().into(),
         manifest: rec.manifest().cloned(),
         delete: None,
         receipts,
@@ -788,6 +797,7 @@ async fn a_file_whose_client_never_settled_is_still_repaired() {
             key_wraps: vec![],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .unwrap();

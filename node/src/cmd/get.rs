@@ -110,10 +110,11 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let report = if to_stdout {
         let out = BufWriter::with_capacity(1 << 20, Stdout::new());
         let (report, mut out) = with_client(global, &args.peer, "get", async |session, key| {
-            let owner = owner.unwrap_or_else(|| key.user_id());
-            ifs_client::get_from(session, key, &owner, &name, out, opts)
-                .await
-                .with_context(|| format!("get {} failed", printable(&name)))
+            let got = match crate::cmd::share::resolve_owner(owner, key)? {
+                Some(o) => ifs_client::get_from(session, key, &o, &name, out, opts).await,
+                None => ifs_client::get(session, key, &name, out, opts).await,
+            };
+            got.with_context(|| format!("get {} failed", printable(&name)))
         })?;
         out.flush().context("cannot write to stdout")?;
         report
@@ -124,8 +125,8 @@ pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
             .with_context(|| format!("get: cannot write {}", out_path.display()))?;
         let file = std::sync::Arc::new(file);
         let result = with_client(global, &args.peer, "get", async |session, key| {
-            let owner = owner.unwrap_or_else(|| key.user_id());
-            ifs_client::get_to_file(session, key, &owner, &name, file.clone(), opts)
+            let owner = crate::cmd::share::resolve_owner(owner, key)?;
+            ifs_client::get_to_file(session, key, owner.as_ref(), &name, file.clone(), opts)
                 .await
                 .with_context(|| format!("get {} failed", printable(&name)))
         });

@@ -84,7 +84,7 @@ struct Report {
 }
 
 /// `64MiB`, `1GiB`, `1000000`: a byte count with an optional binary unit.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
     let mult: u64 = match unit.to_ascii_lowercase().as_str() {

@@ -29,12 +29,28 @@ pub struct PutArgs {
     /// Extra space reserved beyond the estimate, percent
     #[arg(long, value_name = "PCT", default_value_t = 20)]
     pub overprovision: u32,
+    /// Plaintext bytes per chunk (1KiB..=256MiB): smaller segments mean
+    /// more chunks, a larger manifest (paged past 256 chunks) and more
+    /// per-chunk overhead
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_segment)]
+    pub segment_size: u64,
     /// Print a JSON object: name, size, version, replaced, chunks [{id, len, chain, nodes}]
     #[arg(long)]
     pub json: bool,
     /// Which node to enter through.
     #[command(flatten)]
     pub peer: PeerArgs,
+}
+
+/// `--segment-size`: a size with an optional binary unit, 1 KiB to the
+/// codec's largest segment.
+fn parse_segment(s: &str) -> Result<u64, String> {
+    let n = crate::cmd::local_roundtrip::parse_size(s)?;
+    let max = ifs_core::codec::MAX_SEGMENT_SIZE as u64;
+    if !(1024..=max).contains(&n) {
+        return Err(format!("{s} is outside 1KiB..=256MiB"));
+    }
+    Ok(n)
 }
 
 /// The name to store under: `--name`, else the file's last path component;
@@ -98,6 +114,7 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     let mut opts = PutOptions::new(name.clone());
     opts.replicas = usize::from(args.replicas);
     opts.overprovision_pct = args.overprovision;
+    opts.codec = ifs_core::codec::CodecParams::with_segment_size(args.segment_size as usize);
     opts.size_hint = size;
     opts.progress = Some(bar.counter());
     let started = std::time::Instant::now();

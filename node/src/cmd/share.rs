@@ -138,23 +138,51 @@ pub fn run_revoke(global: &GlobalArgs, args: RevokeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who `get`'s OWNER names: a public key, or a bare user id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerArg {
+    /// `ifspub1…`: enough to find what that user shares with this key.
+    Key(UserPublic),
+    /// 64 hex digits: names this user only (names are private, and a user
+    /// id alone cannot locate what another user shares).
+    Id(UserId),
+}
+
 /// Split `get`'s NAME into an owner and a name: `OWNER/NAME`, where OWNER is
 /// a public key (`ifspub1…`) or a 64-hex user id, names another user's file;
 /// anything else is one of your own files.
-pub fn owner_and_name(arg: &str) -> (Option<UserId>, &str) {
+pub fn owner_and_name(arg: &str) -> (Option<OwnerArg>, &str) {
     if let Some((head, rest)) = arg.split_once('/')
         && !rest.is_empty()
     {
         if let Ok(k) = head.parse::<UserPublic>() {
-            return (Some(k.user), rest);
+            return (Some(OwnerArg::Key(k)), rest);
         }
         if head.len() == 64
             && let Ok(u) = UserId::from_hex(head)
         {
-            return (Some(u), rest);
+            return (Some(OwnerArg::Id(u)), rest);
         }
     }
     (None, arg)
+}
+
+/// The owner whose shared file `key` reads, `None` for `key`'s own files.
+pub fn resolve_owner(
+    owner: Option<OwnerArg>,
+    key: &ifs_core::keys::UserKey,
+) -> anyhow::Result<Option<UserPublic>> {
+    match owner {
+        None => Ok(None),
+        Some(OwnerArg::Key(k)) if k.user == key.user_id() => Ok(None),
+        Some(OwnerArg::Key(k)) => Ok(Some(k)),
+        Some(OwnerArg::Id(u)) if u == key.user_id() => Ok(None),
+        Some(OwnerArg::Id(_)) => anyhow::bail!(
+            "name the owner by their public key (ifspub1…, from their `ifsnode key show`), \
+             not their user id: file names are private, and only the public key finds \
+             what its owner shares with you"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -169,14 +197,24 @@ mod tests {
         let id = k.user_id();
         assert_eq!(
             owner_and_name(&format!("{pubkey}/docs/a.txt")),
-            (Some(id), "docs/a.txt")
+            (Some(OwnerArg::Key(k.public())), "docs/a.txt")
         );
         assert_eq!(
             owner_and_name(&format!("{}/a.txt", id.to_hex())),
-            (Some(id), "a.txt")
+            (Some(OwnerArg::Id(id)), "a.txt")
         );
         assert_eq!(owner_and_name("docs/a.txt"), (None, "docs/a.txt"));
         assert_eq!(owner_and_name("a.txt"), (None, "a.txt"));
+        let other = UserKey::generate(&mut rand::rng());
+        // A user id finds one's own files only: another user's private
+        // names need their public key.
+        assert_eq!(resolve_owner(Some(OwnerArg::Id(id)), &k).unwrap(), None);
+        let refused = resolve_owner(Some(OwnerArg::Id(id)), &other).unwrap_err();
+        assert!(refused.to_string().contains("public key"), "{refused}");
+        assert_eq!(
+            resolve_owner(Some(OwnerArg::Key(k.public())), &other).unwrap(),
+            Some(k.public())
+        );
         assert_eq!(
             owner_and_name(&format!("{pubkey}/")),
             (None, format!("{pubkey}/").as_str())

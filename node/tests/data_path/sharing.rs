@@ -9,13 +9,13 @@ use std::process::Output;
 use crate::support::{Cluster, bin, random_bytes, stderr};
 
 /// A user of the test: their key dir and public key.
-struct User {
-    home: PathBuf,
-    public: String,
-    id: String,
+pub struct User {
+    pub home: PathBuf,
+    pub public: String,
+    pub id: String,
 }
 
-fn user(home: PathBuf) -> User {
+pub fn user(home: PathBuf) -> User {
     let out = std::process::Command::new(bin())
         .args(["key", "show", "--json"])
         .env("IFS_HOME", &home)
@@ -30,11 +30,11 @@ fn user(home: PathBuf) -> User {
     }
 }
 
-fn run(c: &Cluster, u: &User, node: usize, args: &[&str]) -> Output {
+pub fn run(c: &Cluster, u: &User, node: usize, args: &[&str]) -> Output {
     c.cli_as(&u.home, node, args, None)
 }
 
-fn ok(c: &Cluster, u: &User, node: usize, args: &[&str]) -> Output {
+pub fn ok(c: &Cluster, u: &User, node: usize, args: &[&str]) -> Output {
     let out = run(c, u, node, args);
     assert!(
         out.status.success(),
@@ -110,10 +110,18 @@ fn shared_file_is_read_by_its_readers_until_revoked() {
         std::fs::read(&out_a).unwrap() == data,
         "alice's copy differs"
     );
-    // The owner's user id works as well as the public key.
+    // Names are private: a reader finds the file by the owner's public
+    // key; the bare user id is refused with what to give instead.
     let out_b = work.join("bob.got");
-    let path = format!("{}/plans.bin", owner.id);
-    ok(&c, &bob, 2, &["get", &path, out_b.to_str().unwrap()]);
+    let by_id = run(
+        &c,
+        &bob,
+        2,
+        &["get", &format!("{}/plans.bin", owner.id), "-"],
+    );
+    fails_with(&by_id, "public key");
+    let got = get_shared(&c, &bob, &owner, 2, "plans.bin", &out_b);
+    assert!(got.status.success(), "{}", stderr(&got));
     assert!(std::fs::read(&out_b).unwrap() == data, "bob's copy differs");
 
     // Revoke alice: she is shut out; bob and the owner still read.

@@ -25,7 +25,7 @@ async fn get_as(
     let r = ifs_client::get_from(
         &s,
         reader,
-        &owner.user_id(),
+        &owner.public(),
         name,
         Vec::new(),
         Default::default(),
@@ -50,7 +50,7 @@ async fn fetch_as(
     let req = FetchRequest::new(
         who,
         c.id,
-        FileRecord::key(&owner.user_id(), name),
+        FileRecord::key(&owner.user_id(), &owner.file_handle(name)),
         node,
         now(),
         rand::random(),
@@ -125,7 +125,7 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
 
     // A reader cannot grant itself more: a record whose manifest it edited
     // (here: the stranger added as a reader) is refused by the node.
-    let mut rec = records::get_file_record(&s, &owner.user_id(), "shared.bin")
+    let mut rec = records::get_file_record(&s, &owner.user_id(), &owner.file_handle("shared.bin"))
         .await
         .unwrap()
         .unwrap();
@@ -139,7 +139,7 @@ async fn share_lets_a_reader_in_and_revoke_shuts_it_out() {
     let forged = forge_record(&rec, m);
     let put_forged = s
         .request(&ifs_core::proto::CtlRequest::PutRecord {
-            key: records::file_key(&owner.user_id(), "shared.bin"),
+            key: records::file_key(&owner.user_id(), &owner.file_handle("shared.bin")),
             value: forged,
         })
         .await;

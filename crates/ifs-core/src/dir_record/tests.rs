@@ -31,6 +31,7 @@ fn manifest(name: &str, version: u64, size: u64) -> Manifest {
             key_wraps: vec![],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .unwrap()

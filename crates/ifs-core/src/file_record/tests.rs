@@ -40,6 +40,7 @@ fn manifest(owner: &UserKey, version: u64, chunks: &[u8], created: u64) -> Manif
             key_wraps: vec![],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .unwrap()

@@ -21,6 +21,7 @@ fn file(name: &str, size: u64) -> Child {
         size,
         chunks: 1,
         readers: vec![],
+        handle: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn record(owner: &UserKey, chunks: &[u8], holders: &[(usize, u8)], keys: &[NodeK
             key_wraps: vec![],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .unwrap();

@@ -10,8 +10,44 @@ use crate::keys::{KeyWrap, Sig, UserKey, domain, verify};
 const WHAT: &str = "manifest";
 /// Longest file name, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;
-/// Most chunks one manifest lists (512 GiB at 8 MiB segments).
+/// Most chunks one manifest lists (512 GiB at 8 MiB segments). A put
+/// writes at most [`PAGE_CHUNKS`] into one manifest; the higher cap is what
+/// nodes accept from records written before pages.
 pub const MAX_CHUNKS: usize = 65_536;
+/// Chunks per manifest page: a file's root manifest lists its first
+/// `PAGE_CHUNKS` chunks, page `p ≥ 1` (a record of its own, see
+/// [`page_name`]) the next. 112 keeps a record under the 2 MiB a DHT
+/// record holds even when every chunk carries the most receipts and
+/// releases a record keeps (which anyone with node keys can make it
+/// carry), and for the root also the most readers, key wraps and page
+/// references.
+pub const PAGE_CHUNKS: usize = 112;
+/// Most pages besides the root: 458,752 chunks in all, 3.5 TiB at 8 MiB
+/// segments (28 TiB at 64 MiB). Bounded by the root's page references,
+/// which share its record with its own chunks' receipts.
+pub const MAX_PAGES: usize = 4_095;
+
+/// The name of page `page` (≥ 1) of the file whose root record is named
+/// `root` (its handle): a record of its own, keyed like any file record.
+pub fn page_name(root: &str, page: usize) -> String {
+    format!("{root}~p{page}")
+}
+
+/// How a root manifest names one of its pages: the page's chunk count and
+/// the BLAKE3 of its chunk list, which the page's own manifest must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PageRef {
+    /// Chunks in the page (1..=[`PAGE_CHUNKS`]).
+    pub chunks: u32,
+    /// [`page_hash`] of the page's chunk list.
+    #[serde(with = "serde_bytes")]
+    pub hash: [u8; 32],
+}
+
+/// The BLAKE3 of a page's chunk list, as a [`PageRef`] carries it.
+pub fn page_hash(chunks: &[ChunkRef]) -> [u8; 32] {
+    *blake3::hash(&to_cbor(&chunks)).as_bytes()
+}
 /// Most key wraps (owner plus grantees).
 pub const MAX_WRAPS: usize = 256;
 /// Most readers in the fetch ACL.
@@ -54,6 +90,10 @@ pub struct ManifestFields {
     /// Copies of every chunk the owner asked for: what repair restores
     /// (1..=[`MAX_REPLICAS`]).
     pub replicas: u8,
+    /// The file's further pages, in order, when it has more than
+    /// [`PAGE_CHUNKS`] chunks (then `chunks` holds exactly the first
+    /// `PAGE_CHUNKS`); empty otherwise, and in every page's own manifest.
+    pub pages: Vec<PageRef>,
 }
 
 /// An owner-signed description of one version of a file.
@@ -81,6 +121,9 @@ pub struct Manifest {
     pub readers: Vec<UserId>,
     /// See [`ManifestFields::replicas`].
     pub replicas: u8,
+    /// See [`ManifestFields::pages`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<PageRef>,
     /// The owner's signature.
     pub sig: Sig,
 }
@@ -102,6 +145,7 @@ impl Manifest {
             key_wraps: f.key_wraps,
             readers: f.readers,
             replicas: f.replicas,
+            pages: f.pages,
             sig: Sig([0; 64]),
         };
         m.check()?;
@@ -110,6 +154,23 @@ impl Manifest {
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
+        if !self.pages.is_empty() {
+            return to_cbor(&(
+                &self.owner,
+                &self.name,
+                self.version,
+                self.size,
+                self.created_at_ms,
+                self.segment_size,
+                &self.nonce_prefix,
+                &self.chunks,
+                &self.key_wraps,
+                &self.readers,
+                self.replicas,
+                &self.pages,
+            ));
+        }
+        // Unpaged manifests sign what they signed before pages existed.
         to_cbor(&(
             &self.owner,
             &self.name,
@@ -156,7 +217,15 @@ impl Manifest {
             key_wraps: self.key_wraps.clone(),
             readers: self.readers.clone(),
             replicas: self.replicas,
+            pages: self.pages.clone(),
         }
+    }
+
+    /// Chunks of the whole file: this manifest's and its pages'.
+    pub fn total_chunks(&self) -> u64 {
+        self.pages
+            .iter()
+            .fold(self.chunks.len() as u64, |acc, p| acc + u64::from(p.chunks))
     }
 
     /// Whether nodes should serve this file's chunks to `user`.
@@ -191,6 +260,26 @@ impl Manifest {
         )?;
         ensure(self.segment_size > 0, WHAT, "zero segment size")?;
         ensure(self.chunks.len() <= MAX_CHUNKS, WHAT, "too many chunks")?;
+        ensure(self.pages.len() <= MAX_PAGES, WHAT, "too many pages")?;
+        ensure(
+            self.pages.is_empty() || self.chunks.len() == PAGE_CHUNKS,
+            WHAT,
+            "a paged manifest's root page is not full",
+        )?;
+        ensure(
+            self.pages
+                .iter()
+                .all(|p| (1..=PAGE_CHUNKS as u32).contains(&p.chunks)),
+            WHAT,
+            "a page of a bad size",
+        )?;
+        ensure(
+            self.pages
+                .split_last()
+                .is_none_or(|(_, full)| full.iter().all(|p| p.chunks == PAGE_CHUNKS as u32)),
+            WHAT,
+            "a page before the last is not full",
+        )?;
         ensure(
             self.key_wraps.len() <= MAX_WRAPS,
             WHAT,

@@ -55,6 +55,7 @@ fn manifest(owner: &UserKey, version: u64) -> Manifest {
             key_wraps: vec![wrap],
             readers: vec![],
             replicas: 3,
+            pages: vec![],
         },
     )
     .unwrap()
