@@ -182,11 +182,21 @@ fn empty_one_segment_and_stdin_stdout_files_round_trip_and_rm_frees_them() {
 /// chunk at three replicas, under a 1 MiB request cap.
 const UNPAGED_LIMIT: usize = 1_475;
 
+/// Chunks of the paged test file: beyond the unpaged limit by default;
+/// `IFS_TEST_PAGED_CHUNKS=14767` (ten times the limit, about five minutes
+/// on two cores) for the full run.
+fn paged_chunks() -> usize {
+    std::env::var("IFS_TEST_PAGED_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(UNPAGED_LIMIT + 517)
+}
+
 #[test]
-fn a_file_of_ten_times_the_unpaged_chunk_limit_round_trips_and_rm_frees_it() {
+fn a_file_past_the_unpaged_chunk_limit_round_trips_and_rm_frees_it() {
     let c = Cluster::start(4);
     let work = c.dir.path().to_path_buf();
-    let chunks = 10 * UNPAGED_LIMIT + 17;
+    let chunks = paged_chunks();
     let data = random_bytes(chunks * 1024 - 100);
     let src = work.join("many-chunks.bin");
     std::fs::write(&src, &data).unwrap();

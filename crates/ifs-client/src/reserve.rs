@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::StreamExt;
 use ifs_core::NodeId;
 use ifs_core::keys::UserKey;
 use ifs_core::proto::{CtlRequest, CtlResponse};
@@ -118,8 +118,16 @@ pub async fn settle_all(session: &Session, key: &UserKey, book: &Book) {
             Err(e) => warn!(%peer, "reservation not settled (it lapses by TTL): {e}"),
         }
     });
-    join_all(settles).await;
+    // Bounded: a long put of small chunks holds thousands of top-ups, and a
+    // connection carries a limited number of streams at once.
+    futures::stream::iter(settles)
+        .buffer_unordered(SETTLES_IN_FLIGHT)
+        .collect::<Vec<()>>()
+        .await;
 }
+
+/// Settle requests sent at once.
+const SETTLES_IN_FLIGHT: usize = 32;
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,7 @@ async fn open(net: &Client, peer: PeerId) -> Result<Stream, String> {
 /// Attempts at a stream the node reset before reading it. A node resets an
 /// inbound stream it could not take in time (libp2p-stream drops it); it
 /// read nothing then, so sending the same request again is safe.
-const TRIES: u32 = 3;
+const TRIES: u32 = 5;
 
 /// Whether `e` is the mark of a stream reset before the node read it.
 fn is_reset(e: &std::io::Error) -> bool {
@@ -65,7 +65,7 @@ pub async fn send_chunk(
     // Big chunks over slow links get time in proportion to their size.
     let budget = FRAME_TIMEOUT + Duration::from_secs(data.len() as u64 >> 20);
     let mut attempt = 1;
-    let mut s = loop {
+    loop {
         let mut s = open(net, peer).await?;
         let send = async {
             write_frame(&mut s, &head).await.map_err(|e| match e {
@@ -76,21 +76,35 @@ pub async fn send_chunk(
             s.flush().await
         };
         match tokio::time::timeout(budget, send).await {
-            Ok(Ok(())) => break s,
+            Ok(Ok(())) => {}
             Ok(Err(e)) if is_reset(&e) && attempt < TRIES => {
                 debug!(%peer, attempt, "chunk stream reset before it was read, sending again: {e}");
                 attempt += 1;
                 backoff(attempt).await;
+                continue;
             }
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("sending timed out after {budget:?}")),
         }
-    };
-    let reply = read_frame(&mut s, MAX_STREAM_FRAME, REPLY_TIMEOUT)
-        .await
-        .map_err(|e| format!("no reply: {e}"))?;
-    let _ = s.close().await;
-    decode::<StoreReply>(&reply, MAX_STREAM_FRAME).map_err(|e| format!("bad reply: {e}"))
+        // A small chunk fits in the stream's buffers, so a stream the node
+        // dropped before reading it (see `is_reset`) shows only here, as a
+        // reply that ends before its first byte. Every node that reads a
+        // chain answers, even to refuse it, so an empty end is that drop:
+        // send again (storing a chunk twice under one chain is harmless).
+        match read_frame(&mut s, MAX_STREAM_FRAME, REPLY_TIMEOUT).await {
+            Ok(reply) => {
+                let _ = s.close().await;
+                return decode::<StoreReply>(&reply, MAX_STREAM_FRAME)
+                    .map_err(|e| format!("bad reply: {e}"));
+            }
+            Err(ifs_net::frame::FrameError::Io(e)) if is_reset(&e) && attempt < TRIES => {
+                debug!(%peer, attempt, "chunk stream dropped unread, sending again: {e}");
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(format!("no reply: {e}")),
+        }
+    }
 }
 
 /// Open a fetch stream to `peer`, send `req` and read the reply's head,

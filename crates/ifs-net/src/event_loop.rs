@@ -103,31 +103,42 @@ pub async fn spawn_with_metrics(
 }
 
 /// Inbound streams not yet handed to the node.
-const INBOUND_QUEUE: usize = 256;
+const INBOUND_QUEUE: usize = 1024;
 
-/// Take inbound chunk streams on a task of their own. libp2p-stream keeps
-/// one undelivered stream per protocol and resets any that arrives while it
-/// waits, so a burst of streams (several chunks in flight) must never find
-/// it waiting on a busy swarm task.
+/// Take inbound chunk streams on a thread of their own. libp2p-stream
+/// keeps one undelivered stream per protocol and drops ("Channel is full")
+/// any that arrives before the last one was taken, so a burst of streams
+/// (many small chunks in flight) must never wait for a taker. A tokio task
+/// can wait: when the runtime's workers are all busy (hashing, signature
+/// checks, disk writes), it is polled late and streams are reset under the
+/// sender's feet. A dedicated thread is woken at once, whatever the
+/// runtime does; it only moves each stream into a deep queue.
 fn take_streams(
     mut accepted: libp2p_stream::IncomingStreams,
 ) -> mpsc::Receiver<(PeerId, libp2p::Stream)> {
     let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tx.closed() => break,
-                next = accepted.next() => match next {
-                    Some(s) => {
-                        if tx.send(s).await.is_err() {
-                            break;
+    let spawned = std::thread::Builder::new()
+        .name("ifs-accept".into())
+        .spawn(move || {
+            futures::executor::block_on(async move {
+                loop {
+                    let closed = tx.closed();
+                    futures::pin_mut!(closed);
+                    match futures::future::select(closed, accepted.next()).await {
+                        futures::future::Either::Left(_) => break,
+                        futures::future::Either::Right((Some(s), _)) => {
+                            if tx.send(s).await.is_err() {
+                                break;
+                            }
                         }
+                        futures::future::Either::Right((None, _)) => break,
                     }
-                    None => break,
-                },
-            }
-        }
-    });
+                }
+            })
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the stream accept thread: {e}");
+    }
     rx
 }
 
