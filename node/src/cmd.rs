@@ -16,6 +16,7 @@ pub mod rm;
 pub mod run;
 pub mod share;
 pub mod status;
+pub mod tree;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};

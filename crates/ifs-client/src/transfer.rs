@@ -65,7 +65,7 @@ pub async fn send_chunk(
     // Big chunks over slow links get time in proportion to their size.
     let budget = FRAME_TIMEOUT + Duration::from_secs(data.len() as u64 >> 20);
     let mut attempt = 1;
-    let mut s = loop {
+    loop {
         let mut s = open(net, peer).await?;
         let send = async {
             write_frame(&mut s, &head).await.map_err(|e| match e {
@@ -76,21 +76,34 @@ pub async fn send_chunk(
             s.flush().await
         };
         match tokio::time::timeout(budget, send).await {
-            Ok(Ok(())) => break s,
+            Ok(Ok(())) => {}
             Ok(Err(e)) if is_reset(&e) && attempt < TRIES => {
                 debug!(%peer, attempt, "chunk stream reset before it was read, sending again: {e}");
                 attempt += 1;
                 backoff(attempt).await;
+                continue;
             }
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("sending timed out after {budget:?}")),
         }
-    };
-    let reply = read_frame(&mut s, MAX_STREAM_FRAME, REPLY_TIMEOUT)
-        .await
-        .map_err(|e| format!("no reply: {e}"))?;
-    let _ = s.close().await;
-    decode::<StoreReply>(&reply, MAX_STREAM_FRAME).map_err(|e| format!("bad reply: {e}"))
+        // A small chunk fits in the stream's buffers, so a stream the node
+        // dropped unread shows only here: it ends before any reply. Sending
+        // again is safe even if the node did store it (a node answers a
+        // chunk it holds for the same file with a receipt again).
+        let reply = match read_frame(&mut s, MAX_STREAM_FRAME, REPLY_TIMEOUT).await {
+            Ok(r) => r,
+            Err(ifs_net::frame::FrameError::Io(e)) if is_reset(&e) && attempt < TRIES => {
+                debug!(%peer, attempt, "chunk stream ended without a reply, sending again: {e}");
+                attempt += 1;
+                backoff(attempt).await;
+                continue;
+            }
+            Err(e) => return Err(format!("no reply: {e}")),
+        };
+        let _ = s.close().await;
+        return decode::<StoreReply>(&reply, MAX_STREAM_FRAME)
+            .map_err(|e| format!("bad reply: {e}"));
+    }
 }
 
 /// Open a fetch stream to `peer`, send `req` and read the reply's head,

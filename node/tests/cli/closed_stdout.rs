@@ -171,7 +171,7 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     let file = work.join("hello.txt");
     std::fs::write(&file, b"hello, closed pipe\n").unwrap();
     quiet(
-        c.command(0, &["put", file.to_str().unwrap(), "-r", "1"]),
+        c.command(0, &["put", file.to_str().unwrap(), "--replicas", "1"]),
         "put",
     );
     assert!(the_file(&c).is_some_and(|f| f["name"] == "hello.txt"));
