@@ -99,6 +99,55 @@ pub(crate) async fn ensure_folders(
     Ok(())
 }
 
+/// Mark the folder `path` (segments joined by `/`) deleted in its
+/// parent's record; `false` when it had no live entry there. What the
+/// folder held is not touched: delete its files first.
+pub async fn remove_folder(session: &Session, key: &UserKey, path: &str) -> Result<bool, GetError> {
+    let (parent, name) = split(path);
+    if name.is_empty() {
+        return Ok(false);
+    }
+    let owner = key.user_id();
+    let here = FolderKey::of_dirs(&FolderKey::root(key), parent.iter().map(String::as_str));
+    let Some(mut rec) = get_folder(session, &owner, &here).await? else {
+        return Ok(false);
+    };
+    let version = match rec.get(&here.slot(&name, ChildKind::Folder)) {
+        Some(e) if !e.deleted => e.version,
+        _ => return Ok(false),
+    };
+    let child = Child {
+        name: name.clone(),
+        kind: ChildKind::Folder,
+        size: 0,
+        chunks: 0,
+        readers: vec![],
+    };
+    let fields = EntryFields {
+        version,
+        deleted: true,
+        at_ms: now_ms(),
+    };
+    let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
+    rec.insert(e).map_err(|source| GetError::BadRecord {
+        name: path.to_string(),
+        source,
+    })?;
+    put_folder(session, &mut rec).await?;
+    Ok(true)
+}
+
+/// Make the folder `path` (segments joined by `/`) and every folder above
+/// it that is missing.
+pub async fn make_folder(session: &Session, key: &UserKey, path: &str) -> Result<(), GetError> {
+    let (mut dirs, leaf) = split(path);
+    if leaf.is_empty() {
+        return Ok(());
+    }
+    dirs.push(leaf);
+    ensure_folders(session, key, &BTreeSet::from([dirs])).await
+}
+
 /// One file's entry waiting in a batch.
 #[derive(Clone, Debug)]
 struct Pending {

@@ -28,6 +28,7 @@ mod tree;
 
 pub use catalog::{FileInfo, LsOptions, RmReport, ls, min_live_replicas, rm};
 pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
+pub use folder_batch::{make_folder, remove_folder};
 pub use get::{GetOptions, GetReport, NodeRtts, by_rtt, get, get_from, get_to_file, probe_nodes};
 pub use ifs_core::folder_record::ChildKind;
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
