@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::cmd::GlobalArgs;
 use crate::cmd::key::with_client;
 use crate::cmd::peers::PeerArgs;
-use crate::stdout::outln;
+use crate::stdout::announceln;
 
 /// Arguments of `ifsnode serve`.
 #[derive(Debug, Args)]
@@ -61,7 +61,8 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("serve: cannot listen on {}", args.webdav))?;
         let bound = listener.local_addr()?;
-        outln!("webdav: http://{bound}/")?;
+        // A service: a closed stdout is logged once and serving goes on.
+        announceln!("webdav: http://{bound}/");
         let stop = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
