@@ -14,8 +14,10 @@ pub mod peers;
 pub mod put;
 pub mod rm;
 pub mod run;
+pub mod serve;
 pub mod share;
 pub mod status;
+pub mod tree;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -92,6 +94,8 @@ pub enum Command {
     Share(share::ShareArgs),
     /// Take a user's access away: re-encrypt under a new key, re-put, free the old chunks
     Revoke(share::RevokeArgs),
+    /// Serve your folders over WebDAV (loopback) until Ctrl-C
+    Serve(serve::ServeArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
     /// Change (or show) how much disk the running node donates; it moves chunks off first
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => rm::run(&cli.global, args),
         Command::Share(args) => share::run_share(&cli.global, args),
         Command::Revoke(args) => share::run_revoke(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),

@@ -25,7 +25,28 @@ pub fn wanted(json: bool) -> bool {
 impl Progress {
     /// Start a bar for `total` bytes (a spinner when unknown) if `enabled`.
     pub fn start(what: &str, total: Option<u64>, enabled: bool) -> Self {
-        let counter = Arc::new(AtomicU64::new(0));
+        Self::start_counting(what, total, None, Arc::new(AtomicU64::new(0)), enabled)
+    }
+
+    /// Like [`Progress::start`] for many files: the bar also shows
+    /// `files` done of `total_files` (0: not known yet).
+    pub fn start_files(
+        what: &str,
+        total: Option<u64>,
+        (files, total_files): (Arc<AtomicU64>, u64),
+        bytes: Arc<AtomicU64>,
+        enabled: bool,
+    ) -> Self {
+        Self::start_counting(what, total, Some((files, total_files)), bytes, enabled)
+    }
+
+    fn start_counting(
+        what: &str,
+        total: Option<u64>,
+        files: Option<(Arc<AtomicU64>, u64)>,
+        counter: Arc<AtomicU64>,
+        enabled: bool,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = enabled.then(|| {
             let bar = match total {
@@ -41,10 +62,17 @@ impl Progress {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(what.to_string());
-            let (counter, stop) = (counter.clone(), stop.clone());
+            let (counter, stop, what) = (counter.clone(), stop.clone(), what.to_string());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     bar.set_position(counter.load(Ordering::Relaxed));
+                    if let Some((done, all)) = &files {
+                        let done = done.load(Ordering::Relaxed);
+                        bar.set_message(match all {
+                            0 => format!("{what}: {done} files"),
+                            _ => format!("{what}: {done}/{all} files"),
+                        });
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 bar.set_position(counter.load(Ordering::Relaxed));

@@ -26,5 +26,7 @@ mod readme;
 mod roundtrip;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/tree.rs"]
+mod tree;
 #[path = "cli/user_key.rs"]
 mod user_key;

@@ -157,6 +157,9 @@ pub enum PutError {
     /// The encoder thread stopped without a result.
     #[error("the encoder stopped unexpectedly")]
     EncoderGone,
+    /// The folder records of a tree could not be read or written.
+    #[error("cannot write the folders: {0}")]
+    Folders(#[source] GetError),
 }
 
 /// Errors of `get`, `ls` and `rm`: reading and changing records.
@@ -221,6 +224,17 @@ pub enum GetError {
     /// The decoder thread stopped without a result.
     #[error("the decoder stopped unexpectedly")]
     DecoderGone,
+    /// A file's entry could not be written into its folder record.
+    #[error("its folder entry was not written: {0}")]
+    Folder(String),
+    /// A local file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Local {
+        /// The local path.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
 }
 
 /// Why one fetch of a chunk from one node failed.

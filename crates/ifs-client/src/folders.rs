@@ -46,7 +46,7 @@ pub async fn get_folder(
 }
 
 /// Drop old deletion markers and hand the record to the entry node.
-async fn put_folder(session: &Session, rec: &mut FolderRecord) -> Result<(), GetError> {
+pub(crate) async fn put_folder(session: &Session, rec: &mut FolderRecord) -> Result<(), GetError> {
     rec.compact(now_ms());
     let key = RecordKey::Folder(*rec.locator()).to_bytes();
     put_raw(session, key, rec.encode()).await?;

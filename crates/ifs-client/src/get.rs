@@ -34,6 +34,9 @@ pub struct GetOptions {
     pub in_flight: usize,
     /// Plaintext bytes written so far (for progress bars).
     pub progress: Option<Arc<AtomicU64>>,
+    /// Round trips measured once for many gets ([`probe_nodes`]); without
+    /// it each get asks the entry node's table and probes the holders.
+    pub rtts: Option<Arc<NodeRtts>>,
 }
 
 impl Default for GetOptions {
@@ -41,8 +44,26 @@ impl Default for GetOptions {
         GetOptions {
             in_flight: 4,
             progress: None,
+            rtts: None,
         }
     }
+}
+
+/// Round trips to the nodes the entry node sees alive, ms (a node that did
+/// not answer the probe is absent).
+#[derive(Clone, Debug, Default)]
+pub struct NodeRtts(pub HashMap<NodeId, f64>);
+
+/// Learn every node from the entry node's table (so it can be dialled) and
+/// probe the ones alive: what many gets in a row can share.
+pub async fn probe_nodes(session: &Session) -> Result<NodeRtts, GetError> {
+    let known = table::known_nodes(session).await?;
+    let rtt = table::probe_all(session, known, 1)
+        .await
+        .into_iter()
+        .filter_map(|p| p.rtt_ms.map(|r| (p.known.node, r)))
+        .collect();
+    Ok(NodeRtts(rtt))
 }
 
 /// The outcome of a get.
@@ -140,7 +161,7 @@ async fn fetch_into<W: Write + Send + 'static>(
         })?;
     let file_key = FileKey(key.unwrap_key(wrap)?);
 
-    let (order, rtt) = holder_order(session, &view).await?;
+    let (order, rtt) = holder_order(session, &view, opts.rtts.as_deref()).await?;
     let load: std::sync::Mutex<HashMap<NodeId, usize>> = Default::default();
     let tallies: std::sync::Mutex<HashMap<NodeId, Tally>> = Default::default();
 
@@ -271,7 +292,15 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn holder_order(
     session: &Session,
     view: &FileView,
+    warm: Option<&NodeRtts>,
 ) -> Result<(HashMap<ChunkId, Vec<NodeId>>, HashMap<NodeId, f64>), GetError> {
+    if let Some(warm) = warm {
+        let order = view
+            .chunks()
+            .map(|(c, record)| (c.id, by_rtt(record.live_holders(&c.id), &warm.0)))
+            .collect();
+        return Ok((order, warm.0.clone()));
+    }
     let known = table::known_nodes(session).await?;
     let mut all: Vec<NodeId> = view
         .chunks()

@@ -12,6 +12,7 @@
 
 mod catalog;
 mod error;
+mod folder_batch;
 pub mod folders;
 mod get;
 pub mod pages;
@@ -24,12 +25,15 @@ mod session;
 mod share;
 pub mod table;
 pub mod transfer;
+mod tree;
 
 pub use catalog::{FileInfo, LsOptions, RmReport, ls, min_live_replicas, rm};
 pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
-pub use get::{GetOptions, GetReport, by_rtt, get, get_from, get_to_file};
+pub use folder_batch::{make_folder, remove_folder};
+pub use get::{GetOptions, GetReport, NodeRtts, by_rtt, get, get_from, get_to_file, probe_nodes};
 pub use ifs_core::folder_record::ChildKind;
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
 pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};
 pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};
+pub use tree::{FileOutcome, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree, put_tree};

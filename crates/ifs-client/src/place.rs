@@ -41,10 +41,6 @@ pub struct Placer<'a> {
     hazards: Mutex<Hazards>,
     replicas: usize,
     topup: u64,
-    /// The file's root record name (its handle) and the version every
-    /// chunk is bound to (signed into each header chain): chunk `i` to the
-    /// record of its manifest page (see [`crate::pages::record_of_chunk`]).
-    binding: (String, u64),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -61,7 +57,6 @@ impl<'a> Placer<'a> {
         peers: HashMap<NodeId, PeerId>,
         book: Book,
         (replicas, topup): (usize, u64),
-        binding: (String, u64),
     ) -> Self {
         Placer {
             session,
@@ -73,7 +68,6 @@ impl<'a> Placer<'a> {
             hazards: Mutex::new(Hazards::default()),
             replicas,
             topup,
-            binding,
         }
     }
 
@@ -105,8 +99,15 @@ impl<'a> Placer<'a> {
             .ok_or_else(|| "top-up too small".into())
     }
 
-    /// Place `chunk` on R distinct nodes.
-    pub async fn place(&self, chunk: EncodedChunk) -> Result<PlacedChunk, PutError> {
+    /// Place `chunk` on R distinct nodes, bound to `binding`: the file
+    /// record and version it belongs to (signed into each header chain).
+    /// The chunks of many files may share one placer (one table, one set
+    /// of reservations), each with its own binding.
+    pub async fn place(
+        &self,
+        chunk: EncodedChunk,
+        binding: ([u8; 32], u64),
+    ) -> Result<PlacedChunk, PutError> {
         let cref = ChunkRef {
             id: chunk.id,
             len: chunk.data.len() as u64,
@@ -159,20 +160,14 @@ impl<'a> Placer<'a> {
                 info!(index = chunk.index, to = ?nodes.iter().map(node_name).collect::<Vec<_>>(),
                       "resending chunk to alternates");
             }
-            let (root, version) = &self.binding;
-            let record = crate::pages::record_of_chunk(&owner, root, chunk.index);
-            let chain = HeaderChain::new(
-                self.key,
-                chunk.id,
-                cref.len,
-                (record, *version),
-                hops.clone(),
-            )?;
+            let chain = HeaderChain::new(self.key, chunk.id, cref.len, binding, hops.clone())?;
             let first = self.peers[&nodes[0]];
             match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
                 Ok(reply) => {
-                    let (bound, foreign): (Vec<_>, Vec<_>) =
-                        reply.receipts.into_iter().partition(|r| r.record == record);
+                    let (bound, foreign): (Vec<_>, Vec<_>) = reply
+                        .receipts
+                        .into_iter()
+                        .partition(|r| r.record == binding.0);
                     let (ok, mut bad) = accept_receipts(bound, &cref, &owner, &nodes, &holders);
                     bad.extend(foreign.iter().map(|r| ReceiptError::WrongRecord {
                         node: node_name(&r.node),

@@ -15,7 +15,7 @@ use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams, EncodedChunk, Encoder, FileKe
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, wrap_key};
 use ifs_core::placement::Policy;
-use ifs_core::wire::{ChunkRef, ManifestFields, PAGE_CHUNKS, Receipt};
+use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, PAGE_CHUNKS, Receipt};
 use ifs_core::{ChunkId, NodeId, UserId};
 use ifs_net::PeerId;
 use tokio::sync::mpsc;
@@ -149,8 +149,94 @@ pub async fn put<R: Read + Send + 'static>(
         opts.size_hint = Some(head.len() as u64);
     }
     let input = std::io::Cursor::new(head).chain(input);
+    let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
+    // A file of known size has no chunk larger than itself: a small file
+    // reserves its own size, not a whole segment, on every node.
+    let chunk_cap = opts.size_hint.map_or(max_chunk, |s| {
+        max_chunk.min(cipher_estimate(s, opts.codec.segment_size as u64))
+    });
+    let ask = TableAsk {
+        replicas,
+        total: opts
+            .size_hint
+            .map(|s| cipher_estimate(s, opts.codec.segment_size as u64)),
+        overprovision_pct: opts.overprovision_pct,
+        max_chunk: chunk_cap,
+    };
+    let placer = open_table(session, key, &ask, max_chunk).await?;
+    let result = upload(session, key, input, &opts, &placer).await;
+    let report = match result {
+        Ok((report, manifest)) => {
+            folders::record_file(session, key, FileState::live(&opts.name, &manifest))
+                .await
+                .map(|()| report)
+                .map_err(|e| {
+                    PutError::Session(ClientError::Request {
+                        peer: session.entry().to_string(),
+                        reason: e.to_string(),
+                    })
+                })
+        }
+        Err(e) => Err(e),
+    };
+    // Settle even after a failed commit: nothing stored is lost by it, and
+    // unused space goes back at once.
+    settle_all(session, key, &placer.into_book()).await;
+    report
+}
+
+/// What a preliminary table must hold room for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TableAsk {
+    /// Replicas per chunk (R).
+    pub replicas: usize,
+    /// Ciphertext bytes to place (one replica), when known.
+    pub total: Option<u64>,
+    /// Extra reservation, percent.
+    pub overprovision_pct: u32,
+    /// The largest chunk to place.
+    pub max_chunk: u64,
+}
+
+/// Probe, rank and reserve: a placer over a fresh preliminary table, whose
+/// top-ups ask for room for a few chunks of up to `segment_chunk` bytes.
+pub(crate) async fn open_table<'a>(
+    session: &'a Session,
+    key: &'a UserKey,
+    ask: &TableAsk,
+    segment_chunk: u64,
+) -> Result<Placer<'a>, PutError> {
+    let (ranked, peers, book) = preliminary_table(session, key, ask).await?;
+    let topup = reservation_bytes(0, 1, 1, 0, segment_chunk).max(4 * segment_chunk);
+    Ok(Placer::new(
+        session,
+        key,
+        ranked,
+        peers,
+        book,
+        (ask.replicas, topup),
+    ))
+}
+
+/// Encode `input`, place its chunks through `placer` and write the file
+/// record (not its folder entry: the caller writes that, alone or with
+/// others of the same folder). The report and the committed manifest.
+pub(crate) async fn upload<R: Read + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    input: R,
+    opts: &PutOptions,
+    placer: &Placer<'_>,
+) -> Result<(PutReport, Manifest), PutError> {
     let file_key = FileKey::generate(&mut rand::rng());
     let prefix = NoncePrefix::generate(&mut rand::rng());
+    // The version is fixed before the upload: every chain binds its chunk
+    // to (record, version), so holders know what a later delete covers.
+    // Nodes see the file's handle, never its path (`UserKey::file_handle`);
+    // chunk `i` binds to its manifest page's record (`pages`).
+    let handle = key.file_handle(&opts.name);
+    let owner = key.user_id();
+    let version = next_version(session, key, &opts.name).await;
     let (tx, mut rx) = mpsc::channel::<Result<EncodedChunk, ifs_core::CodecError>>(2);
     let (enc_key, params) = (file_key.clone(), opts.codec.clone());
     // The encoder thread stops as soon as the channel closes (put failed).
@@ -168,35 +254,11 @@ pub async fn put<R: Read + Send + 'static>(
             }
         }
     });
-
-    let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
-    // The version is fixed before the upload: every chain binds its chunk
-    // to (record, version), so holders know what a later delete covers.
-    // Nodes see the file's handle, never its path (`UserKey::file_handle`).
-    let handle = key.file_handle(&opts.name);
-    let version = next_version(session, key, &opts.name).await;
-    // A file of known size has no chunk larger than itself: a small file
-    // reserves its own size, not a whole segment, on every node.
-    let chunk_cap = opts.size_hint.map_or(max_chunk, |s| {
-        max_chunk.min(cipher_estimate(s, opts.codec.segment_size as u64))
-    });
-    let (ranked, peers, book) = preliminary_table(session, key, &opts, replicas, chunk_cap).await?;
-    let topup = reservation_bytes(0, 1, 1, 0, max_chunk).max(4 * max_chunk);
-    let placer = Placer::new(
-        session,
-        key,
-        ranked,
-        peers,
-        book,
-        (replicas, topup),
-        (handle, version),
-    );
-
     let placed = {
         let chunks = futures::stream::poll_fn(|cx| rx.poll_recv(cx))
             .map(|item| {
-                let placer = &placer;
                 let progress = opts.progress.clone();
+                let (owner, handle) = (&owner, &handle);
                 async move {
                     let chunk = item?;
                     if u64::from(chunk.index) >= pages::MAX_FILE_CHUNKS {
@@ -206,7 +268,8 @@ pub async fn put<R: Read + Send + 'static>(
                             segment: opts.codec.segment_size as u64,
                         });
                     }
-                    let placed = placer.place(chunk).await?;
+                    let record = pages::record_of_chunk(owner, handle, chunk.index);
+                    let placed = placer.place(chunk, (record, version)).await?;
                     if let Some(p) = progress {
                         p.fetch_add(placed.plain_len, Ordering::Relaxed);
                     }
@@ -221,6 +284,7 @@ pub async fn put<R: Read + Send + 'static>(
         }
         Ok::<_, PutError>(placed)
     };
+    drop(rx);
     let mut placed = placed?;
     let _ = encoder.join();
     placed.sort_by_key(|c| c.index);
@@ -232,12 +296,7 @@ pub async fn put<R: Read + Send + 'static>(
     {
         return Err(PutError::EncoderGone);
     }
-
-    let report = commit(session, key, &opts, (&file_key, prefix), version, placed).await;
-    // Settle even after a failed commit: nothing stored is lost by it, and
-    // unused space goes back at once.
-    settle_all(session, key, &placer.into_book()).await;
-    report
+    commit(session, key, opts, (&file_key, prefix), version, placed).await
 }
 
 /// The version a put of `name` must use to supersede everything seen.
@@ -269,20 +328,18 @@ async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<R
 async fn preliminary_table(
     session: &Session,
     key: &UserKey,
-    opts: &PutOptions,
-    replicas: usize,
-    max_chunk: u64,
+    ask: &TableAsk,
 ) -> Result<(Vec<NodeId>, HashMap<NodeId, PeerId>, Book), PutError> {
+    let (replicas, max_chunk) = (ask.replicas.max(1), ask.max_chunk);
     let known = table::known_nodes(session).await?;
     let want = replicas + EXTRA_CANDIDATES;
     // One more node than R is enough to start from; the rest get a grace.
     let probed: Vec<Probed> = table::probe_all(session, known, replicas + 1).await;
-    let total = match opts.size_hint {
-        Some(s) => cipher_estimate(s, opts.codec.segment_size as u64),
-        // Unknown size: start with a few chunks per node, top up later.
-        None => 4 * max_chunk * want as u64 / replicas as u64,
-    };
-    let per_node = reservation_bytes(total, replicas, want, opts.overprovision_pct, max_chunk);
+    // Unknown size: start with a few chunks per node, top up later.
+    let total = ask
+        .total
+        .unwrap_or(4 * max_chunk * want as u64 / replicas as u64);
+    let per_node = reservation_bytes(total, replicas, want, ask.overprovision_pct, max_chunk);
     let policy = Policy {
         need_bytes: per_node,
         ..Policy::default()
@@ -334,7 +391,7 @@ async fn preliminary_table(
     Ok((ranked, peers, book))
 }
 
-/// Write the manifest, the file record and the file's folder entry.
+/// Write the manifest and the file record.
 async fn commit(
     session: &Session,
     key: &UserKey,
@@ -342,7 +399,7 @@ async fn commit(
     (file_key, prefix): (&FileKey, NoncePrefix),
     bound_version: u64,
     placed: Vec<PlacedChunk>,
-) -> Result<PutReport, PutError> {
+) -> Result<(PutReport, Manifest), PutError> {
     let (name, codec) = (opts.name.as_str(), &opts.codec);
     // A concurrent put may have committed meanwhile: never go below it (a
     // higher version than the chunks' binding is safe, a lower one is not).
@@ -417,23 +474,19 @@ async fn commit(
             reason: e.to_string(),
         })?;
     }
-    folders::record_file(session, key, FileState::live(name, &manifest))
-        .await
-        .map_err(|e| ClientError::Request {
-            peer: session.entry().to_string(),
-            reason: e.to_string(),
-        })?;
+
     for c in &placed {
         let holders: Vec<String> = c.receipts.iter().map(|r| node_name(&r.node)).collect();
         info!(index = c.index, chunk = %c.id, ?holders, "chunk committed");
     }
-    Ok(PutReport {
+    let report = PutReport {
         name: name.to_string(),
         version,
         size,
         chunks: placed,
         replaced,
-    })
+    };
+    Ok((report, manifest))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -19,12 +19,16 @@ use crate::stdout::{Stdout, errln, outln};
 /// Arguments of `ifsnode get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// The file's name; `OWNER_PUBKEY/NAME` for a file another user shared with you
+    /// The file's name; `OWNER_PUBKEY/NAME` for a file another user shared
+    /// with you; with -r, a folder (`/` for the top)
     pub name: String,
     /// Where to write it, or `-` for stdout; an existing file is replaced
-    /// only with --force
+    /// only with --force; with -r, the directory to write the folder's files into
     pub out: String,
-    /// Replace OUT if it exists
+    /// Get every file below the folder NAME into the directory OUT, in one session
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+    /// Replace OUT (with -r: files in it) if it exists
     #[arg(long)]
     pub force: bool,
     /// Which node to enter through.
@@ -92,6 +96,9 @@ pub fn check_out(out: &str, name: &str, force: bool) -> anyhow::Result<PathBuf> 
 
 /// Run `ifsnode get`.
 pub fn run(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
+    if args.recursive {
+        return crate::cmd::tree::get(global, args);
+    }
     let out_path = if args.out == "-" {
         None
     } else {

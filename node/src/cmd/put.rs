@@ -18,14 +18,24 @@ use crate::stdout::{errln, out, outln};
 /// Arguments of `ifsnode put`.
 #[derive(Debug, Args)]
 pub struct PutArgs {
-    /// The file to store, or `-` for stdin
+    /// The file to store, or `-` for stdin; with -r, a directory
     pub file: String,
+    /// With -r: the folder to put the directory's files in [default: the
+    /// directory's name; `/` for the top folder]
+    #[arg(value_name = "PREFIX", requires = "recursive")]
+    pub prefix: Option<String>,
+    /// Put every file below the directory FILE, as PREFIX/PATH, in one session
+    #[arg(long, short = 'r', conflicts_with = "name")]
+    pub recursive: bool,
     /// Name in your namespace [default: the file's name; required for stdin]
     #[arg(long)]
     pub name: Option<String>,
     /// Replicas per chunk
-    #[arg(long, short = 'r', default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, short = 'R', default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub replicas: u16,
+    /// With -r: files put at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
     /// Extra space reserved beyond the estimate, percent
     #[arg(long, value_name = "PCT", default_value_t = 20)]
     pub overprovision: u32,
@@ -35,6 +45,8 @@ pub struct PutArgs {
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_segment)]
     pub segment_size: u64,
     /// Print a JSON object: name, size, version, replaced, chunks [{id, len, chain, nodes}]
+    /// (with -r: files [{name, path, size, version, chunks, replaced, done_ms, error}],
+    /// files_ok, files_failed, bytes, seconds)
     #[arg(long)]
     pub json: bool,
     /// Which node to enter through.
@@ -108,6 +120,9 @@ fn open_input(file: &str) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)>
 
 /// Run `ifsnode put`.
 pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
+    if args.recursive {
+        return crate::cmd::tree::put(global, args);
+    }
     let name = file_name(&args.file, args.name.as_deref())?;
     let (input, size) = open_input(&args.file)?;
     let bar = Progress::start(&format!("put {name}"), size, progress::wanted(args.json));

@@ -76,7 +76,16 @@ fn the_file(c: &Cluster) -> Option<serde_json::Value> {
 /// Start a long-running `ifsnode ARGS` with a closed stdout and stderr in
 /// `log`; wait until it has tried to print its banner.
 fn start_service(args: &[&str], log: &Path) -> Child {
-    let child = ifsnode(args)
+    start_service_with(args, log, &[])
+}
+
+/// Like [`start_service`] with extra environment variables.
+fn start_service_with(args: &[&str], log: &Path, env: &[(&str, &Path)]) -> Child {
+    let mut cmd = ifsnode(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(closed_pipe())
@@ -102,6 +111,23 @@ fn stop_service(mut child: Child, log: &Path, what: &str) {
     let err = std::fs::read_to_string(log).unwrap();
     assert!(!err.contains("panicked"), "{what} panicked: {err}");
     assert_eq!(status.code(), Some(0), "{what}: {err}");
+}
+
+/// Whether a WebDAV server at `addr` answers OPTIONS with 200.
+fn webdav_answers(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(PATIENCE));
+    if s.write_all(b"OPTIONS / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = s.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200")
 }
 
 /// Whether the node at `addr` answers.
@@ -171,7 +197,7 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     let file = work.join("hello.txt");
     std::fs::write(&file, b"hello, closed pipe\n").unwrap();
     quiet(
-        c.command(0, &["put", file.to_str().unwrap(), "-r", "1"]),
+        c.command(0, &["put", file.to_str().unwrap(), "--replicas", "1"]),
         "put",
     );
     assert!(the_file(&c).is_some_and(|f| f["name"] == "hello.txt"));
@@ -218,6 +244,20 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     assert!(answers(addr.trim()), "the node serves on");
     stop_service(node, &log, "run");
     case("run");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = work.join("serve.err");
+    let listen = format!("127.0.0.1:{port}");
+    let home = c.home();
+    let mut args = vec!["serve", "--webdav", &listen, "--peer", &c.addrs[0]];
+    args.extend(["--replicas", "1"]);
+    let gateway = start_service_with(&args, &log, &[("IFS_HOME", home.as_path())]);
+    assert!(webdav_answers(&listen), "the gateway serves on");
+    stop_service(gateway, &log, "serve");
+    case("serve");
     let log = work.join("devnet.err");
     let devnet_dir = work.join("devnet");
     let devnet = start_service(

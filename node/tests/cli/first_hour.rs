@@ -207,8 +207,11 @@ fn peers_status_put_and_donate_explain_what_they_show() {
     // put names holders as peers names nodes: the same 8 characters.
     let file = c.dir.path().join("f.bin");
     std::fs::write(&file, vec![5u8; 4096]).unwrap();
-    let put =
-        String::from_utf8(c.ok(0, &["put", file.to_str().unwrap(), "-r", "2"]).stdout).unwrap();
+    let put = String::from_utf8(
+        c.ok(0, &["put", file.to_str().unwrap(), "--replicas", "2"])
+            .stdout,
+    )
+    .unwrap();
     for i in 0..2 {
         let id = c.peer_id(i);
         let short = &id[id.len() - 8..];

@@ -73,7 +73,12 @@ fn shared_file_is_read_by_its_readers_until_revoked() {
     let data = random_bytes(3 << 20);
     let file = work.join("plans.bin");
     std::fs::write(&file, &data).unwrap();
-    ok(&c, &owner, 0, &["put", file.to_str().unwrap(), "-r", "2"]);
+    ok(
+        &c,
+        &owner,
+        0,
+        &["put", file.to_str().unwrap(), "--replicas", "2"],
+    );
 
     // Before any share, alice gets a clear refusal and no partial output.
     let out_a = work.join("alice.got");

@@ -1,0 +1,447 @@
+//! Many files in one session: `put_tree` puts a list of local files under
+//! their names, `get_tree` writes every file below a folder into a local
+//! directory.
+//!
+//! What a single put pays per file is paid once per tree here: one node
+//! table read, one probe pass, one set of reservations drawn down by every
+//! file's chunks (so a user's grant count on a node does not grow with the
+//! number of files), and one folder record write per folder and batch
+//! rather than per file ([`crate::folder_batch`]). Files travel
+//! concurrently, a bounded number and a bounded number of bytes at once.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures::StreamExt;
+use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams};
+use ifs_core::folder_record::ChildKind;
+use ifs_core::keys::UserKey;
+use ifs_core::name::validate_name;
+use tokio::sync::Semaphore;
+use tracing::warn;
+
+use crate::catalog::{LsOptions, ls};
+use crate::error::{GetError, PutError};
+use crate::folder_batch::{FolderBatch, ensure_folders};
+use crate::get::{GetOptions, get_to_file, probe_nodes};
+use crate::plan::cipher_estimate;
+use crate::put::{PutOptions, Replaced, TableAsk, open_table, upload};
+use crate::reserve::settle_all;
+use crate::session::Session;
+
+/// Folder entries written together once this many wait.
+const FLUSH_EVERY: usize = 512;
+/// Plaintext MiB of files being put or fetched at once (a large file
+/// counts for at most [`MAX_FILE_PERMITS`]), so memory stays bounded
+/// whatever mix of sizes a tree holds.
+const MIB_IN_FLIGHT: u32 = 96;
+/// The most a single file takes of [`MIB_IN_FLIGHT`]: a large file holds
+/// a few segments in the codec and a few chunks on the wire.
+const MAX_FILE_PERMITS: u32 = 48;
+
+/// One local file to put.
+#[derive(Clone, Debug)]
+pub struct TreeFile {
+    /// Where it is on this machine.
+    pub path: PathBuf,
+    /// Its name in the owner's namespace (checked with `validate_name`).
+    pub name: String,
+    /// Its size when listed (for reservations and progress).
+    pub size: u64,
+}
+
+/// Files and plaintext bytes done so far, for a progress display.
+#[derive(Clone, Debug, Default)]
+pub struct TreeProgress {
+    /// Files finished (stored or failed).
+    pub files: Arc<AtomicU64>,
+    /// Plaintext bytes placed or written.
+    pub bytes: Arc<AtomicU64>,
+}
+
+/// How a tree is put or fetched.
+#[derive(Clone, Debug)]
+pub struct TreeOptions {
+    /// Replicas per chunk (R), for puts.
+    pub replicas: usize,
+    /// Extra reservation, percent, for puts.
+    pub overprovision_pct: u32,
+    /// Files travelling at once.
+    pub files_in_flight: usize,
+    /// Replace local files that exist (gets).
+    pub overwrite: bool,
+    /// Progress counters to bump.
+    pub progress: TreeProgress,
+}
+
+impl Default for TreeOptions {
+    /// R=3, +20%, 16 files at once, no overwriting.
+    fn default() -> Self {
+        TreeOptions {
+            replicas: 3,
+            overprovision_pct: 20,
+            files_in_flight: 16,
+            overwrite: false,
+            progress: TreeProgress::default(),
+        }
+    }
+}
+
+/// What became of one file of a tree.
+#[derive(Clone, Debug)]
+pub struct FileOutcome {
+    /// Its name in the owner's namespace.
+    pub name: String,
+    /// Its local path.
+    pub path: PathBuf,
+    /// Plaintext size.
+    pub size: u64,
+    /// Milliseconds from the start of the tree until the file was done
+    /// (put: its file record written; get: written and renamed in place).
+    pub done_ms: u64,
+    /// The version written or read.
+    pub version: u64,
+    /// Chunks.
+    pub chunks: usize,
+    /// The live version a put replaced.
+    pub replaced: Option<Replaced>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+impl FileOutcome {
+    fn failed(name: &str, path: &Path, size: u64, start: Instant, why: String) -> Self {
+        FileOutcome {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            size,
+            done_ms: start.elapsed().as_millis() as u64,
+            version: 0,
+            chunks: 0,
+            replaced: None,
+            error: Some(why),
+        }
+    }
+}
+
+/// What a tree operation did, file by file in the order they finished.
+#[derive(Clone, Debug, Default)]
+pub struct TreeReport {
+    /// Every file.
+    pub files: Vec<FileOutcome>,
+}
+
+impl TreeReport {
+    /// Files that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &FileOutcome> {
+        self.files.iter().filter(|f| f.error.is_some())
+    }
+}
+
+/// Permits of [`MIB_IN_FLIGHT`] a file of `size` bytes takes.
+fn permits(size: u64) -> u32 {
+    let mib = size.div_ceil(1 << 20).max(1);
+    u32::try_from(mib).unwrap_or(u32::MAX).min(MAX_FILE_PERMITS)
+}
+
+/// Put every file of `files` under its name through one preliminary table,
+/// then settle its reservations. A file that fails is reported and the
+/// others go on; the call fails only when nothing can be put at all (no
+/// table, folders that cannot be written).
+pub async fn put_tree(
+    session: &Session,
+    key: &UserKey,
+    files: Vec<TreeFile>,
+    opts: &TreeOptions,
+) -> Result<TreeReport, PutError> {
+    let start = Instant::now();
+    if files.is_empty() {
+        return Ok(TreeReport::default());
+    }
+    let codec = CodecParams::default();
+    let seg = codec.segment_size as u64;
+    let max_chunk = seg + CHUNK_OVERHEAD as u64;
+    let total: u64 = files.iter().map(|f| cipher_estimate(f.size, seg)).sum();
+    let largest = files
+        .iter()
+        .map(|f| max_chunk.min(cipher_estimate(f.size, seg)))
+        .max()
+        .unwrap_or(max_chunk);
+    let ask = TableAsk {
+        replicas: opts.replicas.max(1),
+        total: Some(total),
+        overprovision_pct: opts.overprovision_pct,
+        max_chunk: largest,
+    };
+    let mut batch = FolderBatch::default();
+    for f in &files {
+        batch.add_deleted(&f.name, 0); // only to learn the folders
+    }
+    ensure_folders(session, key, &batch.folders())
+        .await
+        .map_err(PutError::Folders)?;
+    let mut batch = FolderBatch::default();
+    let placer = open_table(session, key, &ask, max_chunk).await?;
+    let budget = Semaphore::new(MIB_IN_FLIGHT as usize);
+    let progress = &opts.progress;
+    let mut uploads = Box::pin(
+        futures::stream::iter(files)
+            .map(|f| {
+                let (placer, budget, codec) = (&placer, &budget, &codec);
+                async move {
+                    let _permit = budget.acquire_many(permits(f.size)).await;
+                    let result = put_file(session, key, &f, opts, codec, placer).await;
+                    progress.files.fetch_add(1, Ordering::Relaxed);
+                    (f, result, start.elapsed().as_millis() as u64)
+                }
+            })
+            .buffer_unordered(opts.files_in_flight.max(1)),
+    );
+    let mut report = TreeReport::default();
+    let mut unlisted = Vec::new();
+    while let Some((f, result, done_ms)) = uploads.next().await {
+        match result {
+            Ok((r, manifest)) => {
+                batch.add_live(&f.name, &manifest);
+                report.files.push(FileOutcome {
+                    name: f.name,
+                    path: f.path,
+                    size: r.size,
+                    done_ms,
+                    version: r.version,
+                    chunks: r.chunks.len(),
+                    replaced: r.replaced,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                warn!(name = %f.name, "put failed: {e}");
+                let o = FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
+                report.files.push(FileOutcome { done_ms, ..o });
+            }
+        }
+        if batch.len() >= FLUSH_EVERY {
+            unlisted.extend(batch.flush(session, key).await);
+        }
+    }
+    drop(uploads);
+    unlisted.extend(batch.flush(session, key).await);
+    for (name, e) in unlisted {
+        if let Some(o) = report.files.iter_mut().find(|o| o.name == name) {
+            o.error = Some(e.to_string());
+        }
+    }
+    settle_all(session, key, &placer.into_book()).await;
+    Ok(report)
+}
+
+/// Open and upload one file of a tree through the shared placer.
+async fn put_file(
+    session: &Session,
+    key: &UserKey,
+    f: &TreeFile,
+    opts: &TreeOptions,
+    codec: &CodecParams,
+    placer: &crate::place::Placer<'_>,
+) -> Result<(crate::PutReport, ifs_core::wire::Manifest), PutError> {
+    let file =
+        std::fs::File::open(&f.path).map_err(|e| PutError::Codec(ifs_core::CodecError::Read(e)))?;
+    let mut put = PutOptions::new(f.name.clone());
+    put.replicas = opts.replicas.max(1);
+    put.overprovision_pct = opts.overprovision_pct;
+    put.size_hint = Some(f.size);
+    put.progress = Some(opts.progress.bytes.clone());
+    // A file within one segment needs one codec worker, not one per core:
+    // many of them run at once already.
+    if f.size <= codec.segment_size as u64 {
+        put.codec = CodecParams {
+            threads: 1,
+            in_flight: 1,
+            ..codec.clone()
+        };
+        put.in_flight = 1;
+    }
+    upload(session, key, file, &put, placer).await
+}
+
+/// The part of `name` below the folder `prefix` ("" for the top).
+fn relative<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(name);
+    }
+    name.strip_prefix(prefix)?.strip_prefix('/')
+}
+
+/// Where `rel` (a checked name) goes under `dest`.
+fn local_path(dest: &Path, rel: &str) -> PathBuf {
+    rel.split('/').fold(dest.to_path_buf(), |p, s| p.join(s))
+}
+
+/// Write every file below the folder `prefix` ("" for the top) into
+/// `dest`, folders as directories, each file through a temp file renamed
+/// into place once complete. Existing files are refused before anything
+/// is fetched unless `opts.overwrite`. Names are checked again before use
+/// (no `..`, no empty segment), whatever the folder records say.
+pub async fn get_tree(
+    session: &Session,
+    key: &UserKey,
+    prefix: &str,
+    dest: &Path,
+    opts: &TreeOptions,
+) -> Result<TreeReport, GetError> {
+    let start = Instant::now();
+    let prefix = prefix.trim_matches('/');
+    let listed = ls(
+        session,
+        key,
+        &LsOptions {
+            prefix: prefix.to_string(),
+            recursive: true,
+            replicas: false,
+        },
+    )
+    .await?;
+    let mut dirs = BTreeSet::new();
+    let mut files = Vec::new();
+    for f in listed {
+        let Some(rel) = relative(&f.name, prefix) else {
+            continue;
+        };
+        if validate_name(rel).is_err() {
+            warn!(name = %ifs_core::name::printable(&f.name), "skipped a name that is no safe local path");
+            continue;
+        }
+        let path = local_path(dest, rel);
+        match f.kind {
+            ChildKind::Folder => {
+                dirs.insert(path);
+            }
+            ChildKind::File => {
+                if let Some(parent) = path.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+                files.push((f.name, path, f.size, f.version));
+            }
+        }
+    }
+    if !opts.overwrite
+        && let Some((_, path, _, _)) = files
+            .iter()
+            .find(|(_, p, _, _)| std::fs::symlink_metadata(p).is_ok())
+    {
+        return Err(GetError::Local {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"),
+        });
+    }
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|source| GetError::Local {
+            path: d.display().to_string(),
+            source,
+        })?;
+    }
+    let rtts = Arc::new(probe_nodes(session).await?);
+    let budget = Semaphore::new(MIB_IN_FLIGHT as usize);
+    let progress = &opts.progress;
+    let fetches = futures::stream::iter(files)
+        .map(|(name, path, size, version)| {
+            let (budget, rtts) = (&budget, rtts.clone());
+            async move {
+                let _permit = budget.acquire_many(permits(size)).await;
+                let got = get_file(session, key, &name, &path, rtts, progress).await;
+                progress.files.fetch_add(1, Ordering::Relaxed);
+                let done_ms = start.elapsed().as_millis() as u64;
+                match got {
+                    Ok((size, chunks)) => FileOutcome {
+                        name,
+                        path,
+                        size,
+                        done_ms,
+                        version,
+                        chunks,
+                        replaced: None,
+                        error: None,
+                    },
+                    Err(e) => {
+                        warn!(name = %name, "get failed: {e}");
+                        let o = FileOutcome::failed(&name, &path, size, start, e.to_string());
+                        FileOutcome { done_ms, ..o }
+                    }
+                }
+            }
+        })
+        .buffer_unordered(opts.files_in_flight.max(1));
+    Ok(TreeReport {
+        files: fetches.collect().await,
+    })
+}
+
+/// Fetch `name` into `path` through `path.ifs-partial`; its size and chunks.
+async fn get_file(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    path: &Path,
+    rtts: Arc<crate::get::NodeRtts>,
+    progress: &TreeProgress,
+) -> Result<(u64, usize), GetError> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".ifs-partial");
+    let tmp = path.with_file_name(tmp_name);
+    let local = |source| GetError::Local {
+        path: tmp.display().to_string(),
+        source,
+    };
+    let file = Arc::new(std::fs::File::create(&tmp).map_err(local)?);
+    let opts = GetOptions {
+        rtts: Some(rtts),
+        ..GetOptions::default()
+    };
+    let got = get_to_file(session, key, None, name, file.clone(), opts).await;
+    let done = got.and_then(|r| {
+        file.sync_all().map_err(local)?;
+        std::fs::rename(&tmp, path).map_err(|source| GetError::Local {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(r)
+    });
+    match done {
+        Ok(r) => {
+            progress.bytes.fetch_add(r.size, Ordering::Relaxed);
+            Ok((r.size, r.chunks))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_below_a_prefix_map_to_paths_below_the_destination() {
+        assert_eq!(relative("a/b/c", "a"), Some("b/c"));
+        assert_eq!(relative("a/b/c", ""), Some("a/b/c"));
+        assert_eq!(relative("ab/c", "a"), None, "a sibling with a longer name");
+        assert_eq!(
+            local_path(Path::new("/tmp/d"), "b/c"),
+            PathBuf::from("/tmp/d/b/c")
+        );
+    }
+
+    #[test]
+    fn a_large_file_takes_a_bounded_share_of_the_budget() {
+        assert_eq!(permits(0), 1);
+        assert_eq!(permits(4096), 1);
+        assert_eq!(permits(3 << 20), 3);
+        assert_eq!(permits(1 << 40), MAX_FILE_PERMITS);
+        const { assert!(MAX_FILE_PERMITS <= MIB_IN_FLIGHT) };
+    }
+}

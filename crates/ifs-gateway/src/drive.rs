@@ -1,0 +1,356 @@
+//! [`Drive`]: the user's namespace as files and folders, over one session.
+//! Every operation is an `ifs-client` call; the gateway's protocols map
+//! their requests onto these.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use ifs_client::{
+    ChildKind, FileInfo, GetError, GetOptions, LsOptions, PutError, PutOptions, Session,
+};
+use ifs_core::keys::UserKey;
+use ifs_core::name::validate_name;
+
+/// Why a drive operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// No such file or folder.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The target exists and may not be replaced.
+    #[error("exists: {0}")]
+    Exists(String),
+    /// A name that breaks the name rule.
+    #[error("bad name {name:?}: {reason}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading records or fetching failed.
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// Storing failed.
+    #[error(transparent)]
+    Put(#[from] PutError),
+    /// The local spool failed.
+    #[error("spool: {0}")]
+    Spool(#[from] std::io::Error),
+    /// The drive's worker is gone.
+    #[error("the gateway is stopping")]
+    Stopped,
+}
+
+/// What one name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A folder (the top folder included).
+    Folder,
+    /// A file of this size and version.
+    File {
+        /// Plaintext size.
+        size: u64,
+        /// Manifest version.
+        version: u64,
+    },
+}
+
+/// The user's files through one warm session, served by a worker thread
+/// of its own: the client's futures are driven there, on a single-thread
+/// runtime, and each call here sends it a job and awaits the answer. Jobs
+/// run concurrently on that thread; the codec has threads of its own.
+#[derive(Clone)]
+pub struct Drive {
+    jobs: mpsc::Sender<Job>,
+    spool: Arc<tempfile::TempDir>,
+}
+
+type Job = Box<dyn FnOnce(Rc<Inner>) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// Jobs waiting for the worker.
+const JOBS_QUEUED: usize = 256;
+
+/// What the worker holds.
+struct Inner {
+    session: Session,
+    key: UserKey,
+    replicas: usize,
+    spool: PathBuf,
+}
+
+impl Drive {
+    /// A drive over `session` as `key`, putting `replicas` copies, with
+    /// its spool (whole files between HTTP and the network) in a fresh
+    /// temp dir.
+    pub fn new(session: Session, key: UserKey, replicas: usize) -> Result<Drive, DriveError> {
+        let spool = Arc::new(tempfile::Builder::new().prefix("ifs-gateway-").tempdir()?);
+        let (jobs, mut rx) = mpsc::channel::<Job>(JOBS_QUEUED);
+        let inner = Inner {
+            session,
+            key,
+            replicas: replicas.max(1),
+            spool: spool.path().to_path_buf(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("ifs-drive".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                let inner = Rc::new(inner);
+                local.block_on(&rt, async move {
+                    while let Some(job) = rx.recv().await {
+                        tokio::task::spawn_local(job(inner.clone()));
+                    }
+                });
+            })?;
+        Ok(Drive { jobs, spool })
+    }
+
+    /// Run `f` on the worker and wait for its answer.
+    async fn run<T, F>(&self, f: F) -> Result<T, DriveError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Inner) -> LocalBoxFuture<'a, Result<T, DriveError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner: Rc<Inner>| {
+            async move {
+                let out = f(&inner).await;
+                let _ = tx.send(out);
+            }
+            .boxed_local()
+        });
+        self.jobs.send(job).await.map_err(|_| DriveError::Stopped)?;
+        rx.await.map_err(|_| DriveError::Stopped)?
+    }
+
+    /// A fresh spool file.
+    pub fn spool_file(&self) -> Result<tempfile::NamedTempFile, DriveError> {
+        Ok(tempfile::NamedTempFile::new_in(self.spool.path())?)
+    }
+
+    /// Check a path from a request: "" (the top) or a valid name.
+    pub fn checked(name: &str) -> Result<String, DriveError> {
+        Inner::checked(name)
+    }
+
+    /// The live children of folder `name` ("" for the top).
+    pub async fn list(&self, name: &str) -> Result<Vec<FileInfo>, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.list(&name).await }.boxed_local())
+            .await
+    }
+
+    /// What `name` is.
+    pub async fn stat(&self, name: &str) -> Result<Entry, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.stat(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Fetch file `name` into a spool file.
+    pub async fn fetch(&self, name: &str) -> Result<tempfile::NamedTempFile, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.fetch(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Store the local file at `path` as `name`.
+    pub async fn store(&self, name: &str, path: &Path) -> Result<(), DriveError> {
+        let (name, path) = (name.to_string(), path.to_path_buf());
+        self.run(move |d| async move { d.store(&name, &path).await }.boxed_local())
+            .await
+    }
+
+    /// Delete file `name`.
+    pub async fn remove_file(&self, name: &str) -> Result<(), DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.remove_file(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Make folder `name`.
+    pub async fn make_folder(&self, name: &str) -> Result<(), DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.make_folder(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Remove folder `name`'s entry.
+    pub async fn remove_folder(&self, name: &str) -> Result<(), DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.remove_folder(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Copy file `from` to `to`.
+    pub async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.run(move |d| async move { d.copy_file(&from, &to).await }.boxed_local())
+            .await
+    }
+
+    /// Move file or folder `from` to `to`.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.run(move |d| async move { d.rename(&from, &to).await }.boxed_local())
+            .await
+    }
+}
+
+impl Inner {
+    fn spool_file(&self) -> Result<tempfile::NamedTempFile, DriveError> {
+        Ok(tempfile::NamedTempFile::new_in(&self.spool)?)
+    }
+
+    fn checked(name: &str) -> Result<String, DriveError> {
+        let name = name.trim_matches('/');
+        if !name.is_empty()
+            && let Err(e) = validate_name(name)
+        {
+            return Err(DriveError::BadName {
+                name: name.to_string(),
+                reason: e.to_string(),
+            });
+        }
+        Ok(name.to_string())
+    }
+
+    /// The live children of folder `name` ("" for the top).
+    async fn list(&self, name: &str) -> Result<Vec<FileInfo>, DriveError> {
+        let opts = LsOptions {
+            prefix: name.to_string(),
+            recursive: false,
+            replicas: false,
+        };
+        Ok(ifs_client::ls(&self.session, &self.key, &opts).await?)
+    }
+
+    /// Every live file and folder below folder `name`.
+    async fn list_all(&self, name: &str) -> Result<Vec<FileInfo>, DriveError> {
+        let opts = LsOptions {
+            prefix: name.to_string(),
+            recursive: true,
+            replicas: false,
+        };
+        Ok(ifs_client::ls(&self.session, &self.key, &opts).await?)
+    }
+
+    /// What `name` is: read from its parent's listing.
+    async fn stat(&self, name: &str) -> Result<Entry, DriveError> {
+        if name.is_empty() {
+            return Ok(Entry::Folder);
+        }
+        let parent = name.rsplit_once('/').map_or("", |(p, _)| p);
+        let found = self
+            .list(parent)
+            .await?
+            .into_iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| DriveError::NotFound(name.to_string()))?;
+        Ok(match found.kind {
+            ChildKind::Folder => Entry::Folder,
+            ChildKind::File => Entry::File {
+                size: found.size,
+                version: found.version,
+            },
+        })
+    }
+
+    /// Fetch file `name` into a spool file.
+    async fn fetch(&self, name: &str) -> Result<tempfile::NamedTempFile, DriveError> {
+        let tmp = self.spool_file()?;
+        let file = Arc::new(tmp.reopen()?);
+        ifs_client::get_to_file(
+            &self.session,
+            &self.key,
+            None,
+            name,
+            file,
+            GetOptions::default(),
+        )
+        .await?;
+        Ok(tmp)
+    }
+
+    /// Store the local file at `path` as `name` (a new version if it exists).
+    async fn store(&self, name: &str, path: &Path) -> Result<(), DriveError> {
+        let file = std::fs::File::open(path)?;
+        let size = file.metadata()?.len();
+        let mut opts = PutOptions::new(name);
+        opts.replicas = self.replicas;
+        opts.size_hint = Some(size);
+        ifs_client::put(&self.session, &self.key, file, opts).await?;
+        Ok(())
+    }
+
+    /// Delete file `name`.
+    async fn remove_file(&self, name: &str) -> Result<(), DriveError> {
+        match ifs_client::rm(&self.session, &self.key, name).await {
+            Ok(_) => Ok(()),
+            Err(GetError::NotFound(n)) => Err(DriveError::NotFound(n)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Make folder `name` (its parent must exist).
+    async fn make_folder(&self, name: &str) -> Result<(), DriveError> {
+        Ok(ifs_client::make_folder(&self.session, &self.key, name).await?)
+    }
+
+    /// Remove folder `name`'s entry (its files are removed by the caller).
+    async fn remove_folder(&self, name: &str) -> Result<(), DriveError> {
+        if ifs_client::remove_folder(&self.session, &self.key, name).await? {
+            Ok(())
+        } else {
+            Err(DriveError::NotFound(name.to_string()))
+        }
+    }
+
+    /// Copy file `from` to `to` (through the spool: a new file with its
+    /// own key and chunks).
+    async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        let tmp = self.fetch(from).await?;
+        self.store(to, tmp.path()).await
+    }
+
+    /// Move `from` to `to`: a file is copied, then deleted; a folder has
+    /// every file below it moved, then its folders made and removed.
+    async fn rename(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        match self.stat(from).await? {
+            Entry::File { .. } => {
+                self.copy_file(from, to).await?;
+                self.remove_file(from).await
+            }
+            Entry::Folder => {
+                self.make_folder(to).await?;
+                let below = self.list_all(from).await?;
+                let moved = |n: &str| format!("{to}{}", &n[from.len()..]);
+                for f in below.iter().filter(|f| f.kind == ChildKind::Folder) {
+                    self.make_folder(&moved(&f.name)).await?;
+                }
+                for f in below.iter().filter(|f| f.kind == ChildKind::File) {
+                    self.copy_file(&f.name, &moved(&f.name)).await?;
+                    self.remove_file(&f.name).await?;
+                }
+                let mut folders: Vec<&FileInfo> = below
+                    .iter()
+                    .filter(|f| f.kind == ChildKind::Folder)
+                    .collect();
+                folders.sort_by_key(|f| std::cmp::Reverse(f.name.matches('/').count()));
+                for f in folders {
+                    self.remove_folder(&f.name).await?;
+                }
+                self.remove_folder(from).await
+            }
+        }
+    }
+}

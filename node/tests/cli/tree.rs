@@ -1,0 +1,170 @@
+//! Folders from the command line: `put -r DIR PREFIX` through one node,
+//! `get -r PREFIX DIR` through another, byte for byte; `ls -r` lists the
+//! tree; a second `put -r` of the same tree replaces every file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::cluster::{Cluster, random_bytes, text_bytes};
+use crate::support::{assert_fails_with, ifsnode};
+
+/// Small files, spread over nested folders.
+const SMALL: usize = 300;
+
+/// Write the tree: SMALL files of 0–4 KiB in folders two and three deep,
+/// plus three larger ones (one across two 8 MiB segments). Returns every
+/// file's path relative to `root` and its bytes.
+fn make_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for i in 0..SMALL {
+        let rel = match i % 3 {
+            0 => format!("docs/d{}/note-{i:03}.txt", i % 5),
+            1 => format!("src/mod{}/deep/f{i:03}.rs", i % 4),
+            _ => format!("top-{i:03}.bin"),
+        };
+        let len = (i * 37) % 4097;
+        let bytes = if i % 2 == 0 {
+            text_bytes(len)
+        } else {
+            random_bytes(len)
+        };
+        files.insert(rel, bytes);
+    }
+    files.insert("media/clip.bin".into(), random_bytes(9 << 20));
+    files.insert("media/log.txt".into(), text_bytes(3 << 20));
+    files.insert("docs/d0/big.bin".into(), random_bytes(600 << 10));
+    for (rel, bytes) in &files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    files
+}
+
+/// Every file below `root` relative to it, with its bytes.
+fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tree_put_through_one_node_comes_back_whole_through_another() {
+    let c = Cluster::start(3);
+    let src = c.dir.path().join("src-tree");
+    let files = make_tree(&src);
+    let src_arg = src.to_str().unwrap();
+
+    let out = c.ok(0, &["put", "-r", src_arg, "backup/2026", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files_ok"], files.len(), "{v}");
+    assert_eq!(v["files_failed"], 0);
+    let total: usize = files.values().map(Vec::len).sum();
+    assert_eq!(v["bytes"], total);
+    let rows = v["files"].as_array().unwrap();
+    let mut names: Vec<&str> = rows.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    let want: Vec<String> = files.keys().map(|r| format!("backup/2026/{r}")).collect();
+    assert_eq!(names, want.iter().map(String::as_str).collect::<Vec<_>>());
+    for f in rows {
+        assert!(f["done_ms"].is_u64(), "{f}");
+        assert_eq!(f["version"], 1, "{f}");
+        assert!(f["error"].is_null(), "{f}");
+    }
+
+    // `ls -r` lists every file and folder of the tree.
+    let ls: Value =
+        serde_json::from_slice(&c.ok(1, &["ls", "-r", "backup", "--json"]).stdout).unwrap();
+    let listed: BTreeMap<String, u64> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "file")
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want_sizes: BTreeMap<String, u64> = files
+        .iter()
+        .map(|(r, b)| (format!("backup/2026/{r}"), b.len() as u64))
+        .collect();
+    assert_eq!(listed, want_sizes);
+    let folders: Vec<&str> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "folder")
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for f in [
+        "backup/2026",
+        "backup/2026/docs/d3",
+        "backup/2026/src/mod2/deep",
+    ] {
+        assert!(folders.contains(&f), "{f} not in {folders:?}");
+    }
+
+    // Back through another node into a fresh directory.
+    let dst = c.dir.path().join("dst-tree");
+    let out = c.ok(
+        2,
+        &["get", "-r", "backup/2026", dst.to_str().unwrap(), "--json"],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files_ok"], files.len(), "{v}");
+    let got = read_tree(&dst);
+    assert_eq!(got.len(), files.len());
+    for (rel, bytes) in &files {
+        assert!(got.get(rel) == Some(bytes), "{rel} differs after get -r");
+    }
+
+    // A second get into the same directory refuses to overwrite.
+    let again = c.cli(2, &["get", "-r", "backup/2026", dst.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--force"), "{err}");
+
+    // Putting the same tree again replaces every file with version 2.
+    let out = c.ok(1, &["put", "-r", src_arg, "backup/2026", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["version"] == 2 && f["replaced"]["version"] == 1),
+        "{v}"
+    );
+}
+
+#[test]
+fn put_r_refuses_a_file_and_a_bad_folder_before_connecting() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("one.txt");
+    std::fs::write(&file, b"x").unwrap();
+    // Nothing listens there: the refusals come before any connection.
+    let peer = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let out = ifsnode(&["put", "-r", file.to_str().unwrap(), "--peer", peer]);
+    assert_fails_with(&out, &["is not a directory"]);
+    let dir = d.path().join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a"), b"a").unwrap();
+    let out = ifsnode(&["put", "-r", dir.to_str().unwrap(), "x/../y", "--peer", peer]);
+    assert_fails_with(&out, &["bad folder"]);
+}
