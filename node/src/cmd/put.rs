@@ -40,7 +40,7 @@ pub struct PutArgs {
     #[arg(long, value_name = "PCT", default_value_t = 20)]
     pub overprovision: u32,
     /// Plaintext bytes per chunk (1KiB..=256MiB): smaller segments mean
-    /// more chunks, a larger manifest (paged past 256 chunks) and more
+    /// more chunks, a larger manifest (paged past 112 chunks) and more
     /// per-chunk overhead
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_segment)]
     pub segment_size: u64,

@@ -168,3 +168,47 @@ fn put_r_refuses_a_file_and_a_bad_folder_before_connecting() {
     let out = ifsnode(&["put", "-r", dir.to_str().unwrap(), "x/../y", "--peer", peer]);
     assert_fails_with(&out, &["bad folder"]);
 }
+
+/// The short form of `scripts/bench-many-files.sh`: 3,000 files of 1 KiB
+/// in three folders of 1,000, one `put -r`; every file is committed and
+/// listed where it belongs, `ls -r` finds all of them, and the per-file
+/// completion times cover every thousand (what the benchmark prints).
+#[test]
+fn three_thousand_small_files_in_folders_are_put_and_listed() {
+    let c = Cluster::start(3);
+    let root = c.dir.path().join("many");
+    let one = random_bytes(1024);
+    for i in 0..3000 {
+        let p = root.join(format!("d{:04}/f{i:05}", i / 1000));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, &one).unwrap();
+    }
+    let root_s = root.to_str().unwrap();
+    let v: Value = serde_json::from_slice(&c.ok(0, &["put", "-r", root_s, "/", "--json"]).stdout)
+        .unwrap();
+    assert_eq!(v["files_ok"], 3000, "{}", v["files_failed"]);
+    let mut done: Vec<u64> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["done_ms"].as_u64().unwrap())
+        .collect();
+    done.sort_unstable();
+    assert_eq!(done.len(), 3000);
+
+    let ls = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["ls", "--json"];
+        all.extend_from_slice(args);
+        let v: Value = serde_json::from_slice(&c.ok(1, &all).stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let d1 = ls(&["d0001"]);
+    assert_eq!(d1.len(), 1000);
+    assert!(d1.iter().all(|n| n.starts_with("d0001/f0")), "{:?}", &d1[..3]);
+    assert_eq!(ls(&["-r"]).len(), 3003, "three folders and their files");
+    assert_eq!(ls(&[]), ["d0000", "d0001", "d0002"]);
+}
