@@ -184,8 +184,8 @@ fn three_thousand_small_files_in_folders_are_put_and_listed() {
         std::fs::write(p, &one).unwrap();
     }
     let root_s = root.to_str().unwrap();
-    let v: Value = serde_json::from_slice(&c.ok(0, &["put", "-r", root_s, "/", "--json"]).stdout)
-        .unwrap();
+    let v: Value =
+        serde_json::from_slice(&c.ok(0, &["put", "-r", root_s, "/", "--json"]).stdout).unwrap();
     assert_eq!(v["files_ok"], 3000, "{}", v["files_failed"]);
     let mut done: Vec<u64> = v["files"]
         .as_array()
@@ -208,7 +208,11 @@ fn three_thousand_small_files_in_folders_are_put_and_listed() {
     };
     let d1 = ls(&["d0001"]);
     assert_eq!(d1.len(), 1000);
-    assert!(d1.iter().all(|n| n.starts_with("d0001/f0")), "{:?}", &d1[..3]);
+    assert!(
+        d1.iter().all(|n| n.starts_with("d0001/f0")),
+        "{:?}",
+        &d1[..3]
+    );
     assert_eq!(ls(&["-r"]).len(), 3003, "three folders and their files");
     assert_eq!(ls(&[]), ["d0000", "d0001", "d0002"]);
 }
