@@ -45,9 +45,12 @@ run() {
     mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
     # New inputs go to the first corpus directory (the work dir); the
     # committed seeds are read only.
+    # A target without committed seeds yet starts from the work corpus.
+    local seeds=()
+    [[ -d "$root/fuzz/corpus/$t" ]] && seeds=("$root/fuzz/corpus/$t")
     nice "$bin/$t" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$t/" "$@" \
-        "$work/corpus/$t" "$root/fuzz/corpus/$t" >"$out" 2>&1
+        "$work/corpus/$t" "${seeds[@]}" >"$out" 2>&1
 }
 
 executions() {
