@@ -4,9 +4,10 @@
 //! folder is new, a folder entry in each ancestor that lacks one: O(depth)
 //! records, whatever the number of files.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
 
+use futures::StreamExt;
 use ifs_core::UserId;
 use ifs_core::folder_record::{
     Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, split_path,
@@ -250,34 +251,51 @@ pub(crate) async fn list(
     let owner = key.user_id();
     let root = FolderKey::root(key);
     let start = FolderKey::of_dirs(&root, segments(prefix));
-    let mut queue = VecDeque::from([(prefix.to_string(), start)]);
+    let mut level = vec![(prefix.to_string(), start)];
     let mut out = Vec::new();
-    while let Some((path, folder)) = queue.pop_front() {
-        let rec = get_folder(session, &owner, &folder).await?;
-        if let Some(rec) = &rec {
-            for e in rec.entries().filter(|e| !e.deleted) {
-                let child = match e.open(&folder) {
-                    Ok(c) => c,
-                    Err(err) => {
-                        warn!(folder = %path, "skipped a folder entry: {err}");
-                        continue;
+    // Level by level, the folders of one level read at once: a folder
+    // record read is a DHT lookup, and a tree of many folders would wait
+    // for each in turn.
+    while !level.is_empty() {
+        let owner = &owner;
+        let fetched: Vec<_> = futures::stream::iter(std::mem::take(&mut level))
+            .map(|(path, folder)| async move {
+                let rec = get_folder(session, owner, &folder).await;
+                (path, folder, rec)
+            })
+            .buffered(FOLDERS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (path, folder, rec) in fetched {
+            let rec = rec?;
+            if let Some(rec) = &rec {
+                for e in rec.entries().filter(|e| !e.deleted) {
+                    let child = match e.open(&folder) {
+                        Ok(c) => c,
+                        Err(err) => {
+                            warn!(folder = %path, "skipped a folder entry: {err}");
+                            continue;
+                        }
+                    };
+                    let name = join(&path, &child.name);
+                    if recursive && child.kind == ChildKind::Folder {
+                        level.push((name.clone(), folder.child(&child.name)));
                     }
-                };
-                let name = join(&path, &child.name);
-                if recursive && child.kind == ChildKind::Folder {
-                    queue.push_back((name.clone(), folder.child(&child.name)));
+                    out.push(Listed {
+                        name,
+                        version: e.version,
+                        child,
+                    });
                 }
-                out.push(Listed {
-                    name,
-                    version: e.version,
-                    child,
-                });
             }
+            seen.insert(folder.locator(), rec);
         }
-        seen.insert(folder.locator(), rec);
     }
     Ok(out)
 }
+
+/// Folder records a recursive listing reads at once.
+const FOLDERS_IN_FLIGHT: usize = 8;
 
 /// Whether a folder record (read now, or already in `seen`) has an entry
 /// for file `name` at `version` or newer, live or deleted.
