@@ -1,5 +1,5 @@
 //! Names are private: after puts into nested folders, a share, a read by
-//! the reader, a revoke and an rm, no file of any node's data dir (its
+//! the reader, a revoke, an rm and a rename, no file of any node's data dir (its
 //! record store, piece files, log) holds any file or folder name that was
 //! put, while the file records' opaque handles are there (so the scan does
 //! read what nodes store). A reader names the owner by public key; a bare
@@ -15,6 +15,8 @@ use crate::support::{Cluster, random_bytes, stderr};
 /// Distinct enough that random bytes never hold them by chance.
 const TOP: &str = "quokka-archive-zq8w";
 const INNER: &str = "wombat-letters-zq8w";
+/// Where the rename below moves `FILES[2]`.
+const RENAMED: &str = "delta-folder-zq8w/renamed-delta-zq8w.doc";
 const FILES: [&str; 3] = [
     "quokka-archive-zq8w/alpha-secret-zq8w.txt",
     "quokka-archive-zq8w/wombat-letters-zq8w/beta-secret-zq8w.bin",
@@ -121,7 +123,27 @@ fn no_node_stores_a_file_or_folder_name() {
         "the owner reads the revoked file"
     );
 
-    let mut needles: Vec<&str> = vec![TOP, INNER];
+    // A rename, as the WebDAV gateway's MOVE does it: the file read back,
+    // put under its new name, the old name removed.
+    let moved = work.join("moved");
+    ok(&c, &owner, 2, &["get", FILES[2], moved.to_str().unwrap()]);
+    ok(
+        &c,
+        &owner,
+        0,
+        &["put", moved.to_str().unwrap(), "--name", RENAMED],
+    );
+    ok(&c, &owner, 1, &["rm", FILES[2]]);
+    let out = ok(&c, &owner, 2, &["get", RENAMED, "-"]);
+    assert!(out.stdout == contents[2], "the renamed file differs");
+
+    let mut needles: Vec<&str> = vec![
+        TOP,
+        INNER,
+        RENAMED,
+        "delta-folder-zq8w",
+        "renamed-delta-zq8w.doc",
+    ];
     for f in FILES {
         needles.push(f);
         needles.push(f.rsplit('/').next().unwrap());
@@ -138,7 +160,7 @@ fn no_node_stores_a_file_or_folder_name() {
 
     // The scan reads what nodes store: each live file's handle is there.
     let key = user_key(&owner);
-    for f in [FILES[0], FILES[2]] {
+    for f in [FILES[0], RENAMED] {
         let handle = key.file_handle(f);
         let mut at = Vec::new();
         for i in 0..3 {
