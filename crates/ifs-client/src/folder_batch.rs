@@ -73,14 +73,7 @@ pub(crate) async fn ensure_folders(
                 Some(e) => e.version + 1,
                 None => 1,
             };
-            let child = Child {
-                name: name.clone(),
-                kind: ChildKind::Folder,
-                size: 0,
-                chunks: 0,
-                readers: vec![],
-                handle: None,
-            };
+            let child = Child::folder(name.clone());
             let fields = EntryFields {
                 version,
                 deleted: false,
@@ -117,14 +110,7 @@ pub async fn remove_folder(session: &Session, key: &UserKey, path: &str) -> Resu
         Some(e) if !e.deleted => e.version,
         _ => return Ok(false),
     };
-    let child = Child {
-        name: name.clone(),
-        kind: ChildKind::Folder,
-        size: 0,
-        chunks: 0,
-        readers: vec![],
-        handle: None,
-    };
+    let child = Child::folder(name.clone());
     let fields = EntryFields {
         version,
         deleted: true,

@@ -189,14 +189,7 @@ async fn record_file_in(
             }
         }
         for (i, mut parent) in lacking.into_iter().rev() {
-            let child = Child {
-                name: dirs[i].to_string(),
-                kind: ChildKind::Folder,
-                size: 0,
-                chunks: 0,
-                readers: vec![],
-                handle: None,
-            };
+            let child = Child::folder(dirs[i].to_string());
             let fields = EntryFields {
                 version: 1,
                 deleted: false,

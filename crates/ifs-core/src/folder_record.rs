@@ -157,6 +157,20 @@ pub struct Child {
     pub handle: Option<String>,
 }
 
+impl Child {
+    /// A subfolder entry named `name` (one segment).
+    pub fn folder(name: impl Into<String>) -> Self {
+        Child {
+            name: name.into(),
+            kind: ChildKind::Folder,
+            size: 0,
+            chunks: 0,
+            readers: vec![],
+            handle: None,
+        }
+    }
+}
+
 /// Why a sealed entry cannot be opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OpenError {
