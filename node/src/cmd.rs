@@ -14,6 +14,7 @@ pub mod peers;
 pub mod put;
 pub mod rm;
 pub mod run;
+pub mod s3key;
 pub mod serve;
 pub mod share;
 pub mod status;
@@ -94,8 +95,11 @@ pub enum Command {
     Share(share::ShareArgs),
     /// Take a user's access away: re-encrypt under a new key, re-put, free the old chunks
     Revoke(share::RevokeArgs),
-    /// Serve your folders over WebDAV (loopback) until Ctrl-C
+    /// Serve your folders over WebDAV and/or S3 (loopback) until Ctrl-C
     Serve(serve::ServeArgs),
+    /// Access keys for `serve --s3` (create, list, delete)
+    #[command(name = "s3-key")]
+    S3Key(s3key::S3KeyArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
     /// Change (or show) how much disk the running node donates; it moves chunks off first
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Share(args) => share::run_share(&cli.global, args),
         Command::Revoke(args) => share::run_revoke(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::S3Key(args) => s3key::run(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),

@@ -1,6 +1,8 @@
-//! End-to-end tests of `ifsnode serve --webdav` with real clients: rclone's
-//! webdav backend and the litmus suite.
+//! End-to-end tests of `ifsnode serve` with real clients: rclone's webdav
+//! and s3 backends, the litmus suite, and boto3.
 
+#[path = "gateway/s3.rs"]
+mod s3;
 #[path = "data_path/support.rs"]
 #[allow(dead_code)] // each test binary uses a different part of it
 mod support;

@@ -40,6 +40,10 @@ pub struct FileInfo {
     pub version: u64,
     /// Users besides the owner the file is shared with.
     pub readers: Vec<UserId>,
+    /// When its folder entry was last written (the put or delete of this
+    /// version), ms since the Unix epoch; `None` for files listed only in
+    /// the old directory record.
+    pub modified_ms: Option<u64>,
 }
 
 /// What `ls` lists.
@@ -97,6 +101,7 @@ pub async fn ls(
             min_live_replicas: None,
             version: l.version,
             readers: l.child.readers,
+            modified_ms: Some(l.at_ms),
         })
         .collect();
     let legacy = records::get_dir_record(session, &owner).await?;
@@ -122,6 +127,7 @@ pub async fn ls(
             min_live_replicas: None,
             version: e.version,
             readers,
+            modified_ms: None,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -225,6 +225,8 @@ pub(crate) struct Listed {
     pub name: String,
     /// The entry's version.
     pub version: u64,
+    /// When the owner wrote the entry, ms since the Unix epoch.
+    pub at_ms: u64,
     /// What the owner sealed.
     pub child: Child,
 }
@@ -277,6 +279,7 @@ pub(crate) async fn list(
                     out.push(Listed {
                         name,
                         version: e.version,
+                        at_ms: e.updated_at_ms,
                         child,
                     });
                 }

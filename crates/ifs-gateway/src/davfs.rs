@@ -16,7 +16,6 @@ use dav_server::fs::{
     OpenOptions, ReadDirMeta,
 };
 use futures::FutureExt;
-use ifs_client::ChildKind;
 use tracing::warn;
 
 use crate::drive::{Drive, DriveError, Entry};
@@ -59,8 +58,10 @@ fn name_of(path: &DavPath) -> FsResult<String> {
 struct Meta {
     len: u64,
     dir: bool,
-    /// Files: their version, shown as the time so an etag changes with it.
+    /// Files: their manifest version (the etag changes with it).
     version: u64,
+    /// When the version was written (the Unix epoch when unknown).
+    modified: SystemTime,
 }
 
 impl Meta {
@@ -70,11 +71,17 @@ impl Meta {
                 len: 0,
                 dir: true,
                 version: 0,
+                modified: UNIX_EPOCH,
             },
-            Entry::File { size, version } => Meta {
+            Entry::File {
+                size,
+                version,
+                modified_ms,
+            } => Meta {
                 len: size,
                 dir: false,
                 version,
+                modified: UNIX_EPOCH + Duration::from_millis(modified_ms.unwrap_or(0)),
             },
         }
     }
@@ -85,10 +92,13 @@ impl DavMetaData for Meta {
         self.len
     }
     fn modified(&self) -> FsResult<SystemTime> {
-        Ok(UNIX_EPOCH + Duration::from_secs(self.version))
+        Ok(self.modified)
     }
     fn is_dir(&self) -> bool {
         self.dir
+    }
+    fn etag(&self) -> Option<String> {
+        (!self.dir).then(|| format!("{:x}-{:x}", self.version, self.len))
     }
 }
 
@@ -255,6 +265,7 @@ impl IfsFs {
                 len: 0,
                 dir: false,
                 version: 0,
+                modified: SystemTime::now(),
             },
         }))
     }
@@ -270,13 +281,7 @@ impl IfsFs {
             .into_iter()
             .map(|f| {
                 let leaf = f.name.rsplit('/').next().unwrap_or(&f.name).to_string();
-                let meta = match f.kind {
-                    ChildKind::Folder => Meta::of(Entry::Folder),
-                    ChildKind::File => Meta::of(Entry::File {
-                        size: f.size,
-                        version: f.version,
-                    }),
-                };
+                let meta = Meta::of(Entry::of(&f));
                 let c: Box<dyn DavDirEntry> = Box::new(Child {
                     name: leaf.into_bytes(),
                     meta,

@@ -58,7 +58,24 @@ pub enum Entry {
         size: u64,
         /// Manifest version.
         version: u64,
+        /// When this version was written, ms since the Unix epoch (`None`
+        /// for files only the old directory record lists).
+        modified_ms: Option<u64>,
     },
+}
+
+impl Entry {
+    /// What a listing row describes.
+    pub fn of(f: &FileInfo) -> Entry {
+        match f.kind {
+            ChildKind::Folder => Entry::Folder,
+            ChildKind::File => Entry::File {
+                size: f.size,
+                version: f.version,
+                modified_ms: f.modified_ms,
+            },
+        }
+    }
 }
 
 /// The user's files through one warm session, served by a worker thread
@@ -146,6 +163,13 @@ impl Drive {
     pub async fn list(&self, name: &str) -> Result<Vec<FileInfo>, DriveError> {
         let name = name.to_string();
         self.run(move |d| async move { d.list(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Every live file and folder below folder `name`, at any depth.
+    pub async fn list_all(&self, name: &str) -> Result<Vec<FileInfo>, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.list_all(&name).await }.boxed_local())
             .await
     }
 
@@ -256,13 +280,7 @@ impl Inner {
             .into_iter()
             .find(|f| f.name == name)
             .ok_or_else(|| DriveError::NotFound(name.to_string()))?;
-        Ok(match found.kind {
-            ChildKind::Folder => Entry::Folder,
-            ChildKind::File => Entry::File {
-                size: found.size,
-                version: found.version,
-            },
-        })
+        Ok(Entry::of(&found))
     }
 
     /// Fetch file `name` into a spool file.

@@ -11,6 +11,9 @@
 
 pub mod davfs;
 mod drive;
+pub mod s3;
+pub mod s3keys;
+mod s3list;
 pub mod webdav;
 
-pub use drive::{Drive, DriveError};
+pub use drive::{Drive, DriveError, Entry};

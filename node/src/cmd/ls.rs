@@ -72,6 +72,7 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
                 "min_live_replicas": f.min_live_replicas,
                 "version": f.version,
                 "readers": f.readers.iter().map(|u| u.to_hex()).collect::<Vec<_>>(),
+                "modified_ms": f.modified_ms,
             })
         })
         .collect()
@@ -141,6 +142,7 @@ mod tests {
             min_live_replicas: None,
             version: 1,
             readers: vec![],
+            modified_ms: None,
         };
         let t = table(std::slice::from_ref(&d));
         assert!(
@@ -163,6 +165,7 @@ mod tests {
             min_live_replicas: Some(3),
             version: 1,
             readers: vec![ifs_core::UserId([7; 32])],
+            modified_ms: Some(1),
         };
         let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
@@ -182,6 +185,7 @@ mod tests {
             min_live_replicas: None,
             version: 1,
             readers: vec![],
+            modified_ms: None,
         };
         let t = table(&[f]);
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");

@@ -1,0 +1,681 @@
+//! The S3 frontend: `s3s`'s protocol layer (routing, XML, SigV4) over a
+//! [`Drive`]. A bucket is one of the user's top folders; object key `K`
+//! in bucket `B` is the file `B/K` (a key ending in `/` is a folder).
+//! Every request must be signed with an access key from the user's key
+//! file ([`crate::s3keys`]); anonymous requests are refused.
+//!
+//! ETags name a version of an object (`"<hash>-<version>"`): IFS encrypts
+//! each version under its own key, so it keeps no MD5 of the plaintext,
+//! and the `-` tells clients not to read the ETag as one. Multipart
+//! uploads are in [`crate::s3multipart`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::*;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tracing::warn;
+
+use crate::drive::{Drive, DriveError, Entry};
+use crate::s3keys;
+use crate::s3list::{self, Item};
+
+/// Keys in one listing page unless the client asks for fewer.
+const MAX_KEYS: usize = 1_000;
+/// Bytes read from the spool per body frame.
+const FRAME: usize = 256 * 1024;
+
+/// The S3 view of a drive.
+#[derive(Clone)]
+pub struct IfsS3 {
+    drive: Drive,
+}
+
+impl IfsS3 {
+    /// An S3 frontend over `drive`.
+    pub fn new(drive: Drive) -> IfsS3 {
+        IfsS3 { drive }
+    }
+}
+
+/// Access keys read from the key file on every request, so keys created
+/// or deleted while the gateway runs take effect at once.
+struct KeyFileAuth {
+    path: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for KeyFileAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        let keys = s3keys::load(&self.path).map_err(|e| {
+            warn!("s3: {e}");
+            s3_error!(InternalError, "the gateway's key file is unusable")
+        })?;
+        keys.into_iter()
+            .find(|k| k.id == access_key)
+            .map(|k| SecretKey::from(k.secret))
+            .ok_or_else(|| s3_error!(InvalidAccessKeyId))
+    }
+}
+
+/// The S3 service over `drive`, checking signatures against the keys in
+/// the file at `keys`.
+pub fn service(drive: Drive, keys: PathBuf) -> S3Service {
+    let mut b = S3ServiceBuilder::new(IfsS3::new(drive));
+    b.set_auth(KeyFileAuth { path: keys });
+    b.build()
+}
+
+/// Answer S3 on `listener` until `stop` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: S3Service,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().fallback(move |req: Request| {
+        let service = service.clone();
+        async move {
+            let req = req.map(s3s::Body::http_body_unsync);
+            match service.call(req).await {
+                Ok(resp) => resp.map(axum::body::Body::new).into_response(),
+                Err(e) => {
+                    warn!("s3: {e:?}");
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            }
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// Whether `addr` may serve S3: every request is signed, so any address
+/// may; beyond loopback the traffic is plain HTTP, which [`serve`]'s
+/// caller is told about.
+pub fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn drive_error(e: DriveError) -> S3Error {
+    match e {
+        DriveError::NotFound(n) => s3_error!(NoSuchKey, "no such key: {n}"),
+        DriveError::Get(ifs_client::GetError::NotFound(n)) => {
+            s3_error!(NoSuchKey, "no such key: {n}")
+        }
+        DriveError::BadName { name, reason } => {
+            s3_error!(
+                InvalidArgument,
+                "IFS cannot store the name {name:?}: {reason}"
+            )
+        }
+        DriveError::Exists(n) => s3_error!(InvalidRequest, "{n} exists"),
+        other => {
+            warn!("s3: {other}");
+            s3_error!(InternalError, "{other}")
+        }
+    }
+}
+
+/// The file name of `key` in `bucket`, checked against the name rule.
+fn object_name(bucket: &str, key: &str) -> S3Result<String> {
+    let name = format!("{bucket}/{key}");
+    ifs_core::name::validate_name(name.trim_end_matches('/'))
+        .map_err(|e| s3_error!(InvalidArgument, "IFS cannot store the key {key:?}: {e}"))?;
+    Ok(name)
+}
+
+/// A version's ETag (see the module doc).
+fn etag(name: &str, version: u64) -> ETag {
+    let h = blake3::hash(format!("{name}\0{version}").as_bytes());
+    ETag::Strong(format!("{}-{version}", &h.to_hex()[..32]))
+}
+
+fn timestamp(ms: Option<u64>) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.unwrap_or(0)))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a listing keeps of one object.
+#[derive(Clone, Debug)]
+struct Obj {
+    size: u64,
+    version: u64,
+    modified_ms: Option<u64>,
+    name: String,
+}
+
+impl IfsS3 {
+    /// Fail with NoSuchBucket unless `bucket` is a top folder.
+    async fn bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.drive.stat(bucket).await {
+            Ok(Entry::Folder) => Ok(()),
+            Ok(Entry::File { .. }) | Err(DriveError::NotFound(_)) => Err(s3_error!(NoSuchBucket)),
+            Err(DriveError::Get(ifs_client::GetError::NotFound(_))) => Err(s3_error!(NoSuchBucket)),
+            Err(e) => Err(drive_error(e)),
+        }
+    }
+
+    /// The file `name` of `bucket`: size, version, time.
+    async fn object(&self, name: &str) -> S3Result<Obj> {
+        match self.drive.stat(name).await.map_err(drive_error)? {
+            Entry::File {
+                size,
+                version,
+                modified_ms,
+            } => Ok(Obj {
+                size,
+                version,
+                modified_ms,
+                name: name.to_string(),
+            }),
+            Entry::Folder => Err(s3_error!(NoSuchKey)),
+        }
+    }
+
+    /// One page of `bucket`'s keys.
+    async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        marker: Option<&str>,
+        max_keys: Option<i32>,
+    ) -> S3Result<s3list::Page<Obj>> {
+        self.bucket(bucket).await?;
+        let base = s3list::base_folder(bucket, prefix);
+        // One level is enough when `/` rolls everything deeper up.
+        let listed = if delimiter == Some("/") {
+            self.drive.list(&base).await
+        } else {
+            self.drive.list_all(&base).await
+        };
+        let listed = match listed {
+            Ok(l) => l,
+            Err(DriveError::NotFound(_)) => Vec::new(),
+            Err(DriveError::Get(ifs_client::GetError::NotFound(_))) => Vec::new(),
+            Err(e) => return Err(drive_error(e)),
+        };
+        let items: Vec<Item<Obj>> = listed
+            .into_iter()
+            .filter_map(|f| {
+                let rel = f.name.strip_prefix(bucket)?.strip_prefix('/')?.to_string();
+                Some(match Entry::of(&f) {
+                    Entry::Folder => Item {
+                        key: format!("{rel}/"),
+                        object: None,
+                    },
+                    Entry::File {
+                        size,
+                        version,
+                        modified_ms,
+                    } => Item {
+                        key: rel,
+                        object: Some(Obj {
+                            size,
+                            version,
+                            modified_ms,
+                            name: f.name,
+                        }),
+                    },
+                })
+            })
+            .collect();
+        let max = max_keys.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS));
+        Ok(s3list::page(&items, prefix, delimiter, marker, max))
+    }
+
+    /// A body of `len` bytes of file `name` from `start`.
+    async fn body(&self, name: &str, start: u64, len: u64) -> S3Result<StreamingBlob> {
+        let spool = self.drive.fetch(name).await.map_err(drive_error)?;
+        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(internal)?;
+        Ok(StreamingBlob::wrap(read_stream(file, len, spool)))
+    }
+
+    /// Store the request body as file `name`; its ETag.
+    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, Entry)> {
+        let spool = self.drive.spool_file().map_err(drive_error)?;
+        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
+        let mut size = 0u64;
+        if let Some(mut body) = body {
+            while let Some(frame) = body.next().await {
+                let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+                size += frame.len() as u64;
+                file.write_all(&frame).await.map_err(internal)?;
+            }
+        }
+        file.flush().await.map_err(internal)?;
+        drop(file);
+        self.drive
+            .store(name, spool.path())
+            .await
+            .map_err(drive_error)?;
+        let entry = self.drive.stat(name).await.map_err(drive_error)?;
+        Ok((size, entry))
+    }
+}
+
+fn internal(e: std::io::Error) -> S3Error {
+    warn!("s3: spool: {e}");
+    s3_error!(InternalError, "the gateway's spool failed: {e}")
+}
+
+/// `len` bytes of `file` from where it stands, in frames; `keep` lives
+/// as long as the stream (the spool file it reads).
+fn read_stream<K: Send + Sync + 'static>(
+    file: tokio::fs::File,
+    len: u64,
+    keep: K,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+    futures::stream::unfold((file, len, keep), |(mut file, left, keep)| async move {
+        if left == 0 {
+            return None;
+        }
+        let want = left.min(FRAME as u64) as usize;
+        let mut buf = vec![0u8; want];
+        match file.read_exact(&mut buf).await {
+            Ok(_) => Some((Ok(Bytes::from(buf)), (file, left - want as u64, keep))),
+            Err(e) => Some((Err(e), (file, 0, keep))),
+        }
+    })
+}
+
+fn version_of(e: &Entry) -> (u64, Option<u64>) {
+    match e {
+        Entry::File {
+            version,
+            modified_ms,
+            ..
+        } => (*version, *modified_ms),
+        Entry::Folder => (0, None),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for IfsS3 {
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let top = self.drive.list("").await.map_err(drive_error)?;
+        let buckets = top
+            .into_iter()
+            .filter(|f| matches!(Entry::of(f), Entry::Folder))
+            .filter(|f| s3s::path::check_bucket_name(&f.name))
+            .map(|f| Bucket {
+                creation_date: Some(timestamp(f.modified_ms)),
+                name: Some(f.name),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let bucket = req.input.bucket;
+        match self.drive.stat(&bucket).await {
+            Ok(Entry::Folder) => return Err(s3_error!(BucketAlreadyOwnedByYou)),
+            Ok(Entry::File { .. }) => {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "a file named {bucket} is at the top of your folders"
+                ));
+            }
+            Err(_) => {}
+        }
+        self.drive.make_folder(&bucket).await.map_err(drive_error)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let bucket = req.input.bucket;
+        self.bucket(&bucket).await?;
+        if !self
+            .drive
+            .list(&bucket)
+            .await
+            .map_err(drive_error)?
+            .is_empty()
+        {
+            return Err(s3_error!(BucketNotEmpty));
+        }
+        self.drive
+            .remove_folder(&bucket)
+            .await
+            .map_err(drive_error)?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let token = match &input.continuation_token {
+            Some(t) => Some(
+                hex::decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| s3_error!(InvalidArgument, "bad continuation token"))?,
+            ),
+            None => None,
+        };
+        let marker = token.as_deref().or(input.start_after.as_deref());
+        let page = self
+            .list_page(
+                &input.bucket,
+                &prefix,
+                input.delimiter.as_deref(),
+                marker,
+                input.max_keys,
+            )
+            .await?;
+        let (contents, prefixes) = render(&page);
+        let key_count = (page.objects.len() + page.prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS as i32)),
+            key_count: Some(key_count),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(page.next_marker.is_some()),
+            next_continuation_token: page.next_marker.map(|m| hex::encode(m.as_bytes())),
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            start_after: input.start_after,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let page = self
+            .list_page(
+                &input.bucket,
+                &prefix,
+                input.delimiter.as_deref(),
+                input.marker.as_deref(),
+                input.max_keys,
+            )
+            .await?;
+        let (contents, prefixes) = render(&page);
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            marker: input.marker,
+            max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS as i32)),
+            is_truncated: Some(page.next_marker.is_some()),
+            next_marker: page.next_marker,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let name = object_name(&input.bucket, &input.key)?;
+        let o = self.object(&name).await?;
+        Ok(S3Response::new(HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(o.size as i64),
+            content_type: Some(
+                "application/octet-stream"
+                    .parse()
+                    .map_err(|_| s3_error!(InternalError))?,
+            ),
+            e_tag: Some(etag(&o.name, o.version)),
+            last_modified: Some(timestamp(o.modified_ms)),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let name = object_name(&input.bucket, &input.key)?;
+        let o = self.object(&name).await?;
+        let (range, content_range) = match input.range {
+            Some(r) => {
+                let r = r.check(o.size)?;
+                let cr = format!("bytes {}-{}/{}", r.start, r.end - 1, o.size);
+                (r, Some(cr))
+            }
+            None => (0..o.size, None),
+        };
+        let len = range.end - range.start;
+        let body = if len == 0 {
+            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+        } else {
+            self.body(&name, range.start, len).await?
+        };
+        Ok(S3Response::new(GetObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            body: Some(body),
+            content_length: Some(len as i64),
+            content_range,
+            content_type: Some(
+                "application/octet-stream"
+                    .parse()
+                    .map_err(|_| s3_error!(InternalError))?,
+            ),
+            e_tag: Some(etag(&o.name, o.version)),
+            last_modified: Some(timestamp(o.modified_ms)),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket).await?;
+        let name = object_name(&input.bucket, &input.key)?;
+        if input.key.ends_with('/') {
+            if input.content_length.unwrap_or(0) > 0 {
+                return Err(s3_error!(
+                    UnexpectedContent,
+                    "a key ending in / is a folder and holds no bytes"
+                ));
+            }
+            self.drive
+                .make_folder(name.trim_end_matches('/'))
+                .await
+                .map_err(drive_error)?;
+            return Ok(S3Response::new(PutObjectOutput::default()));
+        }
+        let (size, entry) = self.store_body(&name, input.body).await?;
+        let (version, _) = version_of(&entry);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&name, version)),
+            size: Some(size as i64),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented, "access point copy sources"));
+        };
+        self.bucket(&input.bucket).await?;
+        let from = object_name(src_bucket, src_key)?;
+        let to = object_name(&input.bucket, &input.key)?;
+        self.object(&from).await?;
+        self.drive
+            .copy_file(&from, &to)
+            .await
+            .map_err(drive_error)?;
+        let o = self.object(&to).await?;
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&o.name, o.version)),
+                last_modified: Some(timestamp(o.modified_ms.or(Some(now_ms())))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket).await?;
+        let name = object_name(&input.bucket, &input.key)?;
+        self.delete(&name, input.key.ends_with('/')).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket).await?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for o in input.delete.objects {
+            let done = match object_name(&input.bucket, &o.key) {
+                Ok(name) => self.delete(&name, o.key.ends_with('/')).await,
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(o.key),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some(e.code().as_str().to_string()),
+                    key: Some(o.key),
+                    message: e.message().map(str::to_string),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+}
+
+impl IfsS3 {
+    /// Delete file `name`, or the empty folder `name` when `folder`; a
+    /// name that is not there is deleted already (S3's answer).
+    async fn delete(&self, name: &str, folder: bool) -> S3Result<()> {
+        let done = if folder {
+            let name = name.trim_end_matches('/');
+            match self.drive.list(name).await {
+                Ok(children) if !children.is_empty() => return Ok(()),
+                Ok(_) => self.drive.remove_folder(name).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            self.drive.remove_file(name).await
+        };
+        match done {
+            Ok(()) => Ok(()),
+            Err(DriveError::NotFound(_)) => Ok(()),
+            Err(DriveError::Get(ifs_client::GetError::NotFound(_))) => Ok(()),
+            Err(e) => Err(drive_error(e)),
+        }
+    }
+}
+
+/// A page's objects and prefixes as S3 lists them.
+fn render(page: &s3list::Page<Obj>) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let contents = page
+        .objects
+        .iter()
+        .map(|(key, o)| Object {
+            key: Some(key.clone()),
+            size: Some(o.size as i64),
+            e_tag: Some(etag(&o.name, o.version)),
+            last_modified: Some(timestamp(o.modified_ms)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            ..Default::default()
+        })
+        .collect();
+    let prefixes = page
+        .prefixes
+        .iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(p.clone()),
+        })
+        .collect();
+    (contents, prefixes)
+}
