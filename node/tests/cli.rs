@@ -12,6 +12,9 @@ mod cluster;
 mod first_hour;
 #[path = "cli/folders.rs"]
 mod folders;
+#[path = "admin/http.rs"]
+#[allow(dead_code)] // shared with the admin tests
+mod http;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/listen_port.rs"]
@@ -22,6 +25,8 @@ mod names;
 mod put_input;
 #[path = "cli/readme.rs"]
 mod readme;
+#[path = "cli/resume.rs"]
+mod resume;
 #[path = "cli/roundtrip.rs"]
 mod roundtrip;
 #[path = "cli/support.rs"]

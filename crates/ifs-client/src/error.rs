@@ -160,6 +160,92 @@ pub enum PutError {
     /// The folder records of a tree could not be read or written.
     #[error("cannot write the folders: {0}")]
     Folders(#[source] GetError),
+    /// A commit found segments of the file that were never placed.
+    #[error("the upload lacks chunks {}", shown(missing))]
+    Incomplete {
+        /// Their indices (all of them).
+        missing: Vec<u32>,
+    },
+    /// A run of segments that does not end the file ended with a short one.
+    #[error(
+        "segment {index} holds {len} bytes: only the file's final segment may hold fewer than {segment}"
+    )]
+    NotWholeSegments {
+        /// The short segment.
+        index: u32,
+        /// Its plaintext bytes.
+        len: u64,
+        /// The upload's segment size.
+        segment: u64,
+    },
+    /// The size given to a commit is not what the placed chunks hold.
+    #[error("the file was said to hold {size} bytes, its chunks hold {placed}")]
+    SizeMismatch {
+        /// The size asked.
+        size: u64,
+        /// What the chunks hold.
+        placed: u64,
+    },
+    /// Chunks were placed too long ago to rely on nodes still keeping them
+    /// (see `upload::RESUME_WINDOW`): they must be sent again.
+    #[error(
+        "chunks {} were placed too long ago and must be sent again",
+        shown(indices)
+    )]
+    Stale {
+        /// Their indices.
+        indices: Vec<u32>,
+    },
+    /// The name got a version at or above the upload's since it began.
+    #[error(
+        "the upload was for version {version}, and version {newest} was written since; start over"
+    )]
+    Superseded {
+        /// The upload's version.
+        version: u64,
+        /// The newest version signed for the name.
+        newest: u64,
+    },
+    /// The final chunk could not be fetched back to seal it as last.
+    #[error("cannot seal chunk {index} as the file's last: {reason}")]
+    Reseal {
+        /// The chunk.
+        index: u32,
+        /// What every holder answered.
+        reason: String,
+    },
+    /// The upload's state file could not be read or written.
+    #[error("upload state {}: {source}", path.display())]
+    StateIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The upload's state file is damaged or from another build.
+    #[error("upload state {} is unusable: {reason}", path.display())]
+    StateCorrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The upload's state belongs to another key or file.
+    #[error("upload state does not match: {what}")]
+    StateMismatch {
+        /// What differs.
+        what: &'static str,
+    },
+}
+
+/// A list of chunk indices for an error line: the first few, then a count.
+fn shown(indices: &[u32]) -> String {
+    const SHOWN: usize = 8;
+    let head: Vec<String> = indices.iter().take(SHOWN).map(u32::to_string).collect();
+    match indices.len() {
+        n if n <= SHOWN => head.join(", "),
+        n => format!("{} and {} more", head.join(", "), n - SHOWN),
+    }
 }
 
 /// Errors of `get`, `ls` and `rm`: reading and changing records.

@@ -26,6 +26,7 @@ mod share;
 pub mod table;
 pub mod transfer;
 mod tree;
+pub mod upload;
 
 pub use catalog::{FileInfo, LsOptions, RmReport, ls, min_live_replicas, rm};
 pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, ShareError};
@@ -37,3 +38,4 @@ pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};
 pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};
 pub use tree::{FileOutcome, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree, put_tree};
+pub use upload::{AbortReport, RESUME_WINDOW, Resumed, Segments, Upload, put_file};

@@ -229,6 +229,8 @@ impl<'a> Placer<'a> {
             plain_len: chunk.plain_len,
             receipts: held,
             chain: first_chain,
+            last: chunk.last,
+            placed_ms: crate::put::now_ms(),
         })
     }
 

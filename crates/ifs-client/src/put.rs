@@ -1,35 +1,34 @@
 //! `put`: encode a stream, place every chunk R times along header chains,
-//! verify receipts, resend what is missing, commit the records.
+//! verify receipts, resend what is missing, commit the records. It runs
+//! on [`crate::upload::Upload`]: one upload, its segments in one call.
 //!
 //! The codec runs on its own threads and hands chunks over a bounded
-//! channel, so memory stays bounded whatever the input size; the
-//! preliminary table is built while the first chunks are encoded.
+//! channel, so memory stays bounded whatever the input size.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use futures::StreamExt;
-use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams, EncodedChunk, Encoder, FileKey, NoncePrefix};
+use ifs_core::codec::{CodecParams, FileKey, NoncePrefix};
 use ifs_core::file_record::FileRecord;
 use ifs_core::keys::{UserKey, wrap_key};
 use ifs_core::placement::Policy;
 use ifs_core::wire::{ChunkRef, Manifest, ManifestFields, PAGE_CHUNKS, Receipt};
 use ifs_core::{ChunkId, NodeId, UserId};
 use ifs_net::PeerId;
-use tokio::sync::mpsc;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::{ClientError, PutError};
-use crate::folders::{self, FileState};
 use crate::pages;
 use crate::place::Placer;
-use crate::plan::{cipher_estimate, node_name, reservation_bytes};
+use crate::plan::{node_name, reservation_bytes};
 use crate::records;
 use crate::reserve::{Book, reserve, settle_all};
 use crate::session::Session;
 use crate::table::{self, Probed};
+use crate::upload::{Segments, Upload};
 
 /// Nodes reserved beyond R, as alternates for resends.
 pub const EXTRA_CANDIDATES: usize = 2;
@@ -55,6 +54,9 @@ pub struct PutOptions {
     pub readers: Vec<UserId>,
     /// x25519 keys besides the owner's the file key is wrapped to.
     pub reader_keys: Vec<[u8; 32]>,
+    /// How long a placed, uncommitted chunk is relied on to stay stored
+    /// (see [`crate::upload::RESUME_WINDOW`], the default).
+    pub resume_window: std::time::Duration,
 }
 
 impl PutOptions {
@@ -70,12 +72,13 @@ impl PutOptions {
             progress: None,
             readers: Vec::new(),
             reader_keys: Vec::new(),
+            resume_window: crate::upload::RESUME_WINDOW,
         }
     }
 }
 
 /// One placed chunk and its verified receipts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlacedChunk {
     /// Position in the file.
     pub index: u32,
@@ -89,6 +92,10 @@ pub struct PlacedChunk {
     pub receipts: Vec<Receipt>,
     /// The first header chain it was sent along.
     pub chain: Vec<NodeId>,
+    /// Whether it was sealed as the file's last segment.
+    pub last: bool,
+    /// When it was placed (ms since the Unix epoch, this machine's clock).
+    pub placed_ms: u64,
 }
 
 /// The outcome of a put.
@@ -115,74 +122,28 @@ pub struct Replaced {
     pub version: u64,
 }
 
-/// Up to `segment + 1` bytes from the start of `input` (fewer only when it
-/// ends first), and the rest of it.
-fn read_head<R: Read>(mut input: R, segment: usize) -> std::io::Result<(Vec<u8>, R)> {
-    let mut head = Vec::new();
-    (&mut input)
-        .take(segment as u64 + 1)
-        .read_to_end(&mut head)?;
-    Ok((head, input))
-}
-
-/// Put `input` as `opts.name`, owned by `key`, through `session`'s entry node.
+/// Put `input` as `opts.name`, owned by `key`, through `session`'s entry
+/// node: an [`Upload`] of the whole input in one call, then its commit.
 pub async fn put<R: Read + Send + 'static>(
     session: &Session,
     key: &UserKey,
     input: R,
     opts: PutOptions,
 ) -> Result<PutReport, PutError> {
-    let replicas = opts.replicas.max(1);
-    let mut opts = opts;
     if let Some(size) = opts.size_hint {
         pages::check_size(size, opts.codec.segment_size as u64)?;
     }
-    // Read the first segment before anything is reserved: an unreadable
-    // input fails here, and an input that ends within it (a small file on
-    // stdin) has a known size, so it reserves only what it needs.
-    let seg = opts.codec.segment_size;
-    let (head, input) = tokio::task::spawn_blocking(move || read_head(input, seg))
-        .await
-        .map_err(|e| ifs_core::CodecError::Read(std::io::Error::other(e)))?
-        .map_err(ifs_core::CodecError::Read)?;
-    if head.len() <= seg && opts.size_hint.is_none() {
-        opts.size_hint = Some(head.len() as u64);
-    }
-    let input = std::io::Cursor::new(head).chain(input);
-    let max_chunk = (opts.codec.segment_size + CHUNK_OVERHEAD) as u64;
-    // A file of known size has no chunk larger than itself: a small file
-    // reserves its own size, not a whole segment, on every node.
-    let chunk_cap = opts.size_hint.map_or(max_chunk, |s| {
-        max_chunk.min(cipher_estimate(s, opts.codec.segment_size as u64))
-    });
-    let ask = TableAsk {
-        replicas,
-        total: opts
-            .size_hint
-            .map(|s| cipher_estimate(s, opts.codec.segment_size as u64)),
-        overprovision_pct: opts.overprovision_pct,
-        max_chunk: chunk_cap,
+    let size_hint = opts.size_hint;
+    let upload = Upload::begin(session, key, opts).await?;
+    let whole = Segments {
+        first_index: 0,
+        data: input,
+        size_hint,
+        last: true,
+        keep_placed: false,
     };
-    let placer = open_table(session, key, &ask, max_chunk).await?;
-    let result = upload(session, key, input, &opts, &placer).await;
-    let report = match result {
-        Ok((report, manifest)) => {
-            folders::record_file(session, key, FileState::live(&opts.name, &manifest))
-                .await
-                .map(|()| report)
-                .map_err(|e| {
-                    PutError::Session(ClientError::Request {
-                        peer: session.entry().to_string(),
-                        reason: e.to_string(),
-                    })
-                })
-        }
-        Err(e) => Err(e),
-    };
-    // Settle even after a failed commit: nothing stored is lost by it, and
-    // unused space goes back at once.
-    settle_all(session, key, &placer.into_book()).await;
-    report
+    upload.put_segments(session, key, whole).await?;
+    upload.commit(session, key, upload.placed_bytes()).await
 }
 
 /// What a preliminary table must hold room for.
@@ -228,79 +189,22 @@ pub(crate) async fn upload<R: Read + Send + 'static>(
     opts: &PutOptions,
     placer: &Placer<'_>,
 ) -> Result<(PutReport, Manifest), PutError> {
-    let file_key = FileKey::generate(&mut rand::rng());
-    let prefix = NoncePrefix::generate(&mut rand::rng());
-    // The version is fixed before the upload: every chain binds its chunk
-    // to (record, version), so holders know what a later delete covers.
-    // Nodes see the file's handle, never its path (`UserKey::file_handle`);
-    // chunk `i` binds to its manifest page's record (`pages`).
-    let handle = key.file_handle(&opts.name);
-    let owner = key.user_id();
-    let version = next_version(session, key, &opts.name).await;
-    let (tx, mut rx) = mpsc::channel::<Result<EncodedChunk, ifs_core::CodecError>>(2);
-    let (enc_key, params) = (file_key.clone(), opts.codec.clone());
-    // The encoder thread stops as soon as the channel closes (put failed).
-    let encoder = std::thread::spawn(move || {
-        let enc = match Encoder::new(input, &enc_key, prefix, &params) {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        };
-        for item in enc {
-            if tx.blocking_send(item).is_err() {
-                return;
-            }
-        }
-    });
-    let placed = {
-        let chunks = futures::stream::poll_fn(|cx| rx.poll_recv(cx))
-            .map(|item| {
-                let progress = opts.progress.clone();
-                let (owner, handle) = (&owner, &handle);
-                async move {
-                    let chunk = item?;
-                    if u64::from(chunk.index) >= pages::MAX_FILE_CHUNKS {
-                        return Err(PutError::TooManyChunks {
-                            chunks: u64::from(chunk.index) + 1,
-                            max: pages::MAX_FILE_CHUNKS,
-                            segment: opts.codec.segment_size as u64,
-                        });
-                    }
-                    let record = pages::record_of_chunk(owner, handle, chunk.index);
-                    let placed = placer.place(chunk, (record, version)).await?;
-                    if let Some(p) = progress {
-                        p.fetch_add(placed.plain_len, Ordering::Relaxed);
-                    }
-                    Ok::<_, PutError>(placed)
-                }
-            })
-            .buffer_unordered(opts.in_flight.max(1));
-        futures::pin_mut!(chunks);
-        let mut placed = Vec::new();
-        while let Some(r) = chunks.next().await {
-            placed.push(r?);
-        }
-        Ok::<_, PutError>(placed)
+    let upload = Upload::begin(session, key, opts.clone()).await?;
+    let whole = Segments {
+        first_index: 0,
+        data: input,
+        size_hint: opts.size_hint,
+        last: true,
+        keep_placed: false,
     };
-    drop(rx);
-    let mut placed = placed?;
-    let _ = encoder.join();
-    placed.sort_by_key(|c| c.index);
-    if placed.is_empty()
-        || placed
-            .iter()
-            .enumerate()
-            .any(|(i, c)| c.index as usize != i)
-    {
-        return Err(PutError::EncoderGone);
-    }
-    commit(session, key, opts, (&file_key, prefix), version, placed).await
+    upload.place_segments(whole, placer).await?;
+    upload
+        .commit_unlisted(session, key, upload.placed_bytes())
+        .await
 }
 
 /// The version a put of `name` must use to supersede everything seen.
-async fn next_version(session: &Session, key: &UserKey, name: &str) -> u64 {
+pub(crate) async fn next_version(session: &Session, key: &UserKey, name: &str) -> u64 {
     current(session, key, name).await.0
 }
 
@@ -391,8 +295,9 @@ async fn preliminary_table(
     Ok((ranked, peers, book))
 }
 
-/// Write the manifest and the file record.
-async fn commit(
+/// Write the manifest and the file record of `placed` (every chunk of
+/// the file, in order).
+pub(crate) async fn commit_records(
     session: &Session,
     key: &UserKey,
     opts: &PutOptions,

@@ -4,7 +4,9 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use ifs_client::{GetOptions, LsOptions, PutOptions, Session, get, ls, put, rm};
+use ifs_client::{
+    GetOptions, LsOptions, PutError, PutOptions, Segments, Session, Upload, get, ls, put, rm,
+};
 use ifs_core::codec::CodecParams;
 use ifs_core::keys::{NodeKey, UserKey};
 use ifs_net::Multiaddr;
@@ -17,6 +19,10 @@ struct Net {
 }
 
 async fn start(n: usize) -> Net {
+    start_with(n, |_| {}).await
+}
+
+async fn start_with(n: usize, tune: impl Fn(&mut NodeConfig)) -> Net {
     let mut nodes: Vec<NodeHandle> = Vec::new();
     let mut dirs = Vec::new();
     for _ in 0..n {
@@ -37,6 +43,7 @@ async fn start(n: usize) -> Net {
         if let Some(first) = nodes.first() {
             cfg.bootstrap = first.addrs();
         }
+        tune(&mut cfg);
         nodes.push(Node::spawn(cfg).await.unwrap());
         dirs.push(dir);
     }
@@ -269,4 +276,166 @@ async fn a_node_killed_mid_put_is_replaced_by_resends_to_alternates() {
     for h in net.nodes {
         h.shutdown().await;
     }
+}
+
+/// The segments `range` of `data` at `seg` bytes each, as one part.
+fn part(
+    data: &[u8],
+    seg: usize,
+    range: std::ops::Range<usize>,
+    last: bool,
+) -> Segments<Cursor<Vec<u8>>> {
+    let bytes = data[range.start * seg..(range.end * seg).min(data.len())].to_vec();
+    Segments {
+        first_index: range.start as u32,
+        size_hint: Some(bytes.len() as u64),
+        data: Cursor::new(bytes),
+        last,
+        keep_placed: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_placed_out_of_order_and_at_once_commit_with_the_last_sealed_again() {
+    let net = start(4).await;
+    let user = UserKey::generate(&mut rand::rng());
+    let seg = 64 << 10;
+    // Six whole segments: the final part is full-sized, so nothing told
+    // the upload it ends the file until the commit.
+    let data = random_bytes(6 * seg);
+    let mut o = opts("parts.bin", data.len());
+    o.codec = CodecParams::with_segment_size(seg);
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let up = Upload::begin(&s1, &user, o.clone()).await.unwrap();
+
+    // The last part and the first at once, none marked as ending the file.
+    let (c, a) = tokio::join!(
+        up.put_segments(&s1, &user, part(&data, seg, 4..6, false)),
+        up.put_segments(&s1, &user, part(&data, seg, 0..2, false)),
+    );
+    assert_eq!(c.unwrap().len(), 2);
+    assert_eq!(a.unwrap().len(), 2);
+    match up.commit(&s1, &user, data.len() as u64).await {
+        Err(PutError::Incomplete { missing }) => assert_eq!(missing, vec![2, 3]),
+        other => panic!("a commit with a hole: {other:?}"),
+    }
+    // A part that does not end the file must hold whole segments.
+    let short = Segments {
+        first_index: 2,
+        size_hint: None,
+        data: Cursor::new(data[2 * seg..3 * seg - 1].to_vec()),
+        last: false,
+        keep_placed: false,
+    };
+    assert!(matches!(
+        up.put_segments(&s1, &user, short).await,
+        Err(PutError::NotWholeSegments { index: 2, .. })
+    ));
+
+    // Saved, loaded by another process, finished there.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("parts.put");
+    up.save(&state).unwrap();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the state holds the file key");
+    let stranger = UserKey::generate(&mut rand::rng());
+    assert!(matches!(
+        Upload::load(&state, &stranger, o.clone()),
+        Err(PutError::StateMismatch { .. })
+    ));
+    let up = Upload::load(&state, &user, o).unwrap();
+    assert_eq!(up.placed().len(), 4);
+    up.put_segments(&s1, &user, part(&data, seg, 2..4, false))
+        .await
+        .unwrap();
+    let report = up.commit(&s1, &user, data.len() as u64).await.unwrap();
+    assert_eq!(report.chunks.len(), 6);
+    assert!(
+        report.chunks[5].last,
+        "the top chunk was sealed again as last"
+    );
+
+    let s4 = Session::connect(addr(&net.nodes[3])).await.unwrap();
+    let (got, out) = get(&s4, &user, "parts.bin", Vec::new(), GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(got.size, data.len() as u64);
+    assert!(out == data, "bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_put_sends_again_the_chunks_nodes_collected_meanwhile() {
+    // Nodes that collect an uncommitted chunk after three seconds.
+    let net = start_with(4, |cfg| {
+        cfg.durability.repair_interval = Duration::from_millis(300);
+        cfg.durability.collect_after = Duration::from_secs(3);
+    })
+    .await;
+    let user = UserKey::generate(&mut rand::rng());
+    let seg = 64 << 10;
+    let data = random_bytes(5 * seg + 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let state = dir.path().join("src.put");
+    let mut o = opts("collected.bin", data.len());
+    o.codec = CodecParams::with_segment_size(seg);
+    o.resume_window = Duration::from_secs(1);
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+
+    // A first run places three segments, then stops.
+    let mut up = Upload::begin(&s1, &user, o.clone()).await.unwrap();
+    up.persist_to(&state);
+    let first = up
+        .put_segments(&s1, &user, part(&data, seg, 0..3, false))
+        .await
+        .unwrap();
+    drop(up);
+    let held = |id| {
+        let nodes = &net.nodes;
+        async move {
+            let mut n = 0;
+            for h in nodes {
+                n += usize::from(h.store().contains(id).await.unwrap());
+            }
+            n
+        }
+    };
+    for _ in 0..300 {
+        if held(first[0].id).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        held(first[0].id).await,
+        0,
+        "the nodes never collected the chunk"
+    );
+
+    // The resumed put trusts none of them any more and sends them again.
+    let mut heard = None;
+    let file = std::fs::File::open(&src).unwrap();
+    let report = ifs_client::put_file(&s1, &user, file, data.len() as u64, o, &state, |r| {
+        heard = Some(r)
+    })
+    .await
+    .unwrap();
+    assert_eq!(heard, None, "stale chunks are not reported as stored");
+    assert!(!state.exists(), "the state is removed once committed");
+    for c in &report.chunks {
+        assert!(held(c.id).await >= 3, "chunk {} is on 3 nodes", c.index);
+    }
+    let s4 = Session::connect(addr(&net.nodes[3])).await.unwrap();
+    let (_, out) = get(
+        &s4,
+        &user,
+        "collected.bin",
+        Vec::new(),
+        GetOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(out == data, "bytes differ");
 }

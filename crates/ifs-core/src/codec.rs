@@ -42,7 +42,7 @@ mod segment;
 pub use decoder::{ChunkBuffers, Decoder, WriteAt};
 pub use encoder::Encoder;
 pub use error::CodecError;
-pub use segment::decode_segment;
+pub use segment::{decode_segment, seal_segment};
 
 use crate::ids::ChunkId;
 use serde::{Deserialize, Serialize};

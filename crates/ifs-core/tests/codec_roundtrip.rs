@@ -318,3 +318,60 @@ fn invalid_params_are_refused() {
         Some(CodecError::EmptyManifest)
     ));
 }
+
+/// A file encoded in parts (out of order, each at its first index, only
+/// the final part ending the file) is the same chunks as one pass, and a
+/// chunk sealed not-last then resealed as last decodes as the end.
+#[test]
+fn parts_encode_to_the_chunks_of_one_pass() {
+    use ifs_core::codec::seal_segment;
+    let (k, p) = key();
+    let data = input(Kind::Mixed, 5 * SEG + 100, 7);
+    let whole: Vec<EncodedChunk> = Encoder::new(&data[..], &k, p, &params(2))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut parts = Vec::new();
+    for (first, range, last) in [
+        (4u32, 4 * SEG..data.len(), true),
+        (0, 0..2 * SEG, false),
+        (2, 2 * SEG..4 * SEG, false),
+    ] {
+        let part: Vec<EncodedChunk> = Encoder::part(&data[range], &k, p, &params(2), first, last)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        parts.extend(part);
+    }
+    parts.sort_by_key(|c| c.index);
+    assert_eq!(parts, whole);
+
+    // Exactly 4 segments, the part not knowing it ends the file: the
+    // highest chunk is not last until resealed.
+    let four = &data[..4 * SEG];
+    let mut chunks: Vec<EncodedChunk> = Encoder::part(four, &k, p, &params(1), 0, false)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(chunks.iter().all(|c| !c.last));
+    let ids = |cs: &[EncodedChunk]| cs.iter().map(|c| c.id).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    let mut dec = Decoder::new(&k, p, ids(&chunks), &mut out, &params(1)).unwrap();
+    let refused = chunks
+        .iter()
+        .try_for_each(|c| dec.push(c.index, c.data.clone()));
+    assert!(
+        refused.is_err() || dec.finish().is_err(),
+        "a file without its last chunk decodes"
+    );
+    let top = chunks.pop().unwrap();
+    let plain = decode_segment(&k, &p, 3, false, &top.id, top.data, SEG).unwrap();
+    chunks.push(seal_segment(&k, p, 3, true, plain, 1).unwrap());
+    let mut out = Vec::new();
+    let mut dec = Decoder::new(&k, p, ids(&chunks), &mut out, &params(1)).unwrap();
+    for c in &chunks {
+        dec.push(c.index, c.data.clone()).unwrap();
+    }
+    dec.finish().unwrap();
+    assert_eq!(out, four);
+}

@@ -18,7 +18,8 @@ use crate::stdout::{errln, out, outln};
 /// Arguments of `ifsnode put`.
 #[derive(Debug, Args)]
 pub struct PutArgs {
-    /// The file to store, or `-` for stdin; with -r, a directory
+    /// The file to store, or `-` for stdin (not resumable); with -r, a
+    /// directory
     pub file: String,
     /// With -r: the folder to put the directory's files in [default: the
     /// directory's name; `/` for the top folder]
@@ -44,6 +45,11 @@ pub struct PutArgs {
     /// per-chunk overhead
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_segment)]
     pub segment_size: u64,
+    /// Start over instead of resuming a cut put of the same file (a put of
+    /// a file, not stdin, saves its progress beside the user key and
+    /// resumes from it when run again)
+    #[arg(long)]
+    pub no_resume: bool,
     /// Print a JSON object: name, size, version, replaced, chunks [{id, len, chain, nodes}]
     /// (with -r: files [{name, path, size, version, chunks, replaced, done_ms, error}],
     /// files_ok, files_failed, bytes, seconds)
@@ -118,6 +124,38 @@ fn open_input(file: &str) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)>
     Ok((input, size))
 }
 
+/// Where a put of `file` as `name` keeps its progress: under the user
+/// key's directory, named by the name and the source's identity (path,
+/// size, modification time), so a changed file never resumes an upload
+/// of its old bytes.
+fn state_path(file: &str, name: &str, size: u64) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let meta = std::fs::metadata(file).with_context(|| format!("cannot read {file}"))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let path = std::fs::canonicalize(file).unwrap_or_else(|_| PathBuf::from(file));
+    let mut h = blake3::Hasher::new();
+    for part in [
+        name.as_bytes(),
+        path.as_os_str().as_encoded_bytes(),
+        &size.to_le_bytes(),
+        &mtime.to_le_bytes(),
+    ] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    let dir = crate::cmd::key::ifs_home()?.join("uploads");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir.join(format!("{}.put", &h.finalize().to_hex()[..32])))
+}
+
 /// Run `ifsnode put`.
 pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     if args.recursive {
@@ -133,10 +171,28 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     opts.size_hint = size;
     opts.progress = Some(bar.counter());
     let started = std::time::Instant::now();
+    let state = match size {
+        Some(size) if !args.no_resume => Some(state_path(&args.file, &name, size)?),
+        _ => None,
+    };
     let report = with_client(global, &args.peer, "put", async |session, key| {
-        ifs_client::put(session, key, input, opts)
-            .await
-            .with_context(|| format!("put {name} failed"))
+        let put = async {
+            match (&state, size) {
+                (Some(state), Some(size)) => {
+                    let file = std::fs::File::open(&args.file)?;
+                    let said = |r: ifs_client::Resumed| {
+                        errln!(
+                            "resuming: {} of {} chunks already stored",
+                            r.stored,
+                            r.chunks
+                        );
+                    };
+                    Ok(ifs_client::put_file(session, key, file, size, opts, state, said).await?)
+                }
+                _ => Ok::<_, anyhow::Error>(ifs_client::put(session, key, input, opts).await?),
+            }
+        };
+        put.await.with_context(|| format!("put {name} failed"))
     })?;
     bar.finish();
     let secs = started.elapsed().as_secs_f64();
@@ -226,6 +282,8 @@ mod tests {
                 plain_len: 5,
                 receipts: vec![],
                 chain: vec![key.node_id()],
+                last: true,
+                placed_ms: 0,
             }],
             replaced: Some(ifs_client::Replaced {
                 size: 3,

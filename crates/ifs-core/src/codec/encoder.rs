@@ -45,6 +45,8 @@ pub struct Encoder<R: Read> {
     next_out: u32,
     input_done: bool,
     ended: bool,
+    /// Whether the input's final segment is the file's last (sealed so).
+    ends_file: bool,
 }
 
 impl<R: Read> Encoder<R> {
@@ -55,6 +57,22 @@ impl<R: Read> Encoder<R> {
         key: &FileKey,
         prefix: NoncePrefix,
         params: &CodecParams,
+    ) -> Result<Self, CodecError> {
+        Self::part(reader, key, prefix, params, 0, true)
+    }
+
+    /// Encodes `reader` as the segments of a file from index `first` on,
+    /// for a file uploaded in parts. The input's final segment is sealed
+    /// as the file's last only when `ends_file`; every other segment as
+    /// not last. A part that does not end the file must hold whole
+    /// segments for the file to decode (the caller checks `plain_len`).
+    pub fn part(
+        reader: R,
+        key: &FileKey,
+        prefix: NoncePrefix,
+        params: &CodecParams,
+        first: u32,
+        ends_file: bool,
     ) -> Result<Self, CodecError> {
         let params = params.validated()?;
         // Input buffers, compression outputs and one read ahead, all of
@@ -79,10 +97,11 @@ impl<R: Read> Encoder<R> {
             pool,
             buffers,
             ahead: None,
-            next_read: 0,
-            next_out: 0,
+            next_read: u64::from(first),
+            next_out: first,
             input_done: false,
             ended: false,
+            ends_file,
         })
     }
 
@@ -98,7 +117,7 @@ impl<R: Read> Encoder<R> {
         while !self.input_done && self.pool.outstanding() < self.in_flight {
             let index = u32::try_from(self.next_read).map_err(|_| CodecError::TooManySegments)?;
             let (plain, last) = self.next_segment()?;
-            self.pool.submit(index, (plain, last))?;
+            self.pool.submit(index, (plain, last && self.ends_file))?;
             self.next_read += 1;
             self.input_done = last;
         }

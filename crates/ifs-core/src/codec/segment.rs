@@ -250,6 +250,27 @@ impl Opener {
     }
 }
 
+/// Seals one segment on the calling thread: `plain` as segment `index`
+/// of the file under `key` and `prefix`, the file's last when `last`,
+/// compressed at zstd `level` when that pays. The same chunk the
+/// [`super::Encoder`] would make from these bytes at this position.
+pub fn seal_segment(
+    key: &FileKey,
+    prefix: NoncePrefix,
+    index: u32,
+    last: bool,
+    plain: Vec<u8>,
+    level: i32,
+) -> Result<EncodedChunk, CodecError> {
+    if plain.len() > super::MAX_SEGMENT_SIZE {
+        return Err(CodecError::InvalidParams {
+            reason: "segment_size must be in 1..=MAX_SEGMENT_SIZE",
+        });
+    }
+    let mut sealer = Sealer::new(key, prefix, level)?;
+    sealer.seal(index, last, plain, &BufferPool::new(0, 0))
+}
+
 /// Decodes one chunk on the calling thread: checks it against `id`,
 /// decrypts it as segment `index` (the file's last when `last`) and
 /// decompresses it, refusing more than `max_plain` bytes of plaintext

@@ -233,6 +233,12 @@ impl Shared {
             Ok(stored) => {
                 if !stored.already_present {
                     lock(&self.grants).charge(&hop.reservation_id, chain.len);
+                } else if let Some(since) =
+                    lock(&self.durability.unreferenced).get_mut(&chain.chunk)
+                {
+                    // Sent again by its owner (a resumed upload): the
+                    // collection grace starts over, as for a new copy.
+                    *since = now;
                 }
                 self.index_chunk(chain.chunk, chain.record, chain.version)
                     .await;
