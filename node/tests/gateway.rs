@@ -1,6 +1,9 @@
 //! End-to-end tests of `ifsnode serve` with real clients: rclone's webdav
 //! and s3 backends, the litmus suite, and boto3.
 
+#[path = "admin/http.rs"]
+#[allow(dead_code)] // each test binary uses a different part of it
+mod http;
 #[path = "gateway/s3.rs"]
 mod s3;
 #[path = "data_path/support.rs"]

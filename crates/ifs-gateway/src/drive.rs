@@ -2,6 +2,8 @@
 //! Every operation is an `ifs-client` call; the gateway's protocols map
 //! their requests onto these.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,7 +13,8 @@ use futures::future::LocalBoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use ifs_client::{
-    ChildKind, FileInfo, GetError, GetOptions, LsOptions, PutError, PutOptions, Session,
+    ChildKind, FileInfo, GetError, GetOptions, LsOptions, PutError, PutOptions, Segments, Session,
+    Upload,
 };
 use ifs_core::keys::UserKey;
 use ifs_core::name::validate_name;
@@ -45,6 +48,9 @@ pub enum DriveError {
     /// The drive's worker is gone.
     #[error("the gateway is stopping")]
     Stopped,
+    /// No upload in progress under this id.
+    #[error("no upload {0} in progress")]
+    NoUpload(u64),
 }
 
 /// What one name is.
@@ -99,6 +105,10 @@ struct Inner {
     key: UserKey,
     replicas: usize,
     spool: PathBuf,
+    /// Uploads in progress (S3 multipart), by id.
+    uploads: RefCell<HashMap<u64, Arc<Upload>>>,
+    /// The id the next upload gets.
+    next_upload: Cell<u64>,
 }
 
 impl Drive {
@@ -113,6 +123,8 @@ impl Drive {
             key,
             replicas: replicas.max(1),
             spool: spool.path().to_path_buf(),
+            uploads: RefCell::new(HashMap::new()),
+            next_upload: Cell::new(1),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -230,7 +242,109 @@ impl Drive {
     }
 }
 
+/// Uploads a file in parts ([`Drive::upload_begin`] … [`Drive::upload_commit`]).
+impl Drive {
+    /// Begin uploading `name` in segments of `segment_size` bytes: chunks
+    /// are bound to the name's next version; nothing is listed until the
+    /// commit. Returns the upload's id.
+    pub async fn upload_begin(&self, name: &str, segment_size: u64) -> Result<u64, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| {
+            async move {
+                let mut opts = PutOptions::new(&name);
+                opts.replicas = d.replicas;
+                opts.codec.segment_size = segment_size as usize;
+                let up = Upload::begin(&d.session, &d.key, opts).await?;
+                let id = d.next_upload.get();
+                d.next_upload.set(id + 1);
+                d.uploads.borrow_mut().insert(id, Arc::new(up));
+                Ok(id)
+            }
+            .boxed_local()
+        })
+        .await
+    }
+
+    /// Place the `size` bytes of the file at `path` as the segments from
+    /// `first_index` on (sealing the final one as the file's last when
+    /// `last`); a part placed before at these indices is replaced.
+    pub async fn upload_part(
+        &self,
+        id: u64,
+        first_index: u32,
+        path: &Path,
+        size: u64,
+        last: bool,
+    ) -> Result<(), DriveError> {
+        let path = path.to_path_buf();
+        self.run(move |d| {
+            async move {
+                let up = d.upload(id)?;
+                let part = Segments {
+                    first_index,
+                    data: std::fs::File::open(&path)?,
+                    size_hint: Some(size),
+                    last,
+                    keep_placed: false,
+                };
+                up.put_segments(&d.session, &d.key, part).await?;
+                Ok(())
+            }
+            .boxed_local()
+        })
+        .await
+    }
+
+    /// Commit upload `id` as a file of `size` bytes: its manifest and its
+    /// folder entry. The upload ends whether it succeeds or not.
+    pub async fn upload_commit(&self, id: u64, size: u64) -> Result<(), DriveError> {
+        self.run(move |d| {
+            async move {
+                let up = d.upload(id)?;
+                let done = up.commit(&d.session, &d.key, size).await;
+                if done.is_ok() {
+                    d.uploads.borrow_mut().remove(&id);
+                }
+                done?;
+                Ok(())
+            }
+            .boxed_local()
+        })
+        .await
+    }
+
+    /// Give upload `id` up: its placed chunks are freed (or left to the
+    /// nodes' collection when the name holds a live file).
+    pub async fn upload_abort(&self, id: u64) -> Result<(), DriveError> {
+        self.run(move |d| {
+            async move {
+                let up = d
+                    .uploads
+                    .borrow_mut()
+                    .remove(&id)
+                    .ok_or(DriveError::NoUpload(id))?;
+                // A part still being placed holds the upload too: then its
+                // chunks are left to the nodes' collection.
+                if let Ok(up) = Arc::try_unwrap(up) {
+                    up.abort(&d.session, &d.key).await?;
+                }
+                Ok(())
+            }
+            .boxed_local()
+        })
+        .await
+    }
+}
+
 impl Inner {
+    fn upload(&self, id: u64) -> Result<Arc<Upload>, DriveError> {
+        self.uploads
+            .borrow()
+            .get(&id)
+            .cloned()
+            .ok_or(DriveError::NoUpload(id))
+    }
+
     fn spool_file(&self) -> Result<tempfile::NamedTempFile, DriveError> {
         Ok(tempfile::NamedTempFile::new_in(&self.spool)?)
     }

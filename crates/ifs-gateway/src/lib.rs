@@ -14,6 +14,7 @@ mod drive;
 pub mod s3;
 pub mod s3keys;
 mod s3list;
+pub mod s3multipart;
 pub mod webdav;
 
 pub use drive::{Drive, DriveError, Entry};

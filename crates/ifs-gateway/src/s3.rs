@@ -4,10 +4,10 @@
 //! Every request must be signed with an access key from the user's key
 //! file ([`crate::s3keys`]); anonymous requests are refused.
 //!
-//! ETags name a version of an object (`"<hash>-<version>"`): IFS encrypts
-//! each version under its own key, so it keeps no MD5 of the plaintext,
-//! and the `-` tells clients not to read the ETag as one. Multipart
-//! uploads are in [`crate::s3multipart`].
+//! ETags name a version of an object (40 hex digits of a hash of its name
+//! and version): IFS encrypts each version under its own key and keeps no
+//! MD5 of the plaintext, and an ETag of another length tells clients not
+//! to read it as one. Multipart uploads: see [`crate::s3multipart`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +28,9 @@ use tracing::warn;
 use crate::drive::{Drive, DriveError, Entry};
 use crate::s3keys;
 use crate::s3list::{self, Item};
+use crate::s3multipart::{
+    MAX_PART_NUMBER, Multipart, PartDone, Uploads, WAIT_FOR_FIRST, check_complete, segment_for,
+};
 
 /// Keys in one listing page unless the client asks for fewer.
 const MAX_KEYS: usize = 1_000;
@@ -38,12 +41,16 @@ const FRAME: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct IfsS3 {
     drive: Drive,
+    uploads: Uploads,
 }
 
 impl IfsS3 {
     /// An S3 frontend over `drive`.
     pub fn new(drive: Drive) -> IfsS3 {
-        IfsS3 { drive }
+        IfsS3 {
+            drive,
+            uploads: Uploads::default(),
+        }
     }
 }
 
@@ -137,7 +144,7 @@ fn object_name(bucket: &str, key: &str) -> S3Result<String> {
 /// A version's ETag (see the module doc).
 fn etag(name: &str, version: u64) -> ETag {
     let h = blake3::hash(format!("{name}\0{version}").as_bytes());
-    ETag::Strong(format!("{}-{version}", &h.to_hex()[..32]))
+    ETag::Strong(h.to_hex()[..40].to_string())
 }
 
 fn timestamp(ms: Option<u64>) -> Timestamp {
@@ -250,19 +257,31 @@ impl IfsS3 {
     }
 
     /// Store the request body as file `name`; its ETag.
-    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, Entry)> {
+    /// The request body in a spool file: the file, its size and the
+    /// BLAKE3 of its bytes (40 hex digits).
+    async fn spool_body(
+        &self,
+        body: Option<StreamingBlob>,
+    ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
         let spool = self.drive.spool_file().map_err(drive_error)?;
         let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
         let mut size = 0u64;
+        let mut hash = blake3::Hasher::new();
         if let Some(mut body) = body {
             while let Some(frame) = body.next().await {
                 let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
                 size += frame.len() as u64;
+                hash.update(&frame);
                 file.write_all(&frame).await.map_err(internal)?;
             }
         }
         file.flush().await.map_err(internal)?;
-        drop(file);
+        Ok((spool, size, hash.finalize().to_hex()[..40].to_string()))
+    }
+
+    /// Store the request body as file `name`; its size and entry.
+    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, Entry)> {
+        let (spool, size, _) = self.spool_body(body).await?;
         self.drive
             .store(name, spool.path())
             .await
@@ -593,6 +612,229 @@ impl S3 for IfsS3 {
         let name = object_name(&input.bucket, &input.key)?;
         self.delete(&name, input.key.ends_with('/')).await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket).await?;
+        let name = object_name(&input.bucket, &input.key)?;
+        if input.key.ends_with('/') {
+            return Err(s3_error!(InvalidArgument, "a key ending in / is a folder"));
+        }
+        let m = Multipart::new(input.bucket.clone(), input.key.clone(), name, now_ms());
+        let id = self.uploads.add(m).ok_or_else(|| {
+            s3_error!(
+                SlowDown,
+                "too many multipart uploads in progress: complete or abort some"
+            )
+        })?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let m = self
+            .uploads
+            .get(&input.upload_id, &input.bucket, &input.key)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let n = input.part_number;
+        if !(1..=MAX_PART_NUMBER).contains(&n) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "part numbers run from 1 to {MAX_PART_NUMBER}"
+            ));
+        }
+        let (spool, size, hash) = self.spool_body(input.body).await?;
+        let (part_size, upload) = if n == 1 {
+            let _one = m.begin.lock().await;
+            let known = *m.first.borrow();
+            match known {
+                Some((p, _)) if p != size => {
+                    return Err(s3_error!(
+                        InvalidPart,
+                        "part 1 was sent before with {p} bytes; it fixes the part size"
+                    ));
+                }
+                Some(first) => first,
+                None => {
+                    let seg = segment_for(size)
+                        .ok_or_else(|| s3_error!(EntityTooLarge, "use parts of at most 256 MiB"))?;
+                    let id = self
+                        .drive
+                        .upload_begin(&m.name, seg)
+                        .await
+                        .map_err(drive_error)?;
+                    m.first.send_replace(Some((size, id)));
+                    (size, id)
+                }
+            }
+        } else {
+            m.first(WAIT_FOR_FIRST)
+                .await
+                .ok_or_else(|| s3_error!(InvalidRequest, "part 1 never arrived"))?
+        };
+        let seg = segment_for(part_size).ok_or_else(|| s3_error!(InternalError))?;
+        if size > part_size || (n > 1 && part_size < seg) {
+            return Err(s3_error!(
+                InvalidPart,
+                "part {n} has {size} bytes; every part but the last must have part 1's {part_size}, none more"
+            ));
+        }
+        let per_part = part_size.div_ceil(seg);
+        let first_index = u32::try_from((n as u64 - 1) * per_part)
+            .map_err(|_| s3_error!(InvalidArgument, "part {n} is past the largest file"))?;
+        let last = size < part_size || part_size < seg;
+        self.drive
+            .upload_part(upload, first_index, spool.path(), size, last)
+            .await
+            .map_err(drive_error)?;
+        m.record(
+            n,
+            PartDone {
+                size,
+                etag: hash.clone(),
+                at_ms: now_ms(),
+            },
+        );
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(hash)),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let m = self
+            .uploads
+            .get(&input.upload_id, &input.bucket, &input.key)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let named: Vec<(i32, String)> = input
+            .multipart_upload
+            .and_then(|u| u.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.map(|e| e.value().to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let first = *m.first.borrow();
+        let (part_size, upload) =
+            first.ok_or_else(|| s3_error!(InvalidPart, "part 1 was never uploaded"))?;
+        let size = check_complete(&named, &m.parts(), part_size)
+            .map_err(|e| s3_error!(InvalidPart, "{e}"))?;
+        self.drive
+            .upload_commit(upload, size)
+            .await
+            .map_err(drive_error)?;
+        self.uploads.remove(&input.upload_id);
+        let o = self.object(&m.name).await?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag(&o.name, o.version)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.uploads
+            .get(&input.upload_id, &input.bucket, &input.key)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        if let Some(m) = self.uploads.remove(&input.upload_id) {
+            let first = *m.first.borrow();
+            if let Some((_, upload)) = first {
+                self.drive.upload_abort(upload).await.map_err(drive_error)?;
+            }
+        }
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let m = self
+            .uploads
+            .get(&input.upload_id, &input.bucket, &input.key)
+            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        let max = input.max_parts.unwrap_or(1_000).clamp(0, 1_000) as usize;
+        let after = input.part_number_marker.unwrap_or(0);
+        let all = m.parts();
+        let mut rest = all.range(after + 1..).peekable();
+        let mut parts = Vec::new();
+        while parts.len() < max {
+            let Some((n, p)) = rest.next() else { break };
+            parts.push(Part {
+                e_tag: Some(ETag::Strong(p.etag.clone())),
+                last_modified: Some(timestamp(Some(p.at_ms))),
+                part_number: Some(*n),
+                size: Some(p.size as i64),
+                ..Default::default()
+            });
+        }
+        let truncated = rest.peek().is_some();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: parts.last().and_then(|p| p.part_number),
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.bucket(&input.bucket).await?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads = self
+            .uploads
+            .in_bucket(&input.bucket)
+            .into_iter()
+            .filter(|(_, m)| m.key.starts_with(&prefix))
+            .map(|(id, m)| MultipartUpload {
+                initiated: Some(timestamp(Some(m.initiated_ms))),
+                key: Some(m.key.clone()),
+                upload_id: Some(id),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(

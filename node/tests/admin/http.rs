@@ -95,3 +95,25 @@ pub fn admin_addr(data_dir: &Path) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Chunk bytes every node behind `admin` received and stored (from a
+/// client or along a chain), summed over the nodes, from `/metrics`.
+pub fn chunk_bytes_received(admin: &[String]) -> u64 {
+    admin
+        .iter()
+        .map(|a| {
+            let r = get(a, "/metrics", &[]);
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+                .lines()
+                .filter(|l| {
+                    l.starts_with(r#"ifs_transfer_bytes_total{direction="in",class="client"}"#)
+                        || l.starts_with(
+                            r#"ifs_transfer_bytes_total{direction="in",class="chain"}"#,
+                        )
+                })
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum::<f64>() as u64
+        })
+        .sum()
+}
