@@ -17,6 +17,7 @@ pub mod run;
 pub mod serve;
 pub mod share;
 pub mod status;
+pub mod sync;
 pub mod tree;
 
 use anyhow::Context;
@@ -96,6 +97,8 @@ pub enum Command {
     Revoke(share::RevokeArgs),
     /// Serve your folders over WebDAV (loopback) until Ctrl-C
     Serve(serve::ServeArgs),
+    /// Make folder PREFIX hold directory DIR's files: put new and changed ones, skip unchanged
+    Sync(sync::SyncArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
     /// Change (or show) how much disk the running node donates; it moves chunks off first
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Share(args) => share::run_share(&cli.global, args),
         Command::Revoke(args) => share::run_revoke(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Sync(args) => sync::run(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),

@@ -12,6 +12,9 @@ mod cluster;
 mod first_hour;
 #[path = "cli/folders.rs"]
 mod folders;
+#[path = "admin/http.rs"]
+#[allow(dead_code)] // the admin tests use the rest of it
+mod http;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/listen_port.rs"]
@@ -26,6 +29,8 @@ mod readme;
 mod roundtrip;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/sync.rs"]
+mod sync;
 #[path = "cli/tree.rs"]
 mod tree;
 #[path = "cli/user_key.rs"]

@@ -1,6 +1,9 @@
 //! End-to-end tests of `ifsnode serve --webdav` with real clients: rclone's
-//! webdav backend and the litmus suite.
+//! webdav backend, the litmus suite, and curl's ranged GETs.
 
+#[path = "admin/http.rs"]
+#[allow(dead_code)] // the admin tests use the rest of it
+mod http;
 #[path = "data_path/support.rs"]
 #[allow(dead_code)] // each test binary uses a different part of it
 mod support;

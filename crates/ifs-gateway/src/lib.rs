@@ -13,4 +13,4 @@ pub mod davfs;
 mod drive;
 pub mod webdav;
 
-pub use drive::{Drive, DriveError};
+pub use drive::{Drive, DriveError, Entry, RangeRead};
