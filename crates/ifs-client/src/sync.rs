@@ -189,7 +189,7 @@ pub async fn same_content(
         return Ok(false);
     }
     let view = pages::load(session, record, name).await?;
-    let stored: Vec<ChunkRef> = view.chunks().map(|(c, _)| c.clone()).collect();
+    let stored: Vec<ChunkRef> = view.chunks().map(|(c, _)| *c).collect();
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let local = |source| GetError::Local {
