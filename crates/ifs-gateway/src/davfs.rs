@@ -586,3 +586,39 @@ impl GuardedFileSystem<ReadHint> for IfsFs {
         self.copy_to(from, to).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_header_says_where_each_read_may_stop() {
+        let size = 10_000;
+        let one = ReadHint::from_range(Some("bytes=100-199"));
+        assert_eq!(one.end_from(100, size), 200);
+        assert_eq!(
+            one.end_from(150, size),
+            size,
+            "a read elsewhere: to the end"
+        );
+        let open = ReadHint::from_range(Some("bytes=9000-"));
+        assert_eq!(open.end_from(9000, size), size);
+        let suffix = ReadHint::from_range(Some("bytes=-500"));
+        assert_eq!(suffix.end_from(9500, size), size);
+        let past = ReadHint::from_range(Some("bytes=9990-20000"));
+        assert_eq!(past.end_from(9990, size), size, "cut at the end");
+        let many = ReadHint::from_range(Some("bytes=0-9, 5000-5099"));
+        assert_eq!(many.end_from(0, size), 10);
+        assert_eq!(many.end_from(5000, size), 5100);
+        for bad in [
+            None,
+            Some("items=0-9"),
+            Some("bytes=9-0"),
+            Some("bytes=a-b"),
+            Some("bytes=5"),
+        ] {
+            let h = ReadHint::from_range(bad);
+            assert_eq!(h.end_from(0, size), size, "{bad:?}: no hint, to the end");
+        }
+    }
+}
