@@ -1,4 +1,5 @@
-//! IFS client: put, get, ls, rm, share and revoke against any one peer.
+//! IFS client: put, get, ranged reads, ls, rm, share, revoke and one-way
+//! sync against any one peer.
 //!
 //! The client encodes with the `ifs-core` codec on its own machine (keys
 //! never leave it), reserves space on candidate nodes, probes them, sends

@@ -145,12 +145,6 @@ impl<'a> RangeReader<'a> {
         self.segment
     }
 
-    /// The chunks (by position) that hold `[offset, offset + len)`, after
-    /// [`clamp`].
-    pub fn chunks_of(&self, offset: u64, len: u64) -> std::ops::Range<u64> {
-        chunk_span(offset, len, self.segment)
-    }
-
     /// The bytes `[offset, offset + len)`, in order, as pieces of at most
     /// one segment each: the length actually served (see [`clamp`]) and
     /// the stream. A range from at or past the end is
