@@ -18,6 +18,7 @@ pub mod s3key;
 pub mod serve;
 pub mod share;
 pub mod status;
+pub mod sync;
 pub mod tree;
 
 use anyhow::Context;
@@ -100,6 +101,8 @@ pub enum Command {
     /// Access keys for `serve --s3` (create, list, delete)
     #[command(name = "s3-key")]
     S3Key(s3key::S3KeyArgs),
+    /// Make folder PREFIX hold directory DIR's files: put new and changed ones, skip unchanged
+    Sync(sync::SyncArgs),
     /// Your user key ($IFS_HOME/user.key, created on first use)
     Key(key::KeyArgs),
     /// Change (or show) how much disk the running node donates; it moves chunks off first
@@ -128,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Revoke(args) => share::run_revoke(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::S3Key(args) => s3key::run(&cli.global, args),
+        Command::Sync(args) => sync::run(&cli.global, args),
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),

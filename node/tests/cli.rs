@@ -13,7 +13,7 @@ mod first_hour;
 #[path = "cli/folders.rs"]
 mod folders;
 #[path = "admin/http.rs"]
-#[allow(dead_code)] // shared with the admin tests
+#[allow(dead_code)] // the admin tests use the rest of it
 mod http;
 #[path = "cli/init.rs"]
 mod init;
@@ -31,6 +31,8 @@ mod resume;
 mod roundtrip;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/sync.rs"]
+mod sync;
 #[path = "cli/tree.rs"]
 mod tree;
 #[path = "cli/user_key.rs"]

@@ -1,5 +1,5 @@
 //! End-to-end tests of `ifsnode serve` with real clients: rclone's webdav
-//! and s3 backends, the litmus suite, and boto3.
+//! and s3 backends, the litmus suite, curl's ranged GETs, and boto3.
 
 #[path = "admin/http.rs"]
 #[allow(dead_code)] // each test binary uses a different part of it

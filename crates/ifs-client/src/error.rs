@@ -310,6 +310,31 @@ pub enum GetError {
     /// The decoder thread stopped without a result.
     #[error("the decoder stopped unexpectedly")]
     DecoderGone,
+    /// A range read asked for bytes from at or past the end of the file
+    /// (HTTP 416, S3 `InvalidRange`). A range that starts inside the file
+    /// and runs past its end is not an error: it is cut at the end.
+    #[error("{name:?} has {size} bytes: no byte at offset {offset}")]
+    RangeNotSatisfiable {
+        /// The file.
+        name: String,
+        /// The first byte asked for.
+        offset: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// The manifest's chunk count or segment size does not fit its size,
+    /// so no byte offset can be mapped to a chunk.
+    #[error("the manifest of {name:?} lists {chunks} chunks of {segment} bytes for {size} bytes")]
+    BadGeometry {
+        /// The file.
+        name: String,
+        /// Its stated size.
+        size: u64,
+        /// Chunks it lists.
+        chunks: u64,
+        /// Its segment size.
+        segment: u64,
+    },
     /// A file's entry could not be written into its folder record.
     #[error("its folder entry was not written: {0}")]
     Folder(String),

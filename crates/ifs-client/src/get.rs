@@ -13,6 +13,7 @@ use futures::StreamExt;
 use ifs_core::codec::{CodecParams, Decoder, FileKey, WriteAt};
 use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::{CtlRequest, FetchOutcome};
+use ifs_core::wire::ChunkRef;
 use ifs_core::wire::FetchRequest;
 use ifs_core::{CheckedChunk, ChunkId, NodeId};
 use tokio::sync::mpsc;
@@ -162,8 +163,7 @@ async fn fetch_into<W: Write + Send + 'static>(
     let file_key = FileKey(key.unwrap_key(wrap)?);
 
     let (order, rtt) = holder_order(session, &view, opts.rtts.as_deref()).await?;
-    let load: std::sync::Mutex<HashMap<NodeId, usize>> = Default::default();
-    let tallies: std::sync::Mutex<HashMap<NodeId, Tally>> = Default::default();
+    let sources = Sources::new(session, key, rtt);
 
     // The decoder runs on its own threads; the channel bounds what waits for
     // it. Chunks are received into its buffers, which come back once their
@@ -190,60 +190,19 @@ async fn fetch_into<W: Write + Send + 'static>(
 
     let fetches = futures::stream::iter(view.chunks().enumerate())
         .map(|(i, (c, rec))| {
-            let record_key = rec.record_key();
             let holders = order.get(&c.id).cloned().unwrap_or_default();
-            let (tallies, buffers, load, rtt) = (&tallies, &buffers, &load, &rtt);
+            let (sources, buffers) = (&sources, &buffers);
             async move {
-                let mut tried = Vec::new();
-                let holders = spread(holders, rtt, &lock(load));
-                for node in holders {
-                    let _busy = Busy::start(load, node);
-                    let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
-                        continue;
-                    };
-                    let req = FetchRequest::new(
-                        key,
-                        c.id,
-                        record_key,
-                        node,
-                        now_ms(),
-                        rand::random(),
-                    );
-                    let start = Instant::now();
-                    let buf = buffers.take_reused();
-                    // On a task of its own, so the chunks in flight are
-                    // received and hashed on every core, not in turn on
-                    // the one task that polls them all.
-                    let (net, id, len) = (session.net().clone(), c.id, c.len);
-                    let got = tokio::spawn(async move {
-                        fetch_chunk(&net, peer, &req, &id, len, buf).await
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(FetchError::Transport(format!("fetch task: {e}"))));
-                    let mut t = lock(tallies);
-                    let tally = t.entry(node).or_default();
-                    match got {
-                        Ok(data) => {
-                            tally.ok += 1;
-                            tally.millis += start.elapsed().as_secs_f64() * 1000.0;
-                            return Ok((i as u32, data));
-                        }
-                        Err(e) => {
-                            tally.failed += 1;
-                            warn!(index = i, node = %peer, "fetch failed, trying the next holder: {e}");
-                            tried.push(format!("{peer}: {e}"));
-                        }
-                    }
-                }
-                Err(GetError::ChunkUnavailable {
-                    index: i as u32,
-                    chunk: c.id.to_hex(),
-                    tried: if tried.is_empty() {
-                        "no live holder".into()
-                    } else {
-                        tried.join("; ")
-                    },
-                })
+                let data = sources
+                    .fetch(
+                        i as u32,
+                        c,
+                        rec.record_key(),
+                        holders,
+                        buffers.take_reused(),
+                    )
+                    .await?;
+                Ok((i as u32, data))
             }
         })
         .buffered(opts.in_flight.max(1));
@@ -267,8 +226,7 @@ async fn fetch_into<W: Write + Send + 'static>(
         .await
         .map_err(|_| GetError::DecoderGone)?
         .map_err(|_| GetError::DecoderGone)?;
-    let results = verdicts(&lock(&tallies));
-    report_results(session, &results).await;
+    let results = sources.report().await;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -285,6 +243,98 @@ async fn fetch_into<W: Write + Send + 'static>(
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a read fetches its chunks: each chunk from its holders in turn,
+/// the least busy of the near-fastest first, with every node's successes,
+/// failures and times tallied for the report the nodes get afterwards.
+pub(crate) struct Sources<'a> {
+    session: &'a Session,
+    key: &'a UserKey,
+    rtt: HashMap<NodeId, f64>,
+    load: std::sync::Mutex<HashMap<NodeId, usize>>,
+    tallies: std::sync::Mutex<HashMap<NodeId, Tally>>,
+}
+
+impl<'a> Sources<'a> {
+    /// Sources through `session`, fetching as `key`, with measured round
+    /// trips `rtt`.
+    pub(crate) fn new(session: &'a Session, key: &'a UserKey, rtt: HashMap<NodeId, f64>) -> Self {
+        Sources {
+            session,
+            key,
+            rtt,
+            load: Default::default(),
+            tallies: Default::default(),
+        }
+    }
+
+    /// Round trips measured to the nodes.
+    pub(crate) fn rtt(&self) -> &HashMap<NodeId, f64> {
+        &self.rtt
+    }
+
+    /// Chunk `index` (`c`, whose receipts are in the record keyed
+    /// `record_key`), from `holders` (fastest first) in turn until one
+    /// serves it, received into `buf`.
+    pub(crate) async fn fetch(
+        &self,
+        index: u32,
+        c: &ChunkRef,
+        record_key: [u8; 32],
+        holders: Vec<NodeId>,
+        mut buf: Vec<u8>,
+    ) -> Result<CheckedChunk, GetError> {
+        let mut tried = Vec::new();
+        let holders = spread(holders, &self.rtt, &lock(&self.load));
+        for node in holders {
+            let _busy = Busy::start(&self.load, node);
+            let Ok(peer) = ifs_net::node_id_to_peer_id(&node) else {
+                continue;
+            };
+            let req = FetchRequest::new(self.key, c.id, record_key, node, now_ms(), rand::random());
+            let start = Instant::now();
+            // On a task of its own, so the chunks in flight are received and
+            // hashed on every core, not in turn on the one task that polls
+            // them all.
+            let (net, id, len) = (self.session.net().clone(), c.id, c.len);
+            let taken = std::mem::take(&mut buf);
+            let got =
+                tokio::spawn(async move { fetch_chunk(&net, peer, &req, &id, len, taken).await })
+                    .await
+                    .unwrap_or_else(|e| Err(FetchError::Transport(format!("fetch task: {e}"))));
+            let mut t = lock(&self.tallies);
+            let tally = t.entry(node).or_default();
+            match got {
+                Ok(data) => {
+                    tally.ok += 1;
+                    tally.millis += start.elapsed().as_secs_f64() * 1000.0;
+                    return Ok(data);
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    warn!(index, node = %peer, "fetch failed, trying the next holder: {e}");
+                    tried.push(format!("{peer}: {e}"));
+                }
+            }
+        }
+        Err(GetError::ChunkUnavailable {
+            index,
+            chunk: c.id.to_hex(),
+            tried: if tried.is_empty() {
+                "no live holder".into()
+            } else {
+                tried.join("; ")
+            },
+        })
+    }
+
+    /// How each node served, sent to the nodes involved (best effort).
+    pub(crate) async fn report(&self) -> Vec<(NodeId, FetchOutcome)> {
+        let results = verdicts(&lock(&self.tallies));
+        report_results(self.session, &results).await;
+        results
+    }
 }
 
 /// Per chunk, its live holders, fastest first (probed RTT; holders that did

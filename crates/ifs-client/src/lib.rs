@@ -1,4 +1,5 @@
-//! IFS client: put, get, ls, rm, share and revoke against any one peer.
+//! IFS client: put, get, ranged reads, ls, rm, share, revoke and one-way
+//! sync against any one peer.
 //!
 //! The client encodes with the `ifs-core` codec on its own machine (keys
 //! never leave it), reserves space on candidate nodes, probes them, sends
@@ -19,10 +20,12 @@ pub mod pages;
 mod place;
 pub mod plan;
 mod put;
+pub mod range;
 pub mod records;
 mod reserve;
 mod session;
 mod share;
+mod sync;
 pub mod table;
 pub mod transfer;
 mod tree;
@@ -34,8 +37,10 @@ pub use folder_batch::{make_folder, remove_folder};
 pub use get::{GetOptions, GetReport, NodeRtts, by_rtt, get, get_from, get_to_file, probe_nodes};
 pub use ifs_core::folder_record::ChildKind;
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
+pub use range::{RangeReader, RangeReport};
 pub use reserve::{Book, RESERVATION_TTL};
 pub use session::{Session, client_agent};
 pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};
+pub use sync::{SyncError, SyncOptions, SyncReport, same_content, sync_tree};
 pub use tree::{FileOutcome, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree, put_tree};
 pub use upload::{AbortReport, RESUME_WINDOW, Resumed, Segments, Upload, put_file};

@@ -125,7 +125,9 @@ pub(crate) async fn load(
     Ok(FileView { pages })
 }
 
-async fn load_page(
+/// Page `page` (named `name`) of `owner`'s file, checked against the
+/// root's reference `r`. Errors name the file as `shown`.
+pub(crate) async fn load_page(
     session: &Session,
     owner: &UserId,
     name: &str,

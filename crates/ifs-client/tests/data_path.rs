@@ -439,3 +439,131 @@ async fn a_resumed_put_sends_again_the_chunks_nodes_collected_meanwhile() {
     .unwrap();
     assert!(out == data, "bytes differ");
 }
+
+/// Chunks every node has served to fetches so far (its
+/// `ifs_chunk_operations_total{op="fetch",result="ok"}`), summed.
+async fn fetches_served(net: &Net) -> u64 {
+    let mut total = 0.0;
+    for h in &net.nodes {
+        let text = h.observer().metrics_text(false).await;
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"ifs_chunk_operations_total{op="fetch",result="ok"} "#))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+    }
+    total as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_reads_fetch_only_the_chunks_and_pages_that_hold_the_range() {
+    use futures::StreamExt;
+    use ifs_client::{GetError, RangeReader};
+    use ifs_core::wire::PAGE_CHUNKS;
+
+    let net = start(3).await;
+    let user = UserKey::generate(&mut rand::rng());
+    // 1 KiB segments: the root lists 112 chunks, pages 1 and 2 the rest;
+    // the last chunk is short.
+    let seg = 1024u64;
+    let chunks = 2 * PAGE_CHUNKS as u64 + 40;
+    let data = random_bytes((chunks * seg - 300) as usize);
+    let size = data.len() as u64;
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let mut o = PutOptions::new("paged.bin");
+    o.codec = CodecParams::with_segment_size(seg as usize);
+    o.size_hint = Some(size);
+    o.replicas = 2;
+    let put_report = put(&s1, &user, Cursor::new(data.clone()), o).await.unwrap();
+    assert_eq!(put_report.chunks.len() as u64, chunks);
+
+    let s2 = Session::connect(addr(&net.nodes[1])).await.unwrap();
+    let page1 = PAGE_CHUNKS as u64 * seg;
+    let page2 = 2 * page1;
+    // (what, offset, length asked, chunks that hold it)
+    let cases: &[(&str, u64, u64, u64)] = &[
+        ("the first chunk exactly", 0, seg, 1),
+        ("two whole chunks from a boundary", 5 * seg, 2 * seg, 2),
+        ("inside one chunk", 10 * seg + 100, 200, 1),
+        ("one byte either side of a boundary", 20 * seg - 1, 2, 2),
+        ("from the root into page 1", page1 - 1500, 3000, 4),
+        ("from page 1 into page 2", page2 - 10, 20, 2),
+        ("the last byte", size - 1, 1, 1),
+        ("past the end, cut there", size - 1000, 1 << 20, 2),
+        ("the whole file", 0, u64::MAX, chunks),
+    ];
+    for &(what, offset, asked, want_chunks) in cases {
+        let reader = RangeReader::open(&s2, &user, None, "paged.bin", &GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(reader.size(), size);
+        let before = fetches_served(&net).await;
+        let (len, stream) = reader.read(offset, asked).unwrap();
+        let pieces: Vec<Vec<u8>> = stream.map(|p| p.unwrap()).collect().await;
+        let end = (offset + len) as usize;
+        assert_eq!(end as u64, size.min(offset.saturating_add(asked)), "{what}");
+        assert!(
+            pieces.iter().all(|p| p.len() as u64 <= seg),
+            "{what}: pieces of at most one segment"
+        );
+        let got: Vec<u8> = pieces.concat();
+        assert!(got == data[offset as usize..end], "{what}: bytes differ");
+        let served = fetches_served(&net).await - before;
+        assert_eq!(served, want_chunks, "{what}: chunks the nodes served");
+        let report = reader.finish().await;
+        assert_eq!(report.chunks_fetched, want_chunks, "{what}: chunks fetched");
+    }
+
+    // Only the pages listing the range are read.
+    let pages_for = async |offset: u64, len: u64| {
+        let reader = RangeReader::open(&s2, &user, None, "paged.bin", &GetOptions::default())
+            .await
+            .unwrap();
+        let (_, stream) = reader.read(offset, len).unwrap();
+        stream
+            .for_each(|p| async move {
+                p.unwrap();
+            })
+            .await;
+        reader.finish().await.pages_loaded
+    };
+    assert_eq!(pages_for(0, 100).await, 0, "the root alone");
+    assert_eq!(pages_for(page2 + 5, 100).await, 1, "page 2 alone");
+    assert_eq!(pages_for(page1 - 1, 2).await, 1, "the root and page 1");
+    assert_eq!(pages_for(0, size).await, 2, "every page");
+
+    // A stream nobody reads fetches no further than the chunks in flight.
+    let reader = RangeReader::open(&s2, &user, None, "paged.bin", &GetOptions::default())
+        .await
+        .unwrap();
+    let before = fetches_served(&net).await;
+    let (_, stream) = reader.read(0, size).unwrap();
+    let mut stream = Box::pin(stream);
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(first == data[..seg as usize]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ahead = fetches_served(&net).await - before;
+    let in_flight = GetOptions::default().in_flight as u64;
+    assert!(
+        ahead <= in_flight,
+        "{ahead} chunks fetched while one was read ({in_flight} in flight)"
+    );
+    drop(stream);
+
+    // Ranges from the end on are refused with a typed error; an empty one
+    // at the end is served, empty.
+    assert!(matches!(
+        reader.read(size, 1).err(),
+        Some(GetError::RangeNotSatisfiable { offset, size: s, .. }) if offset == size && s == size
+    ));
+    assert!(matches!(
+        reader.read(size + 7, 0).err(),
+        Some(GetError::RangeNotSatisfiable { .. })
+    ));
+    let (len, stream) = reader.read(size, 0).unwrap();
+    assert_eq!(len, 0);
+    assert_eq!(stream.count().await, 0);
+    for h in net.nodes {
+        h.shutdown().await;
+    }
+}

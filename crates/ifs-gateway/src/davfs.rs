@@ -1,24 +1,29 @@
-//! [`IfsFs`]: `dav-server`'s `DavFileSystem` over a [`Drive`]. Paths from
-//! requests are checked with the name rule before they reach the drive.
+//! [`IfsFs`]: `dav-server`'s `GuardedFileSystem` over a [`Drive`]. Paths
+//! from requests are checked with the name rule before they reach the
+//! drive.
 //!
-//! A file opened for reading is fetched whole into the spool and served
-//! from there (a Range GET reads its part of the spooled file); a file
-//! opened for writing collects the body in the spool and is put when the
-//! handler flushes it.
+//! A file opened for reading streams from the network as it is read
+//! ([`Drive::read_range`]): nothing is fetched until the first read, a
+//! seek starts a new range, and the request's `Range` header (handed in
+//! as the [`ReadHint`]) says where each range ends, so a Range GET fetches
+//! only the chunks holding its bytes and a whole GET holds a few chunks
+//! in memory, never the file. A file opened for writing collects the body
+//! in the spool and is put when the handler flushes it.
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
-    DavDirEntry, DavFile, DavFileSystem, DavMetaData, FsError, FsFuture, FsResult, FsStream,
+    DavDirEntry, DavFile, DavMetaData, FsError, FsFuture, FsResult, FsStream, GuardedFileSystem,
     OpenOptions, ReadDirMeta,
 };
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use tracing::warn;
 
-use crate::drive::{Drive, DriveError, Entry};
+use crate::drive::{Drive, DriveError, Entry, RangeRead};
 
 /// The WebDAV view of a drive.
 #[derive(Clone)]
@@ -36,6 +41,9 @@ impl IfsFs {
 fn fs_error(e: DriveError) -> FsError {
     match e {
         DriveError::NotFound(_) => FsError::NotFound,
+        DriveError::Get(ifs_client::GetError::RangeNotSatisfiable { .. }) => {
+            FsError::GeneralFailure
+        }
         DriveError::Exists(_) => FsError::Exists,
         DriveError::BadName { .. } => FsError::Forbidden,
         DriveError::Get(ifs_client::GetError::NotFound(_)) => FsError::NotFound,
@@ -208,8 +216,188 @@ impl DavFile for SpoolFile {
     }
 }
 
+/// One range of a `Range: bytes=…` header, as asked (before the file's
+/// size is known).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    /// `first-last` (inclusive) or `first-` (`None`: to the end).
+    From(u64, Option<u64>),
+    /// `-n`: the last `n` bytes.
+    Suffix(u64),
+}
+
+/// Where the ranges a GET asks for end, from its `Range` header: a file
+/// opened for reading stops each stream there instead of reading ahead to
+/// the end of the file. Only a hint: reads past it are served all the same.
+#[derive(Clone, Debug, Default)]
+pub struct ReadHint(Arc<[Wanted]>);
+
+impl ReadHint {
+    /// The hint of a request with this `Range` header value (none for a
+    /// header that is absent or not `bytes=` ranges).
+    pub fn from_range(header: Option<&str>) -> ReadHint {
+        let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+            return ReadHint::default();
+        };
+        let mut out = Vec::new();
+        for part in spec.split(',') {
+            let Some((a, b)) = part.trim().split_once('-') else {
+                return ReadHint::default();
+            };
+            let (a, b) = (a.trim(), b.trim());
+            let w = match (a.parse::<u64>(), b.parse::<u64>()) {
+                (Ok(a), Ok(b)) if b >= a => Wanted::From(a, Some(b)),
+                (Ok(a), Err(_)) if b.is_empty() => Wanted::From(a, None),
+                (Err(_), Ok(n)) if a.is_empty() => Wanted::Suffix(n),
+                _ => return ReadHint::default(),
+            };
+            out.push(w);
+        }
+        ReadHint(out.into())
+    }
+
+    /// Where a read starting at `pos` of a file of `size` bytes can stop:
+    /// the end of the asked range that starts there, else the file's end.
+    fn end_from(&self, pos: u64, size: u64) -> u64 {
+        self.0
+            .iter()
+            .find_map(|w| {
+                let (first, end) = match *w {
+                    Wanted::From(a, b) => (a, b.map_or(size, |b| b.saturating_add(1))),
+                    Wanted::Suffix(n) => (size.saturating_sub(n), size),
+                };
+                (first == pos && end > pos).then_some(end.min(size))
+            })
+            .unwrap_or(size)
+    }
+}
+
+/// A file open for reading: a stream of the range being read, opened at
+/// the first read and again after a seek elsewhere.
+#[derive(Debug)]
+struct ReadFile {
+    drive: Drive,
+    name: String,
+    meta: Meta,
+    hint: ReadHint,
+    pos: u64,
+    stream: Option<Streaming>,
+    /// The version the first range read, which later ones must match.
+    version: Option<u64>,
+}
+
+/// The range being streamed: bytes up to `at` have been taken from it;
+/// `pending` are the next ones.
+#[derive(Debug)]
+struct Streaming {
+    read: RangeRead,
+    at: u64,
+    pending: Bytes,
+}
+
+impl ReadFile {
+    /// The next bytes from `pos`, at most `count`; empty at the end.
+    async fn next_bytes(&mut self, count: usize) -> FsResult<Bytes> {
+        let size = self.meta.len;
+        loop {
+            if self.pos >= size || count == 0 {
+                return Ok(Bytes::new());
+            }
+            let at_pos = self.stream.as_ref().is_some_and(|s| s.at == self.pos);
+            if !at_pos {
+                let end = self.hint.end_from(self.pos, size);
+                let read = self
+                    .drive
+                    .read_range(&self.name, self.pos, end - self.pos)
+                    .await
+                    .map_err(fs_error)?;
+                if *self.version.get_or_insert(read.version) != read.version {
+                    // Replaced between two ranges: no mixing of versions.
+                    warn!(name = %self.name, "webdav: the file changed while it was read");
+                    return Err(FsError::GeneralFailure);
+                }
+                self.stream = Some(Streaming {
+                    read,
+                    at: self.pos,
+                    pending: Bytes::new(),
+                });
+            }
+            let Some(s) = self.stream.as_mut() else {
+                continue;
+            };
+            if s.pending.is_empty() {
+                match s.read.next().await {
+                    Some(Ok(b)) => s.pending = b,
+                    Some(Err(e)) => {
+                        self.stream = None;
+                        return Err(fs_error(e));
+                    }
+                    None => {
+                        // This range is done; a read beyond it opens the next.
+                        self.stream = None;
+                        if self.pos >= size {
+                            return Ok(Bytes::new());
+                        }
+                    }
+                }
+                continue;
+            }
+            let n = count.min(s.pending.len());
+            let out = s.pending.split_to(n);
+            s.at += n as u64;
+            self.pos += n as u64;
+            return Ok(out);
+        }
+    }
+}
+
+impl DavFile for ReadFile {
+    fn metadata(&'_ mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
+        let m: Box<dyn DavMetaData> = Box::new(self.meta.clone());
+        futures::future::ready(Ok(m)).boxed()
+    }
+
+    fn write_buf(&'_ mut self, _buf: Box<dyn Buf + Send>) -> FsFuture<'_, ()> {
+        futures::future::ready(Err(FsError::Forbidden)).boxed()
+    }
+
+    fn write_bytes(&'_ mut self, _buf: Bytes) -> FsFuture<'_, ()> {
+        futures::future::ready(Err(FsError::Forbidden)).boxed()
+    }
+
+    fn read_bytes(&'_ mut self, count: usize) -> FsFuture<'_, Bytes> {
+        self.next_bytes(count).boxed()
+    }
+
+    fn seek(&'_ mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
+        let len = self.meta.len;
+        let to = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let r = match to {
+            Some(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            None => Err(FsError::GeneralFailure),
+        };
+        futures::future::ready(r).boxed()
+    }
+
+    fn flush(&'_ mut self) -> FsFuture<'_, ()> {
+        futures::future::ready(Ok(())).boxed()
+    }
+}
+
 impl IfsFs {
-    async fn open_file(&self, path: &DavPath, options: OpenOptions) -> FsResult<Box<dyn DavFile>> {
+    async fn open_file(
+        &self,
+        path: &DavPath,
+        options: OpenOptions,
+        hint: &ReadHint,
+    ) -> FsResult<Box<dyn DavFile>> {
         let name = name_of(path)?;
         if name.is_empty() {
             return Err(FsError::Forbidden);
@@ -226,13 +414,14 @@ impl IfsFs {
             let Some(e) = existing else {
                 return Err(FsError::NotFound);
             };
-            let tmp = self.drive.fetch(&name).await.map_err(fs_error)?;
-            return Ok(Box::new(SpoolFile {
+            return Ok(Box::new(ReadFile {
                 drive: self.drive.clone(),
-                tmp,
-                write_as: None,
-                dirty: false,
+                name,
                 meta: Meta::of(e),
+                hint: hint.clone(),
+                pos: 0,
+                stream: None,
+                version: None,
             }));
         }
         if options.create_new && existing.is_some() {
@@ -328,24 +517,30 @@ impl IfsFs {
     }
 }
 
-impl DavFileSystem for IfsFs {
+impl GuardedFileSystem<ReadHint> for IfsFs {
     fn open<'a>(
         &'a self,
         path: &'a DavPath,
         options: OpenOptions,
+        hint: &'a ReadHint,
     ) -> FsFuture<'a, Box<dyn DavFile>> {
-        self.open_file(path, options).boxed()
+        self.open_file(path, options, hint).boxed()
     }
 
     fn read_dir<'a>(
         &'a self,
         path: &'a DavPath,
         _meta: ReadDirMeta,
+        _hint: &'a ReadHint,
     ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         self.list(path).boxed()
     }
 
-    fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
+    fn metadata<'a>(
+        &'a self,
+        path: &'a DavPath,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, Box<dyn DavMetaData>> {
         async move {
             let name = name_of(path)?;
             let e = self.drive.stat(&name).await.map_err(fs_error)?;
@@ -355,11 +550,11 @@ impl DavFileSystem for IfsFs {
         .boxed()
     }
 
-    fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+    fn create_dir<'a>(&'a self, path: &'a DavPath, _hint: &'a ReadHint) -> FsFuture<'a, ()> {
         self.make_dir(path).boxed()
     }
 
-    fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+    fn remove_dir<'a>(&'a self, path: &'a DavPath, _hint: &'a ReadHint) -> FsFuture<'a, ()> {
         async move {
             let name = name_of(path)?;
             if name.is_empty() {
@@ -370,7 +565,7 @@ impl DavFileSystem for IfsFs {
         .boxed()
     }
 
-    fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+    fn remove_file<'a>(&'a self, path: &'a DavPath, _hint: &'a ReadHint) -> FsFuture<'a, ()> {
         async move {
             let name = name_of(path)?;
             self.drive.remove_file(&name).await.map_err(fs_error)
@@ -378,11 +573,57 @@ impl DavFileSystem for IfsFs {
         .boxed()
     }
 
-    fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
+    fn rename<'a>(
+        &'a self,
+        from: &'a DavPath,
+        to: &'a DavPath,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, ()> {
         self.move_to(from, to).boxed()
     }
 
-    fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
+    fn copy<'a>(
+        &'a self,
+        from: &'a DavPath,
+        to: &'a DavPath,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, ()> {
         self.copy_to(from, to).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_header_says_where_each_read_may_stop() {
+        let size = 10_000;
+        let one = ReadHint::from_range(Some("bytes=100-199"));
+        assert_eq!(one.end_from(100, size), 200);
+        assert_eq!(
+            one.end_from(150, size),
+            size,
+            "a read elsewhere: to the end"
+        );
+        let open = ReadHint::from_range(Some("bytes=9000-"));
+        assert_eq!(open.end_from(9000, size), size);
+        let suffix = ReadHint::from_range(Some("bytes=-500"));
+        assert_eq!(suffix.end_from(9500, size), size);
+        let past = ReadHint::from_range(Some("bytes=9990-20000"));
+        assert_eq!(past.end_from(9990, size), size, "cut at the end");
+        let many = ReadHint::from_range(Some("bytes=0-9, 5000-5099"));
+        assert_eq!(many.end_from(0, size), 10);
+        assert_eq!(many.end_from(5000, size), 5100);
+        for bad in [
+            None,
+            Some("items=0-9"),
+            Some("bytes=9-0"),
+            Some("bytes=a-b"),
+            Some("bytes=5"),
+        ] {
+            let h = ReadHint::from_range(bad);
+            assert_eq!(h.end_from(0, size), size, "{bad:?}: no hint, to the end");
+        }
     }
 }

@@ -5,16 +5,21 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use bytes::Bytes;
 use futures::future::LocalBoxFuture;
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
 
 use ifs_client::{
-    ChildKind, FileInfo, GetError, GetOptions, LsOptions, PutError, PutOptions, Segments, Session,
-    Upload,
+    ChildKind, FileInfo, GetError, GetOptions, LsOptions, NodeRtts, PutError, PutOptions,
+    RangeReader, Segments, Session, Upload,
 };
 use ifs_core::keys::UserKey;
 use ifs_core::name::validate_name;
@@ -99,6 +104,14 @@ type Job = Box<dyn FnOnce(Rc<Inner>) -> LocalBoxFuture<'static, ()> + Send>;
 /// Jobs waiting for the worker.
 const JOBS_QUEUED: usize = 256;
 
+/// Pieces (up to a segment each) a range read hands over ahead of its
+/// reader: with the chunks in flight in the client, all it buffers.
+const PIECES_QUEUED: usize = 1;
+
+/// How long round trips measured for reads are reused before the nodes
+/// are probed again.
+const RTTS_FRESH: Duration = Duration::from_secs(60);
+
 /// What the worker holds.
 struct Inner {
     session: Session,
@@ -109,7 +122,46 @@ struct Inner {
     uploads: RefCell<HashMap<u64, Arc<Upload>>>,
     /// The id the next upload gets.
     next_upload: Cell<u64>,
+    /// Round trips to the nodes, shared by every read, and when measured.
+    rtts: RefCell<Option<(Instant, Arc<NodeRtts>)>>,
 }
+
+/// The bytes of one range of a file, in order, as they arrive from the
+/// network (see [`Drive::read_range`]). Dropping it stops the read.
+pub struct RangeRead {
+    /// The file's size.
+    pub size: u64,
+    /// The manifest version being read.
+    pub version: u64,
+    /// The first byte served.
+    pub offset: u64,
+    /// Bytes the stream yields: the range asked for, cut at the end of
+    /// the file.
+    pub len: u64,
+    pieces: mpsc::Receiver<Result<Bytes, DriveError>>,
+}
+
+impl std::fmt::Debug for RangeRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RangeRead")
+            .field("size", &self.size)
+            .field("offset", &self.offset)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Stream for RangeRead {
+    type Item = Result<Bytes, DriveError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.pieces.poll_recv(cx)
+    }
+}
+
+/// What a range read reports once its file is open: size, version, and
+/// the length it will serve.
+type Opened = Result<(u64, u64, u64), DriveError>;
 
 impl Drive {
     /// A drive over `session` as `key`, putting `replicas` copies, with
@@ -125,6 +177,7 @@ impl Drive {
             spool: spool.path().to_path_buf(),
             uploads: RefCell::new(HashMap::new()),
             next_upload: Cell::new(1),
+            rtts: RefCell::new(None),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -197,6 +250,36 @@ impl Drive {
         let name = name.to_string();
         self.run(move |d| async move { d.fetch(&name).await }.boxed_local())
             .await
+    }
+
+    /// Read bytes `[offset, offset + len)` of file `name` as a stream,
+    /// fetching only the chunks that hold them (`len` may run past the
+    /// end, even `u64::MAX` for "to the end": the range is cut there).
+    /// Returns once the file is open, so a missing file or a range that
+    /// starts past the end fails here, before any byte: the latter as
+    /// `DriveError::Get(GetError::RangeNotSatisfiable { .. })`. Memory
+    /// stays at a few chunks whatever the length.
+    pub async fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<RangeRead, DriveError> {
+        let name = name.to_string();
+        let (opened_tx, opened) = oneshot::channel::<Opened>();
+        let (tx, pieces) = mpsc::channel(PIECES_QUEUED);
+        let job: Job = Box::new(move |inner: Rc<Inner>| {
+            async move { inner.read_range(&name, offset, len, opened_tx, tx).await }.boxed_local()
+        });
+        self.jobs.send(job).await.map_err(|_| DriveError::Stopped)?;
+        let (size, version, len) = opened.await.map_err(|_| DriveError::Stopped)??;
+        Ok(RangeRead {
+            size,
+            version,
+            offset,
+            len,
+            pieces,
+        })
     }
 
     /// Store the local file at `path` as `name`.
@@ -336,6 +419,14 @@ impl Drive {
     }
 }
 
+/// A file that is not there as [`DriveError::NotFound`].
+fn not_found(e: GetError) -> DriveError {
+    match e {
+        GetError::NotFound(n) => DriveError::NotFound(n),
+        e => e.into(),
+    }
+}
+
 impl Inner {
     fn upload(&self, id: u64) -> Result<Arc<Upload>, DriveError> {
         self.uploads
@@ -413,6 +504,82 @@ impl Inner {
         Ok(tmp)
     }
 
+    /// Round trips to the nodes for reads, measured at most every
+    /// [`RTTS_FRESH`]; `None` when the probe failed (each read then
+    /// probes the holders it needs).
+    async fn rtts(&self) -> Option<Arc<NodeRtts>> {
+        if let Some((at, r)) = &*self.rtts.borrow()
+            && at.elapsed() < RTTS_FRESH
+        {
+            return Some(r.clone());
+        }
+        match ifs_client::probe_nodes(&self.session).await {
+            Ok(r) => {
+                let r = Arc::new(r);
+                *self.rtts.borrow_mut() = Some((Instant::now(), r.clone()));
+                Some(r)
+            }
+            Err(e) => {
+                debug!("probing the nodes for reads failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Open `name`, say so on `opened`, then send the bytes of the range
+    /// on `pieces` until done, failed, or nobody listens.
+    async fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: u64,
+        opened: oneshot::Sender<Opened>,
+        pieces: mpsc::Sender<Result<Bytes, DriveError>>,
+    ) {
+        let opts = GetOptions {
+            rtts: self.rtts().await,
+            ..GetOptions::default()
+        };
+        let reader = match RangeReader::open(&self.session, &self.key, None, name, &opts).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = opened.send(Err(not_found(e)));
+                return;
+            }
+        };
+        {
+            let (len, stream) = match reader.read(offset, len) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = opened.send(Err(e.into()));
+                    return;
+                }
+            };
+            if opened
+                .send(Ok((reader.size(), reader.version(), len)))
+                .is_err()
+            {
+                return;
+            }
+            let mut stream = std::pin::pin!(stream);
+            while let Some(piece) = stream.next().await {
+                let failed = piece.is_err();
+                let piece = piece.map(Bytes::from).map_err(DriveError::from);
+                if pieces.send(piece).await.is_err() || failed {
+                    break;
+                }
+            }
+        }
+        let report = reader.finish().await;
+        debug!(
+            name,
+            offset,
+            chunks = report.chunks_fetched,
+            pages = report.pages_loaded,
+            "range read"
+        );
+    }
+
     /// Store the local file at `path` as `name` (a new version if it exists).
     async fn store(&self, name: &str, path: &Path) -> Result<(), DriveError> {
         let file = std::fs::File::open(path)?;
@@ -426,11 +593,10 @@ impl Inner {
 
     /// Delete file `name`.
     async fn remove_file(&self, name: &str) -> Result<(), DriveError> {
-        match ifs_client::rm(&self.session, &self.key, name).await {
-            Ok(_) => Ok(()),
-            Err(GetError::NotFound(n)) => Err(DriveError::NotFound(n)),
-            Err(e) => Err(e.into()),
-        }
+        ifs_client::rm(&self.session, &self.key, name)
+            .await
+            .map(|_| ())
+            .map_err(not_found)
     }
 
     /// Make folder `name` (its parent must exist).

@@ -17,4 +17,4 @@ mod s3list;
 pub mod s3multipart;
 pub mod webdav;
 
-pub use drive::{Drive, DriveError, Entry};
+pub use drive::{Drive, DriveError, Entry, RangeRead};

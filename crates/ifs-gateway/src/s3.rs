@@ -17,12 +17,12 @@ use axum::Router;
 use axum::extract::Request;
 use axum::response::IntoResponse;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tracing::warn;
 
 use crate::drive::{Drive, DriveError, Entry};
@@ -34,8 +34,6 @@ use crate::s3multipart::{
 
 /// Keys in one listing page unless the client asks for fewer.
 const MAX_KEYS: usize = 1_000;
-/// Bytes read from the spool per body frame.
-const FRAME: usize = 256 * 1024;
 
 /// The S3 view of a drive.
 #[derive(Clone)]
@@ -246,17 +244,17 @@ impl IfsS3 {
         Ok(s3list::page(&items, prefix, delimiter, marker, max))
     }
 
-    /// A body of `len` bytes of file `name` from `start`.
+    /// A body of `len` bytes of file `name` from `start`, streamed from
+    /// the network (only the chunks that hold them are fetched).
     async fn body(&self, name: &str, start: u64, len: u64) -> S3Result<StreamingBlob> {
-        let spool = self.drive.fetch(name).await.map_err(drive_error)?;
-        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
-        file.seek(std::io::SeekFrom::Start(start))
+        let read = self
+            .drive
+            .read_range(name, start, len)
             .await
-            .map_err(internal)?;
-        Ok(StreamingBlob::wrap(read_stream(file, len, spool)))
+            .map_err(drive_error)?;
+        Ok(StreamingBlob::wrap(read))
     }
 
-    /// Store the request body as file `name`; its ETag.
     /// The request body in a spool file: the file, its size and the
     /// BLAKE3 of its bytes (40 hex digits).
     async fn spool_body(
@@ -294,26 +292,6 @@ impl IfsS3 {
 fn internal(e: std::io::Error) -> S3Error {
     warn!("s3: spool: {e}");
     s3_error!(InternalError, "the gateway's spool failed: {e}")
-}
-
-/// `len` bytes of `file` from where it stands, in frames; `keep` lives
-/// as long as the stream (the spool file it reads).
-fn read_stream<K: Send + Sync + 'static>(
-    file: tokio::fs::File,
-    len: u64,
-    keep: K,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
-    futures::stream::unfold((file, len, keep), |(mut file, left, keep)| async move {
-        if left == 0 {
-            return None;
-        }
-        let want = left.min(FRAME as u64) as usize;
-        let mut buf = vec![0u8; want];
-        match file.read_exact(&mut buf).await {
-            Ok(_) => Some((Ok(Bytes::from(buf)), (file, left - want as u64, keep))),
-            Err(e) => Some((Err(e), (file, 0, keep))),
-        }
-    })
 }
 
 fn version_of(e: &Entry) -> (u64, Option<u64>) {

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dav_server::DavHandler;
 use dav_server::memls::MemLs;
 
-use crate::davfs::IfsFs;
+use crate::davfs::{IfsFs, ReadHint};
 use crate::drive::Drive;
 
 /// Why the server could not run.
@@ -75,9 +75,13 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+/// The principal every request acts as: the gateway serves one user, so
+/// locks need no other owner.
+const PRINCIPAL: &str = "ifs";
+
 #[derive(Clone)]
 struct Gate {
-    dav: DavHandler,
+    dav: DavHandler<ReadHint>,
     auth: Option<BasicAuth>,
 }
 
@@ -91,7 +95,19 @@ async fn handle(State(gate): State<Gate>, req: Request) -> Response {
         )
             .into_response();
     }
-    gate.dav.handle(req).await.into_response()
+    // Where a GET's ranges end, so its reads fetch no chunk past them.
+    let hint = match *req.method() {
+        Method::GET => ReadHint::from_range(
+            req.headers()
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        _ => ReadHint::default(),
+    };
+    gate.dav
+        .handle_guarded(req, PRINCIPAL.to_string(), hint)
+        .await
+        .into_response()
 }
 
 /// Check where to listen: beyond loopback only with credentials.
@@ -110,7 +126,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     check_listen(listener.local_addr()?, auth.as_ref())?;
-    let dav = DavHandler::builder()
+    let dav = DavHandler::<ReadHint>::builder()
         .filesystem(IfsFs::new(drive))
         .locksystem(MemLs::new())
         .build_handler();

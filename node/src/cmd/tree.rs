@@ -15,8 +15,8 @@ use crate::progress::{self, Progress};
 use crate::stdout::{errln, outln};
 
 /// The folder the files of `dir` go in: PREFIX (`/` is the top folder),
-/// else the directory's own name.
-fn target_prefix(dir: &Path, prefix: Option<&str>) -> anyhow::Result<String> {
+/// else the directory's own name. `what` names the command in errors.
+pub fn target_prefix(what: &str, dir: &Path, prefix: Option<&str>) -> anyhow::Result<String> {
     let p = match prefix {
         Some(p) => p.trim_matches('/').to_string(),
         None => {
@@ -27,7 +27,7 @@ fn target_prefix(dir: &Path, prefix: Option<&str>) -> anyhow::Result<String> {
                 .filter(|s| *s != "/")
                 .with_context(|| {
                     format!(
-                        "{}: give the folder to put it in: put -r DIR PREFIX",
+                        "{}: give the folder to put it in: {what} DIR PREFIX",
                         dir.display()
                     )
                 })?
@@ -37,7 +37,7 @@ fn target_prefix(dir: &Path, prefix: Option<&str>) -> anyhow::Result<String> {
     if !p.is_empty()
         && let Err(e) = validate_name(&p)
     {
-        bail!("put -r: bad folder \"{}\": {e}", shortened(&p, 60));
+        bail!("{what}: bad folder \"{}\": {e}", shortened(&p, 60));
     }
     Ok(p)
 }
@@ -103,7 +103,7 @@ pub fn put(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let prefix = target_prefix(&dir, args.prefix.as_deref())?;
+    let prefix = target_prefix("put -r", &dir, args.prefix.as_deref())?;
     let files = walk(&dir, &prefix)?;
     let (count, bytes) = (files.len() as u64, files.iter().map(|f| f.size).sum());
     let opts = TreeOptions {
@@ -266,10 +266,10 @@ mod tests {
         std::fs::write(root.join("a.jpg"), b"a").unwrap();
         std::fs::write(root.join("2024/x/b.jpg"), b"bb").unwrap();
         std::os::unix::fs::symlink(root.join("a.jpg"), root.join("link")).unwrap();
-        assert_eq!(target_prefix(&root, None).unwrap(), "photos");
-        assert_eq!(target_prefix(&root, Some("/")).unwrap(), "");
-        assert_eq!(target_prefix(&root, Some("x/y/")).unwrap(), "x/y");
-        assert!(target_prefix(&root, Some("a/../b")).is_err());
+        assert_eq!(target_prefix("put -r", &root, None).unwrap(), "photos");
+        assert_eq!(target_prefix("put -r", &root, Some("/")).unwrap(), "");
+        assert_eq!(target_prefix("put -r", &root, Some("x/y/")).unwrap(), "x/y");
+        assert!(target_prefix("sync", &root, Some("a/../b")).is_err());
         let files = walk(&root, "photos").unwrap();
         let names: Vec<(&str, u64)> = files.iter().map(|f| (f.name.as_str(), f.size)).collect();
         assert_eq!(names, vec![("photos/2024/x/b.jpg", 2), ("photos/a.jpg", 1)]);

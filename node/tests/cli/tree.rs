@@ -44,7 +44,7 @@ fn make_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Every file below `root` relative to it, with its bytes.
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -161,3 +161,132 @@ fn litmus_basic_copymove_and_http_suites_pass() {
         assert!(line.contains(" 0 failed"), "{line}\n{text}");
     }
 }
+
+/// Chunks the nodes have served to fetches so far, summed from each
+/// node's `/metrics`.
+fn fetches_served(admin: &[String]) -> u64 {
+    admin
+        .iter()
+        .map(|a| {
+            let r = crate::http::get(a, "/metrics", &[]);
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(r#"ifs_chunk_operations_total{op="fetch",result="ok"} "#)
+                })
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0) as u64
+        })
+        .sum()
+}
+
+/// `curl -s ARGS URL`: the body, and the status code.
+fn curl(args: &[&str], url: &str) -> (Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    let out = Command::new("curl")
+        .args(["-s", "-o", body.to_str().unwrap(), "-w", "%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {args:?}: {out:?}");
+    let code = String::from_utf8_lossy(&out.stdout).into_owned();
+    (std::fs::read(&body).unwrap_or_default(), code)
+}
+
+#[test]
+fn range_gets_match_byte_for_byte_and_fetch_only_the_chunks_they_need() {
+    if tool("curl", "curl").is_none() {
+        return;
+    }
+    let c = Cluster::start_with(3, &["--admin-listen", "127.0.0.1:0"]);
+    let admin: Vec<String> = (0..3)
+        .map(|i| crate::http::admin_addr(&c.data_dir(i)))
+        .collect();
+    // 1 KiB segments: 264 chunks, listed by the root record (112) and two
+    // pages; the last chunk is short.
+    let seg = 1024u64;
+    let chunks = 264u64;
+    let data = random_bytes((chunks * seg - 300) as usize);
+    let size = data.len() as u64;
+    let src = c.dir.path().join("paged.bin");
+    std::fs::write(&src, &data).unwrap();
+    let src = src.to_str().unwrap();
+    c.ok(
+        0,
+        &["put", src, "--segment-size", "1KiB", "--replicas", "2"],
+    );
+    let gw = serve(&c);
+    let url = format!("{}paged.bin", gw.url);
+
+    // HEAD answers from the listing: no chunk is fetched.
+    let before = fetches_served(&admin);
+    let (_, code) = curl(&["-I"], &url);
+    assert_eq!(code, "200");
+    assert_eq!(fetches_served(&admin), before, "HEAD fetched chunks");
+
+    let page1 = 112 * seg;
+    let page2 = 2 * page1;
+    // (curl -r argument, first byte, last byte, chunks that hold them)
+    let cases = [
+        ("0-1023".to_string(), 0, 1023, 1),
+        ("5120-7167".into(), 5120, 7167, 2),
+        ("10340-10539".into(), 10340, 10539, 1),
+        (
+            format!("{}-{}", 20 * seg - 1, 20 * seg),
+            20 * seg - 1,
+            20 * seg,
+            2,
+        ),
+        (
+            format!("{}-{}", page1 - 1500, page1 + 1499),
+            page1 - 1500,
+            page1 + 1499,
+            4,
+        ),
+        (
+            format!("{}-{}", page2 - 10, page2 + 9),
+            page2 - 10,
+            page2 + 9,
+            2,
+        ),
+        ("-1".into(), size - 1, size - 1, 1),
+        (format!("{}-", size - 1000), size - 1000, size - 1, 2),
+        (
+            format!("{}-{}", size - 1000, size + 100_000),
+            size - 1000,
+            size - 1,
+            2,
+        ),
+    ];
+    for (range, first, last, want) in cases {
+        let before = fetches_served(&admin);
+        let (body, code) = curl(&["-r", &range], &url);
+        assert_eq!(code, "206", "-r {range}");
+        assert!(
+            body == data[first as usize..=last as usize],
+            "-r {range}: {} bytes differ from the file's",
+            body.len()
+        );
+        assert_eq!(
+            fetches_served(&admin) - before,
+            want,
+            "-r {range}: chunks fetched"
+        );
+    }
+
+    // A whole GET streams every chunk once.
+    let before = fetches_served(&admin);
+    let (body, code) = curl(&[], &url);
+    assert_eq!(code, "200");
+    assert!(body == data, "the whole file differs");
+    assert_eq!(fetches_served(&admin) - before, chunks);
+
+    // A range from past the end is refused before anything is fetched.
+    let before = fetches_served(&admin);
+    let (_, code) = curl(&["-r", &format!("{size}-")], &url);
+    assert_eq!(code, "416");
+    assert_eq!(fetches_served(&admin), before);
+}
