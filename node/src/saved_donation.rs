@@ -134,9 +134,9 @@ pub fn edit(text: &str, change: &DonationChange) -> anyhow::Result<String> {
 
 /// A cap as config text that parses back to exactly `bps`.
 fn rate_text(bps: u64) -> String {
-    if bps % 1_000_000 == 0 {
+    if bps.is_multiple_of(1_000_000) {
         format!("{}Mbit", bps / 1_000_000)
-    } else if bps % 1_000 == 0 {
+    } else if bps.is_multiple_of(1_000) {
         format!("{}kbit", bps / 1_000)
     } else {
         format!("{bps}bit")

@@ -27,13 +27,10 @@ fn flow(class: Priority, start_ms: u64, stop_ms: u64) -> Flow {
 /// the flow wait as told. Returns when each flow's bytes moved, per 1 s.
 fn run(link: &mut Link, flows: &mut [Flow], end_ms: u64) -> Vec<Vec<u64>> {
     let mut per_sec = vec![vec![0u64; (end_ms / 1000) as usize + 1]; flows.len()];
-    loop {
-        let Some(i) = (0..flows.len())
-            .filter(|&i| flows[i].next_ms < flows[i].stop_ms.min(end_ms))
-            .min_by_key(|&i| (flows[i].next_ms, flows[i].class))
-        else {
-            break;
-        };
+    while let Some(i) = (0..flows.len())
+        .filter(|&i| flows[i].next_ms < flows[i].stop_ms.min(end_ms))
+        .min_by_key(|&i| (flows[i].next_ms, flows[i].class))
+    {
         let now = flows[i].next_ms.max(flows[i].start_ms);
         match link.request(flows[i].class, PIECE as u64, now) {
             Grant::Go => {
