@@ -454,7 +454,7 @@ mod tests {
         for (bad, field) in [
             ("up = \"10 parsecs\"", "bandwidth.up"),
             ("down = \"fast\"", "bandwidth.down"),
-            ("up = 10", "up"),
+            ("up = 10", "line 4"),
             ("sideways = \"1Mbit\"", "sideways"),
         ] {
             let e = format!(
