@@ -3,7 +3,6 @@
 //! this holds the two links, reads the clock and sleeps.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use ifs_core::bandwidth::{Grant, Link, Priority};
 use tokio::time::Instant;
@@ -34,13 +33,6 @@ pub struct Shaper {
     epoch: Instant,
     up: Mutex<Link>,
     down: Mutex<Link>,
-}
-
-/// What a metered piece cost in waiting.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Waited {
-    /// Times the piece waited for a higher class.
-    pub yields: u32,
 }
 
 impl Shaper {
@@ -81,20 +73,9 @@ impl Shaper {
         self.caps() != (None, None)
     }
 
-    /// Wait until `class` may move `bytes` in `dir`, then take them.
-    pub async fn take(&self, dir: Direction, class: Priority, bytes: u64) -> Waited {
-        let mut waited = Waited::default();
-        loop {
-            let grant = lock(self.link(dir)).request(class, bytes, self.now_ms());
-            let ms = match grant {
-                Grant::Go => return waited,
-                Grant::Empty(ms) => ms,
-                Grant::Yield(ms) => {
-                    waited.yields += 1;
-                    ms
-                }
-            };
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
+    /// Ask for `bytes` of `class` in `dir` now (see [`Link::request`]);
+    /// the caller sleeps and asks again on anything but `Go`.
+    pub fn request(&self, dir: Direction, class: Priority, bytes: u64) -> Grant {
+        lock(self.link(dir)).request(class, bytes, self.now_ms())
     }
 }

@@ -329,25 +329,27 @@ impl Telemetry {
         self.count_bytes("out", class, bytes, crate::now_ms());
     }
 
-    /// A piece of chunk bytes moved under the caps, after `yields` waits
-    /// for a higher class.
+    /// A piece of chunk bytes moved under the caps.
     pub(crate) fn shaped(
         &self,
         direction: &'static str,
         class: ifs_core::bandwidth::Priority,
         bytes: u64,
-        yields: u32,
     ) {
         let l = ShapeLabels {
             direction,
             class: class.label(),
         };
         self.shaped_bytes.get_or_create(&l).inc_by(bytes);
-        if yields > 0 {
-            self.shaped_yields
-                .get_or_create(&l)
-                .inc_by(u64::from(yields));
-        }
+    }
+
+    /// A piece waited because a higher class was moving bytes.
+    pub(crate) fn yielded(&self, direction: &'static str, class: ifs_core::bandwidth::Priority) {
+        let l = ShapeLabels {
+            direction,
+            class: class.label(),
+        };
+        self.shaped_yields.get_or_create(&l).inc();
     }
 
     /// The caps now, bits per second (`None`: unlimited).

@@ -109,12 +109,20 @@ fn offload_copies_yield_to_a_client_put_on_a_capped_link() {
     std::fs::write(&old_file, &old).unwrap();
     c.ok(0, &["put", old_file.to_str().unwrap(), "--replicas", "2"]);
     let x = add(&mut c);
-    c.wait_alive(0, 3);
-    c.wait_alive(x, 3);
+    for i in 0..3 {
+        c.wait_alive(i, 3);
+    }
     operator(&c, x, &["bandwidth", "--down", "8Mbit"]);
     let before = metrics(&c, x);
 
     operator(&c, 1, &["donate", "0"]);
+    let repair_in = |m: &HashMap<String, f64>| {
+        series(m, "ifs_bandwidth_bytes", "in", "repair")
+            - series(&before, "ifs_bandwidth_bytes", "in", "repair")
+    };
+    wait_for("offload copies flow into the newcomer", || {
+        repair_in(&metrics(&c, x)) > 0.0
+    });
     let new = random_bytes(6 * MIB);
     let new_file = c.dir.path().join("new.bin");
     std::fs::write(&new_file, &new).unwrap();
@@ -131,7 +139,11 @@ fn offload_copies_yield_to_a_client_put_on_a_capped_link() {
     );
     let yields = series(&during, "ifs_bandwidth_yields", "in", "repair")
         - series(&before, "ifs_bandwidth_yields", "in", "repair");
-    assert!(yields > 0.0, "offload copies never waited for the put");
+    assert!(
+        yields > 0.0,
+        "offload copies never waited for the put ({} bytes of them in so far)",
+        repair_in(&during)
+    );
     // The copies were not starved: once the put is done they finish.
     wait_for("node 1 holds nothing", || {
         status(&c, 1)["node"]["used_bytes"].as_u64() == Some(0)

@@ -135,9 +135,19 @@ impl Shared {
         if bytes == 0 {
             return;
         }
-        let waited = self.shaper.take(dir, class, bytes).await;
-        self.telemetry
-            .shaped(dir.label(), class, bytes, waited.yields);
+        loop {
+            let ms = match self.shaper.request(dir, class, bytes) {
+                ifs_core::bandwidth::Grant::Go => break,
+                ifs_core::bandwidth::Grant::Empty(ms) => ms,
+                ifs_core::bandwidth::Grant::Yield(ms) => {
+                    // Counted as it happens, so a scrape sees a wait in progress.
+                    self.telemetry.yielded(dir.label(), class);
+                    ms
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        self.telemetry.shaped(dir.label(), class, bytes);
     }
 
     fn interval_ms(&self) -> u64 {
