@@ -1,6 +1,7 @@
 //! Command-line interface: global flags shared by every subcommand, and the
 //! dispatch to one file per subcommand.
 
+pub mod bandwidth;
 pub mod check;
 pub mod devnet;
 pub mod donate;
@@ -109,6 +110,8 @@ pub enum Command {
     Donate(donate::DonateArgs),
     /// Hand every chunk to other nodes, then hold nothing (stop the node afterwards)
     Leave(leave::LeaveArgs),
+    /// Change (or show) the running node's upload and download caps on chunk traffic
+    Bandwidth(bandwidth::BandwidthArgs),
     /// Encode a file, store it in a local store, read it back and compare (dev/demo)
     #[command(hide = true)]
     LocalRoundtrip(local_roundtrip::LocalRoundtripArgs),
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(args) => key::run(&cli.global, args),
         Command::Donate(args) => donate::run(&cli.global, args),
         Command::Leave(args) => leave::run(&cli.global, args),
+        Command::Bandwidth(args) => bandwidth::run(&cli.global, args),
         Command::LocalRoundtrip(args) => local_roundtrip::run(&cli.global, args),
     }
 }

@@ -65,6 +65,40 @@ pub struct Config {
     /// How much of this node one user may hold in reservations.
     #[serde(default)]
     pub quota: QuotaConfig,
+    /// Upload and download caps on chunk traffic (`ifsnode bandwidth`
+    /// changes them live).
+    #[serde(default, skip_serializing_if = "BandwidthConfig::is_unlimited")]
+    pub bandwidth: BandwidthConfig,
+}
+
+/// `[bandwidth]`: caps like `10Mbit`, `8Mbit/s` or `2MB/s`; `0` or absent
+/// is unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthConfig {
+    /// What the node may send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<String>,
+    /// What the node may receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down: Option<String>,
+}
+
+impl BandwidthConfig {
+    fn is_unlimited(&self) -> bool {
+        self.up.is_none() && self.down.is_none()
+    }
+
+    /// The caps in bits per second (`None`: unlimited); the error names the
+    /// field.
+    pub fn caps(&self) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+        let one = |field: &str, v: &Option<String>| match v {
+            None => Ok(None),
+            Some(t) => ifs_core::bandwidth::parse_rate(t)
+                .map_err(|e| anyhow::anyhow!("field `bandwidth.{field}`: {e}")),
+        };
+        Ok((one("up", &self.up)?, one("down", &self.down)?))
+    }
 }
 
 /// Per-user reservation limits (see docs/security.md).
@@ -189,6 +223,7 @@ impl Config {
             capacity: CapacityConfig::default(),
             collect_after_secs: default_collect_after_secs(),
             quota: QuotaConfig::default(),
+            bandwidth: BandwidthConfig::default(),
         }
     }
 
@@ -283,6 +318,7 @@ impl Config {
                 q.preempt_after_secs
             );
         }
+        self.bandwidth.caps()?;
         let c = &self.capacity;
         if c.interval_secs == 0 {
             bail!("field `capacity.interval_secs`: must be at least 1");
@@ -392,6 +428,41 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.volumes[0].cap, Cap::Percent(100));
         assert!(!c.mdns);
+    }
+
+    #[test]
+    fn bandwidth_caps_parse_strictly_and_name_the_field() {
+        let base = "data_dir = \"/d\"\nvolumes = [\"/d/v\"]\n";
+        let c = Config::parse(base).unwrap();
+        assert_eq!(
+            c.bandwidth.caps().unwrap(),
+            (None, None),
+            "absent: unlimited"
+        );
+        assert!(!c.to_toml().unwrap().contains("bandwidth"));
+        let c = Config::parse(&format!(
+            "{base}[bandwidth]\nup = \"8Mbit/s\"\ndown = \"2MB/s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.bandwidth.caps().unwrap(),
+            (Some(8_000_000), Some(16_000_000))
+        );
+        assert_eq!(Config::parse(&c.to_toml().unwrap()).unwrap(), c);
+        let c = Config::parse(&format!("{base}[bandwidth]\nup = \"0\"\n")).unwrap();
+        assert_eq!(c.bandwidth.caps().unwrap(), (None, None), "0: unlimited");
+        for (bad, field) in [
+            ("up = \"10 parsecs\"", "bandwidth.up"),
+            ("down = \"fast\"", "bandwidth.down"),
+            ("up = 10", "line 4"),
+            ("sideways = \"1Mbit\"", "sideways"),
+        ] {
+            let e = format!(
+                "{:#}",
+                Config::parse(&format!("{base}[bandwidth]\n{bad}\n")).unwrap_err()
+            );
+            assert!(e.contains(field), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -74,6 +74,23 @@ pub fn edit(text: &str, change: &DonationChange) -> anyhow::Result<String> {
                 doc["leaving"] = value(true);
             }
         }
+        DonationChange::Bandwidth { up_bps, down_bps } => {
+            let table = doc
+                .entry("bandwidth")
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
+                .as_table_mut()
+                .context("field `bandwidth` is not a table")?;
+            for (key, cap) in [("up", up_bps), ("down", down_bps)] {
+                match cap {
+                    Some(bps) => {
+                        table.insert(key, value(rate_text(*bps)));
+                    }
+                    None => {
+                        table.remove(key);
+                    }
+                }
+            }
+        }
         DonationChange::Caps(caps) => {
             doc.remove("leaving");
             let vols = doc
@@ -113,6 +130,17 @@ pub fn edit(text: &str, change: &DonationChange) -> anyhow::Result<String> {
         .validate()
         .context("the rewritten config is invalid")?;
     Ok(out)
+}
+
+/// A cap as config text that parses back to exactly `bps`.
+fn rate_text(bps: u64) -> String {
+    if bps.is_multiple_of(1_000_000) {
+        format!("{}Mbit", bps / 1_000_000)
+    } else if bps.is_multiple_of(1_000) {
+        format!("{}kbit", bps / 1_000)
+    } else {
+        format!("{bps}bit")
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +213,27 @@ dead_after_intervals = 10
         assert!(!c.leaving);
         assert_eq!(c.volumes[1].cap, Cap::Percent(5));
         assert!(back.contains("# big disk"));
+    }
+
+    #[test]
+    fn bandwidth_caps_are_written_and_cleared_and_load_back() {
+        let set = DonationChange::Bandwidth {
+            up_bps: Some(8_000_000),
+            down_bps: Some(2_500_000),
+        };
+        let out = edit(TEXT, &set).unwrap();
+        assert!(out.starts_with(TEXT), "the rest of the file is kept: {out}");
+        let c = load(&out);
+        assert_eq!(
+            c.bandwidth.caps().unwrap(),
+            (Some(8_000_000), Some(2_500_000))
+        );
+        let clear = DonationChange::Bandwidth {
+            up_bps: None,
+            down_bps: Some(12_345),
+        };
+        let c = load(&edit(&out, &clear).unwrap());
+        assert_eq!(c.bandwidth.caps().unwrap(), (None, Some(12_345)));
     }
 
     #[test]

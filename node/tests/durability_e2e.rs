@@ -3,9 +3,14 @@
 //! only through the commands a user has (`put`, `get`, `ls`, `status`,
 //! `peers`, `donate`, `leave`).
 
+#[path = "durability_e2e/bandwidth.rs"]
+mod bandwidth;
 #[allow(dead_code)]
 #[path = "data_path/support.rs"]
 mod cluster;
+#[path = "admin/http.rs"]
+#[allow(dead_code)]
+mod http;
 #[path = "durability_e2e/support.rs"]
 mod support;
 

@@ -69,6 +69,8 @@ pub fn candidate_of(p: &Probed) -> Candidate {
         reputation: p.known.row.reputation,
         range: hop_target(&p.known.row.addrs).map(|s| AddrRange::of(s.ip())),
         alive: p.known.row.state == "alive",
+        up_bps: p.known.row.up_bps,
+        down_bps: p.known.row.down_bps,
     }
 }
 
@@ -243,6 +245,8 @@ mod tests {
             seq: 1,
             reputation: 1.0,
             is_self: false,
+            up_bps: 0,
+            down_bps: 0,
         }
     }
 

@@ -26,6 +26,10 @@ pub enum AdminOp {
     Leave,
     /// Report the donation and what is left to offload.
     Donation,
+    /// Set the upload and download caps on chunk traffic.
+    SetBandwidth(crate::proto::BandwidthCaps),
+    /// Report the bandwidth caps.
+    Bandwidth,
 }
 
 /// A donation, as `SIZE` (bytes) or `PCT` (percent of each volume's disk).
@@ -152,6 +156,19 @@ mod tests {
         let mut t = r.clone();
         t.op = AdminOp::Donate(DonationCap::Bytes(0));
         assert!(t.verify_for(&me, 1000, 60_000).is_err());
+        // A bandwidth change is bound the same way.
+        let caps = crate::proto::BandwidthCaps {
+            up_bps: Some(8_000_000),
+            down_bps: None,
+        };
+        let b = AdminRequest::new(&k, AdminOp::SetBandwidth(caps), 1000, [2; 16]);
+        AdminRequest::decode(&b.encode())
+            .unwrap()
+            .verify_for(&me, 1000, 60_000)
+            .unwrap();
+        let mut raised = b.clone();
+        raised.op = AdminOp::SetBandwidth(crate::proto::BandwidthCaps::default());
+        assert!(raised.verify_for(&me, 1000, 60_000).is_err());
         // Replayed much later.
         assert!(r.verify_for(&me, 1000 + 120_000, 60_000).is_err());
         assert!(AdminRequest::decode(&vec![0u8; MAX_ADMIN_BYTES + 1]).is_err());

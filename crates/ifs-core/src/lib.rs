@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bandwidth;
 pub mod codec;
 pub mod collect;
 pub mod crdt;

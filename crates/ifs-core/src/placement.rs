@@ -55,6 +55,10 @@ pub struct Candidate {
     pub range: Option<AddrRange>,
     /// Alive in the node table (not suspect or dead).
     pub alive: bool,
+    /// Upload cap its owner set, bits per second; 0 when none (unlimited).
+    pub up_bps: u64,
+    /// Download cap its owner set, bits per second; 0 when none.
+    pub down_bps: u64,
 }
 
 /// Limits a candidate must meet to be considered at all.
@@ -155,12 +159,18 @@ pub fn check(c: &Candidate, p: &Policy) -> Result<(), Discard> {
 
 /// Weights of [`score`]'s terms; they sum to 1.
 pub const WEIGHTS: ScoreWeights = ScoreWeights {
-    latency: 0.35,
+    latency: 0.30,
     hops: 0.10,
     space: 0.20,
     owner_need: 0.10,
-    reputation: 0.25,
+    reputation: 0.20,
+    upload: 0.07,
+    download: 0.03,
 };
+
+/// A capped link scores ½ at this rate (bits per second): 25 Mbit/s, a
+/// good home uplink.
+pub const HALF_SCORE_BPS: f64 = 25e6;
 
 /// Weights of the terms of [`score`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -176,10 +186,27 @@ pub struct ScoreWeights {
     pub owner_need: f64,
     /// Reputation, clamped to 0..=1.
     pub reputation: f64,
+    /// Upload cap: `up / (up + 25 Mbit/s)`, 1 when uncapped. Every copy is
+    /// read back from its holder and the early hops of a chain forward it,
+    /// so a node that sends slowly is chosen less.
+    pub upload: f64,
+    /// Download cap, the same curve: a slow receiver stalls a put's chain.
+    pub download: f64,
+}
+
+/// The [`ScoreWeights::upload`] and [`ScoreWeights::download`] curve.
+fn link_term(bps: u64) -> f64 {
+    if bps == 0 {
+        1.0
+    } else {
+        let b = bps as f64;
+        b / (b + HALF_SCORE_BPS)
+    }
 }
 
 /// Score of a candidate in 0..=1, higher is better: the [`WEIGHTS`]-weighted
-/// sum of its latency, hop, headroom, owner-spare and reputation terms.
+/// sum of its latency, hop, headroom, owner-spare, reputation and
+/// bandwidth-cap terms.
 /// Meaningful for candidates that pass [`check`].
 pub fn score(c: &Candidate, p: &Policy) -> f64 {
     let rtt = c
@@ -207,6 +234,8 @@ pub fn score(c: &Candidate, p: &Policy) -> f64 {
         + w.space * space
         + w.owner_need * owner
         + w.reputation * reputation
+        + w.upload * link_term(c.up_bps)
+        + w.download * link_term(c.down_bps)
 }
 
 /// Every candidate that fails [`check`], with why, in input order.

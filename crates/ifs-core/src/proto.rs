@@ -133,6 +133,8 @@ pub enum CtlResponse {
     AuditProof(#[serde(with = "serde_bytes")] [u8; 32]),
     /// Answer to [`CtlRequest::Admin`]: the donation after the command.
     Donation(crate::admin::DonationStatus),
+    /// Answer to a bandwidth [`CtlRequest::Admin`] command: the caps after it.
+    Bandwidth(BandwidthCaps),
 }
 
 /// Why a control request failed, as told to the requester.
@@ -192,6 +194,22 @@ pub struct PeerRow {
     pub reputation: f64,
     /// Whether this row is the answering node itself.
     pub is_self: bool,
+    /// Upload cap from its report, bits per second; 0 when none.
+    #[serde(default)]
+    pub up_bps: u64,
+    /// Download cap from its report, bits per second; 0 when none.
+    #[serde(default)]
+    pub down_bps: u64,
+}
+
+/// A node's bandwidth caps on chunk traffic, bits per second (`None`:
+/// unlimited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthCaps {
+    /// Upload cap.
+    pub up_bps: Option<u64>,
+    /// Download cap.
+    pub down_bps: Option<u64>,
 }
 
 /// The answering node itself, for `ifsnode status`.
@@ -218,6 +236,9 @@ pub struct NodeStatus {
     /// volume's quarantine (never deleted by the node).
     #[serde(default)]
     pub quarantined_bytes: u64,
+    /// The bandwidth caps in force.
+    #[serde(default)]
+    pub bandwidth: BandwidthCaps,
 }
 
 /// The first frame on a `/ifs/chunk/1` stream.

@@ -33,6 +33,8 @@ pub fn report_due(
         || moved(last.reserved_bytes, now.reserved_bytes)
         || moved(last.free_bytes, now.free_bytes)
         || last.owner_need_pct.abs_diff(now.owner_need_pct) >= 1
+        || last.bandwidth_bps != now.bandwidth_bps
+        || last.bandwidth_down_bps != now.bandwidth_down_bps
 }
 
 /// Shortest time between two reports sent early for a change.

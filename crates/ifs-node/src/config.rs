@@ -47,6 +47,10 @@ pub struct NodeConfig {
     /// Where operator donation changes are saved so they outlive a restart;
     /// `None` keeps them in memory only.
     pub donation_store: Option<Arc<dyn DonationStore>>,
+    /// Upload cap on chunk traffic, bits per second (`None`: unlimited).
+    pub bandwidth_up_bps: Option<u64>,
+    /// Download cap on chunk traffic, bits per second (`None`: unlimited).
+    pub bandwidth_down_bps: Option<u64>,
 }
 
 /// An operator's donation change, as saved across restarts.
@@ -56,6 +60,14 @@ pub enum DonationChange {
     Caps(Vec<(PathBuf, Cap)>),
     /// `ifsnode leave`: the node is leaving; the volume caps are kept.
     Leave,
+    /// `ifsnode bandwidth`: the new upload and download caps, bits per
+    /// second (`None`: unlimited).
+    Bandwidth {
+        /// Upload cap.
+        up_bps: Option<u64>,
+        /// Download cap.
+        down_bps: Option<u64>,
+    },
 }
 
 /// Keeps operator donation changes across restarts (the `ifsnode` binary
@@ -91,6 +103,8 @@ impl NodeConfig {
             durability: crate::DurabilityConfig::default(),
             leaving: false,
             donation_store: None,
+            bandwidth_up_bps: None,
+            bandwidth_down_bps: None,
         }
     }
 }

@@ -15,6 +15,7 @@ mod error;
 mod metrics;
 mod node;
 mod service;
+mod shaper;
 pub mod telemetry;
 
 pub use capacity::{next_seq, report_due};

@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 use crate::now_ms;
 
 mod audit;
+mod caps;
 mod chunks;
 mod control;
 mod durability;

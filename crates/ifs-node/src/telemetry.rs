@@ -63,6 +63,17 @@ struct TrafficLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShapeLabels {
+    direction: &'static str,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -138,6 +149,9 @@ pub struct Telemetry {
     reservations: Family<ResultLabels, Counter>,
     record_merges: Family<ResultLabels, Counter>,
     errors: Family<KindLabels, Counter>,
+    shaped_bytes: Family<ShapeLabels, Counter>,
+    shaped_yields: Family<ShapeLabels, Counter>,
+    bandwidth_cap: Family<DirectionLabels, Gauge>,
     pub(crate) gauges: Gauges,
     pub(crate) repair_queue: Queue,
     pub(crate) offload_queue: Queue,
@@ -163,6 +177,9 @@ impl Telemetry {
             reservations: Family::default(),
             record_merges: Family::default(),
             errors: Family::default(),
+            shaped_bytes: Family::default(),
+            shaped_yields: Family::default(),
+            bandwidth_cap: Family::default(),
             gauges: Gauges {
                 disk_bytes: Family::default(),
                 nodes: Family::default(),
@@ -217,6 +234,21 @@ impl Telemetry {
             "ifs_errors",
             "Errors by kind (store: a chunk not stored; record: a record rejected)",
             t.errors.clone(),
+        );
+        r.register(
+            "ifs_bandwidth_bytes",
+            "Chunk bytes metered by the bandwidth caps as they move, by direction (in, out) and priority class (client, repair, background)",
+            t.shaped_bytes.clone(),
+        );
+        r.register(
+            "ifs_bandwidth_yields",
+            "Times a piece of chunk bytes waited because a higher priority class was moving bytes, by direction and class",
+            t.shaped_yields.clone(),
+        );
+        r.register(
+            "ifs_bandwidth_cap_bits_per_second",
+            "The owner's bandwidth cap on chunk traffic, by direction (0: unlimited)",
+            t.bandwidth_cap.clone(),
         );
         let g = &t.gauges;
         r.register(
@@ -295,6 +327,39 @@ impl Telemetry {
     /// Bytes sent.
     pub(crate) fn bytes_out(&self, class: TrafficClass, bytes: u64) {
         self.count_bytes("out", class, bytes, crate::now_ms());
+    }
+
+    /// A piece of chunk bytes moved under the caps.
+    pub(crate) fn shaped(
+        &self,
+        direction: &'static str,
+        class: ifs_core::bandwidth::Priority,
+        bytes: u64,
+    ) {
+        let l = ShapeLabels {
+            direction,
+            class: class.label(),
+        };
+        self.shaped_bytes.get_or_create(&l).inc_by(bytes);
+    }
+
+    /// A piece waited because a higher class was moving bytes.
+    pub(crate) fn yielded(&self, direction: &'static str, class: ifs_core::bandwidth::Priority) {
+        let l = ShapeLabels {
+            direction,
+            class: class.label(),
+        };
+        self.shaped_yields.get_or_create(&l).inc();
+    }
+
+    /// The caps now, bits per second (`None`: unlimited).
+    pub(crate) fn bandwidth_caps(&self, up: Option<u64>, down: Option<u64>) {
+        for (direction, cap) in [("out", up), ("in", down)] {
+            let v = i64::try_from(cap.unwrap_or(0)).unwrap_or(i64::MAX);
+            self.bandwidth_cap
+                .get_or_create(&DirectionLabels { direction })
+                .set(v);
+        }
     }
 
     /// One chunk operation and its result.

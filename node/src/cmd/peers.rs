@@ -168,6 +168,8 @@ mod tests {
             seq: 17,
             reputation: 1.0,
             is_self,
+            up_bps: 0,
+            down_bps: 0,
         }
     }
 

@@ -98,6 +98,7 @@ pub fn node_config(
             .unwrap_or(config.reservation_ttl_secs),
     );
     cfg.quota = config.quota.policy();
+    (cfg.bandwidth_up_bps, cfg.bandwidth_down_bps) = config.bandwidth.caps()?;
     // Collection stays behind the longest reservation even when a test
     // shortens the TTL on the command line.
     cfg.durability.collect_after = Duration::from_secs(config.collect_after_secs)

@@ -9,6 +9,7 @@ use crate::human;
 use crate::stdout::{out, outln};
 use anyhow::bail;
 use clap::Args;
+use ifs_core::bandwidth::RateText;
 use ifs_core::proto::{CtlRequest, CtlResponse, NodeStatus};
 
 /// Arguments of `ifsnode status`.
@@ -82,6 +83,11 @@ pub fn describe(s: &NodeStatus, known: u64) -> String {
         human::bytes(n.reserved_bytes),
         human::bytes(n.free_bytes),
         n.owner_need_pct
+    );
+    out += &format!(
+        "  bandwidth up {}, down {} (chunk traffic)\n",
+        RateText(s.bandwidth.up_bps),
+        RateText(s.bandwidth.down_bps)
     );
     if s.awaiting_collection_bytes > 0 || s.quarantined_bytes > 0 {
         out += &format!(

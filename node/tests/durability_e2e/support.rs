@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use crate::cluster::{Cluster, PATIENCE, bin, no_owner_reserve, stderr};
 
 /// Capacity reports every 300 ms (a silent node is dead after 10 missed
-/// reports, 3 s) and a durability pass every 500 ms.
-pub const RUN_ARGS: [&str; 4] = [
+/// reports, 3 s), a durability pass every 500 ms, the admin endpoint on a
+/// free loopback port (`DIR/admin.addr`).
+pub const RUN_ARGS: [&str; 6] = [
     "--capacity-interval-ms",
     "300",
     "--repair-interval-ms",
     "500",
+    "--admin-listen",
+    "127.0.0.1:0",
 ];
 
 /// Init and start `n` nodes bootstrapped from the first, each with its
@@ -24,23 +27,30 @@ pub fn start(n: usize) -> Cluster {
         nodes: Vec::new(),
         addrs: Vec::new(),
     };
-    for i in 0..n {
-        let out = Command::new(bin())
-            .args(["init", "--data-dir"])
-            .arg(c.data_dir(i))
-            .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "init: {}", stderr(&out));
-        no_owner_reserve(&c.data_dir(i));
-        c.nodes.push(None);
-        c.addrs.push(String::new());
-        run(&mut c, i);
+    for _ in 0..n {
+        add(&mut c);
     }
     c.wait_alive(0, n);
     c.wait_alive(n - 1, n);
     c
+}
+
+/// Init one more node and start it (bootstrapped from the first); its index.
+pub fn add(c: &mut Cluster) -> usize {
+    let i = c.nodes.len();
+    let out = Command::new(bin())
+        .args(["init", "--data-dir"])
+        .arg(c.data_dir(i))
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    no_owner_reserve(&c.data_dir(i));
+    c.nodes.push(None);
+    c.addrs.push(String::new());
+    run(c, i);
+    i
 }
 
 /// Start node `i` (again): `ifsnode run` on its data dir, log appended to

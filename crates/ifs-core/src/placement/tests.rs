@@ -10,6 +10,8 @@ fn cand(rtt: f64, range: u8) -> Candidate {
         reputation: 0.9,
         range: Some(AddrRange::of(IpAddr::V4(Ipv4Addr::new(10, 0, range, 7)))),
         alive: true,
+        up_bps: 0,
+        down_bps: 0,
     }
 }
 
@@ -125,7 +127,8 @@ fn score_prefers_near_roomy_trusted_nodes() {
         ) < s
     );
     let w = WEIGHTS;
-    assert!((w.latency + w.hops + w.space + w.owner_need + w.reputation - 1.0).abs() < 1e-9);
+    let sum = w.latency + w.hops + w.space + w.owner_need + w.reputation + w.upload + w.download;
+    assert!((sum - 1.0).abs() < 1e-9);
 }
 
 #[test]
@@ -157,4 +160,38 @@ fn rank_is_deterministic_and_survives_odd_values() {
     c[1].rtt_ms = Some(f64::NAN);
     assert_eq!(rank(&c, &p, 2), Vec::<usize>::new());
     assert!(rank(&[], &p, 3).is_empty());
+}
+
+#[test]
+fn a_node_with_a_tiny_upload_cap_is_chosen_last() {
+    let p = policy();
+    // Four equal nodes in distinct ranges; the fastest-answering one sends
+    // at 1 Mbit/s, another at 8, the others are uncapped.
+    let mut c = vec![cand(6.0, 1), cand(8.0, 2), cand(8.0, 3), cand(9.0, 4)];
+    c[0].up_bps = 1_000_000;
+    c[2].up_bps = 8_000_000;
+    assert_eq!(rank(&c, &p, 4), vec![1, 3, 2, 0]);
+    // Of three copies, the tiny uplink gets none.
+    assert!(!rank(&c, &p, 3).contains(&0));
+    // Its score rises with the cap, and an uncapped node scores as before caps.
+    let s = |up| score(&Candidate { up_bps: up, ..c[0] }, &p);
+    assert!(s(1_000_000) < s(8_000_000));
+    assert!(s(8_000_000) < s(100_000_000));
+    assert!(s(100_000_000) < s(0));
+}
+
+#[test]
+fn a_download_cap_counts_less_than_an_upload_cap() {
+    let p = policy();
+    let base = cand(10.0, 1);
+    let slow_up = Candidate {
+        up_bps: 2_000_000,
+        ..base
+    };
+    let slow_down = Candidate {
+        down_bps: 2_000_000,
+        ..base
+    };
+    assert!(score(&slow_up, &p) < score(&slow_down, &p));
+    assert!(score(&slow_down, &p) < score(&base, &p));
 }

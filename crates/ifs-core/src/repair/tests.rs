@@ -161,6 +161,8 @@ fn cand(rtt: f64, free: u64, rep: f64, range: u8) -> Candidate {
         reputation: rep,
         range: Some(AddrRange::V4([10, 0, range])),
         alive: true,
+        up_bps: 0,
+        down_bps: 0,
     }
 }
 

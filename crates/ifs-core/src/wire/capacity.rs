@@ -28,8 +28,11 @@ pub struct CapacityStats {
     pub free_bytes: u64,
     /// How much of its disk the owner currently needs, 0..=100.
     pub owner_need_pct: u8,
-    /// Estimated upload bandwidth, bits per second.
+    /// Upload cap the owner set for chunk traffic, bits per second; 0 when
+    /// none (the node sends as fast as its connection does).
     pub bandwidth_bps: u64,
+    /// Download cap the owner set, bits per second; 0 when none.
+    pub bandwidth_down_bps: u64,
     /// Seconds since the node started.
     pub uptime_s: u64,
 }
@@ -58,6 +61,12 @@ pub struct CapacityReport {
     pub bandwidth_bps: u64,
     /// See [`CapacityStats::uptime_s`].
     pub uptime_s: u64,
+    /// See [`CapacityStats::bandwidth_down_bps`]: present only when a
+    /// download cap is set, so reports of nodes without one keep the
+    /// encoding and signed bytes of reports written before the field (see
+    /// [`CapacityReport::signed_bytes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_down_bps: Option<u64>,
     /// The node's software version.
     pub version: String,
     /// When the node issued it, ms since the Unix epoch (node's clock).
@@ -89,6 +98,7 @@ impl CapacityReport {
             owner_need_pct: stats.owner_need_pct,
             bandwidth_bps: stats.bandwidth_bps,
             uptime_s: stats.uptime_s,
+            bandwidth_down_bps: (stats.bandwidth_down_bps > 0).then_some(stats.bandwidth_down_bps),
             version,
             issued_at_ms,
             sig: Sig([0; 64]),
@@ -106,11 +116,23 @@ impl CapacityReport {
             free_bytes: self.free_bytes,
             owner_need_pct: self.owner_need_pct,
             bandwidth_bps: self.bandwidth_bps,
+            bandwidth_down_bps: self.bandwidth_down_bps.unwrap_or(0),
             uptime_s: self.uptime_s,
         }
     }
 
+    /// The bytes the signature covers. The download cap, added after the
+    /// first reports were signed, is appended only when present: a report
+    /// without it signs exactly what older nodes signed and verify, so old
+    /// and new reports without a download cap check everywhere.
     fn signed_bytes(&self) -> Vec<u8> {
+        if let Some(down) = self.bandwidth_down_bps {
+            return to_cbor(&(serde_bytes::Bytes::new(&self.signed_fields()), down));
+        }
+        self.signed_fields()
+    }
+
+    fn signed_fields(&self) -> Vec<u8> {
         to_cbor(&(
             &self.node,
             self.seq,
@@ -154,6 +176,11 @@ impl CapacityReport {
             "version too long",
         )?;
         ensure(self.owner_need_pct <= 100, WHAT, "owner_need_pct above 100")?;
+        ensure(
+            self.bandwidth_down_bps != Some(0),
+            WHAT,
+            "a download cap of 0 is written as no cap",
+        )?;
         ensure(
             self.free_bytes <= self.donated_bytes,
             WHAT,

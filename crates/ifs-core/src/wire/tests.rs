@@ -85,6 +85,122 @@ fn capacity_report_round_trips_and_detects_tampering() {
     ));
 }
 
+/// The report as nodes wrote it before the download cap: the same fields
+/// minus `bandwidth_down_bps`, signed over the same tuple.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReportBeforeCaps {
+    node: NodeId,
+    seq: u64,
+    addrs: Vec<String>,
+    donated_bytes: u64,
+    used_bytes: u64,
+    reserved_bytes: u64,
+    free_bytes: u64,
+    owner_need_pct: u8,
+    bandwidth_bps: u64,
+    uptime_s: u64,
+    version: String,
+    issued_at_ms: u64,
+    sig: crate::keys::Sig,
+}
+
+fn signed_before_caps(r: &ReportBeforeCaps) -> Vec<u8> {
+    to_cbor(&(
+        &r.node,
+        r.seq,
+        &r.addrs,
+        (
+            r.donated_bytes,
+            r.used_bytes,
+            r.reserved_bytes,
+            r.free_bytes,
+        ),
+        r.owner_need_pct,
+        r.bandwidth_bps,
+        r.uptime_s,
+        &r.version,
+        r.issued_at_ms,
+    ))
+}
+
+#[test]
+fn reports_written_before_bandwidth_caps_still_decode_and_verify() {
+    let key = node(3);
+    let mut old = ReportBeforeCaps {
+        node: key.node_id(),
+        seq: 4,
+        addrs: vec!["/ip4/10.0.0.1/tcp/4100".into()],
+        donated_bytes: 100,
+        used_bytes: 30,
+        reserved_bytes: 10,
+        free_bytes: 60,
+        owner_need_pct: 5,
+        bandwidth_bps: 0,
+        uptime_s: 9,
+        version: "0.1.0".into(),
+        issued_at_ms: 1_000,
+        sig: crate::keys::Sig([0; 64]),
+    };
+    old.sig = key.sign(crate::keys::domain::CAPACITY, &signed_before_caps(&old));
+    let r = CapacityReport::decode(&to_cbor(&old)).unwrap();
+    assert_eq!(r.verify(), Ok(()));
+    assert_eq!(r.bandwidth_down_bps, None);
+    assert_eq!(r.stats().bandwidth_bps, 0, "no upload cap: unlimited");
+
+    // A report without a download cap is, byte for byte, what older nodes
+    // write and sign, so they verify it too.
+    let stats = CapacityStats {
+        donated_bytes: 100,
+        used_bytes: 30,
+        reserved_bytes: 10,
+        free_bytes: 60,
+        owner_need_pct: 5,
+        bandwidth_bps: 8_000_000,
+        bandwidth_down_bps: 0,
+        uptime_s: 9,
+    };
+    let new = CapacityReport::new(&key, 5, old.addrs.clone(), stats, "0.1.0".into(), 1_000);
+    let seen_by_old: ReportBeforeCaps = from_cbor(&new.encode(), 8192, "old").unwrap();
+    assert_eq!(to_cbor(&seen_by_old), new.encode());
+    crate::keys::verify(
+        key.node_id().as_bytes(),
+        crate::keys::domain::CAPACITY,
+        &signed_before_caps(&seen_by_old),
+        &seen_by_old.sig,
+    )
+    .unwrap();
+}
+
+#[test]
+fn bandwidth_caps_are_signed() {
+    let key = node(3);
+    let stats = CapacityStats {
+        donated_bytes: 100,
+        free_bytes: 100,
+        bandwidth_bps: 8_000_000,
+        bandwidth_down_bps: 20_000_000,
+        ..Default::default()
+    };
+    let r = CapacityReport::new(&key, 1, vec![], stats, "0.1.0".into(), 1_000);
+    let back = CapacityReport::decode(&r.encode()).unwrap();
+    assert_eq!(back.verify(), Ok(()));
+    assert_eq!(back.stats(), stats);
+    // Raising, dropping or zeroing a cap breaks the signature or the rules.
+    for down in [Some(40_000_000), None] {
+        let mut t = back.clone();
+        t.bandwidth_down_bps = down;
+        assert!(matches!(t.verify(), Err(WireError::BadSignature { .. })));
+    }
+    let mut t = back.clone();
+    t.bandwidth_bps = 80_000_000;
+    assert!(matches!(t.verify(), Err(WireError::BadSignature { .. })));
+    t.bandwidth_down_bps = Some(0);
+    assert!(matches!(
+        CapacityReport::decode(&t.encode()),
+        Err(WireError::Invalid { .. })
+    ));
+}
+
 #[test]
 fn capacity_report_rules_are_enforced_on_decode() {
     let mut r = report(&node(1), 1);

@@ -22,7 +22,9 @@ use tracing::{debug, info, warn};
 use super::control::store_error;
 use super::{Shared, lock};
 use crate::now_ms;
+use crate::shaper::Direction;
 use crate::telemetry::TrafficClass;
+use ifs_core::bandwidth::{PIECE, Priority};
 
 /// Time allowed for a header frame or a reply.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -170,12 +172,15 @@ impl Shared {
         }
 
         // Bytes are read straight into the chunk's buffer and forwarded from
-        // there: no intermediate block, one copy less per hop.
+        // there: no intermediate block, one copy less per hop. Under a cap
+        // they move in pieces, each metered in and out (a client's put, at
+        // any hop, has the first class).
         let mut data = vec![0u8; chain.len as usize];
         let mut filled = 0usize;
         let mut reopened = 0;
+        let block = if self.shaper.capped() { PIECE } else { BLOCK };
         while filled < data.len() {
-            let want = (data.len() - filled).min(BLOCK);
+            let want = (data.len() - filled).min(block);
             let slot = &mut data[filled..filled + want];
             let got = match tokio::time::timeout(IDLE_TIMEOUT, up.read(slot)).await {
                 Ok(Ok(0)) | Err(_) => {
@@ -187,10 +192,14 @@ impl Shared {
                 Ok(Err(e)) => return fail(self.node_id, format!("upstream: {e}")),
                 Ok(Ok(n)) => n,
             };
+            self.meter(Direction::Down, Priority::Client, got as u64)
+                .await;
             // A next hop that stops taking bytes (a cut link: nothing is
             // acknowledged any more) must not hold this hop's own copy and
             // reply hostage; after IDLE_TIMEOUT it is given up on.
             if let (Some((node, s)), Some(next)) = (down.as_mut(), &next) {
+                self.meter(Direction::Up, Priority::Client, got as u64)
+                    .await;
                 let mut sent = forward(s, &data[filled..filled + got]).await;
                 // A stream that died under us (its connection closed, or the
                 // next node dropped it unread while busy) is opened again
@@ -364,17 +373,42 @@ impl Shared {
         let len = body.as_ref().map_or(0, |d| d.len() as u64);
         self.telemetry.chunk_op("fetch", body.is_some());
         self.telemetry.bytes_out(TrafficClass::Client, len);
-        let sent = async {
-            write_frame(&mut s, &encode(&head)).await?;
-            if let Some(data) = body {
-                s.write_all(&data).await?;
-            }
-            s.flush().await?;
-            s.close().await.map_err(ifs_net::frame::FrameError::Io)
-        };
-        if let Err(e) = bounded(len, sent).await {
+        let head = encode(&head);
+        if let Err(e) = self
+            .send_reply(&mut s, &head, body.as_deref(), Priority::Client)
+            .await
+        {
             debug!(%peer, "fetch reply not delivered: {e}");
         }
+    }
+
+    /// Write a reply frame and then `body` in metered pieces of `class`,
+    /// and close. Each write is bounded in time; the wait for the link is
+    /// not (a lower class waits while a higher one moves bytes).
+    pub(crate) async fn send_reply(
+        &self,
+        s: &mut Stream,
+        head: &[u8],
+        body: Option<&[u8]>,
+        class: Priority,
+    ) -> Result<(), String> {
+        bounded(0, write_frame(s, head)).await?;
+        if let Some(data) = body {
+            let piece = if self.shaper.capped() {
+                PIECE
+            } else {
+                data.len().max(1)
+            };
+            for part in data.chunks(piece) {
+                self.meter(Direction::Up, class, part.len() as u64).await;
+                bounded(part.len() as u64, s.write_all(part)).await?;
+            }
+        }
+        bounded(0, async {
+            s.flush().await?;
+            s.close().await
+        })
+        .await
     }
 
     async fn check_fetch(&self, req: &FetchRequest) -> Result<Vec<u8>, CtlError> {

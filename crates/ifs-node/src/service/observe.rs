@@ -292,6 +292,8 @@ mod tests {
             seq: 0,
             reputation: 1.0,
             is_self: false,
+            up_bps: 0,
+            down_bps: 0,
         }
     }
 

@@ -151,6 +151,11 @@ impl Shared {
             warn!("refused an operator command: {e}");
             return CtlResponse::Error(CtlError::Denied(e.to_string()));
         }
+        match req.op {
+            AdminOp::SetBandwidth(caps) => return self.set_bandwidth(caps).await,
+            AdminOp::Bandwidth => return CtlResponse::Bandwidth(self.bandwidth_caps()),
+            _ => {}
+        }
         let change = match req.op {
             AdminOp::Donate(cap) => match self.donation_caps(cap).await {
                 Ok(caps) => Some((DonationChange::Caps(caps.clone()), caps, false)),
@@ -160,7 +165,7 @@ impl Shared {
                 Ok(caps) => Some((DonationChange::Leave, caps, true)),
                 Err(e) => return CtlResponse::Error(e),
             },
-            AdminOp::Donation => None,
+            AdminOp::Donation | AdminOp::SetBandwidth(_) | AdminOp::Bandwidth => None,
         };
         if let Some((saved, caps, leaving)) = change {
             if let Err(e) = self.save_donation(saved).await {
@@ -208,7 +213,7 @@ impl Shared {
         }
     }
 
-    async fn save_donation(&self, change: DonationChange) -> std::io::Result<()> {
+    pub(super) async fn save_donation(&self, change: DonationChange) -> std::io::Result<()> {
         let Some(store) = self.cfg.donation_store.clone() else {
             return Ok(());
         };

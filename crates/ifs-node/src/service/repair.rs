@@ -66,6 +66,8 @@ impl Shared {
                     reputation: self.reputation_of(&r.node),
                     range: range_of(&r.addrs),
                     alive: true,
+                    up_bps: r.bandwidth_bps,
+                    down_bps: r.bandwidth_down_bps.unwrap_or(0),
                 };
                 (r.node, c)
             })

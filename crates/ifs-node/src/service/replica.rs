@@ -24,7 +24,9 @@ use tracing::{debug, info, warn};
 use super::Shared;
 use super::control::store_error;
 use crate::now_ms;
+use crate::shaper::Direction;
 use crate::telemetry::TrafficClass;
+use ifs_core::bandwidth::{PIECE, Priority};
 
 /// Time allowed for a header or reply frame, and between blocks of bytes.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,21 +36,30 @@ const REPLICA_TTL: Duration = Duration::from_secs(300);
 /// another replica of it (a bound on pushes of the same data).
 const MAX_HOLDERS: usize = 12;
 
-async fn read_exact_timed(s: &mut Stream, len: u64) -> Result<Vec<u8>, String> {
-    let mut data = vec![0u8; len as usize];
-    let mut at = 0;
-    while at < data.len() {
-        let end = (at + (1 << 20)).min(data.len());
-        match tokio::time::timeout(IO_TIMEOUT, s.read(&mut data[at..end])).await {
-            Ok(Ok(0)) | Err(_) => return Err("stream ended before the chunk did".into()),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(n)) => at += n,
-        }
-    }
-    Ok(data)
-}
-
 impl Shared {
+    /// Read `len` chunk bytes, metered as received bytes of `class`.
+    async fn read_exact_timed(
+        &self,
+        s: &mut Stream,
+        len: u64,
+        class: Priority,
+    ) -> Result<Vec<u8>, String> {
+        let mut data = vec![0u8; len as usize];
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + PIECE).min(data.len());
+            match tokio::time::timeout(IO_TIMEOUT, s.read(&mut data[at..end])).await {
+                Ok(Ok(0)) | Err(_) => return Err("stream ended before the chunk did".into()),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(n)) => {
+                    self.meter(Direction::Down, class, n as u64).await;
+                    at += n
+                }
+            }
+        }
+        Ok(data)
+    }
+
     async fn open_to(&self, node: &NodeId, open: &StreamOpen) -> Result<Stream, String> {
         let peer = ifs_net::node_id_to_peer_id(node).map_err(|e| e.to_string())?;
         self.dial_known(peer, node).await;
@@ -73,12 +84,14 @@ impl Shared {
         self.pace(len).await;
         let open = StreamOpen::Replica { record, chunk, len };
         let mut s = self.open_to(&target, &open).await?;
-        // Bounded: a target that stops reading must not stall repair.
-        super::chunks::bounded(len, async {
-            s.write_all(data).await?;
-            s.flush().await
-        })
-        .await?;
+        // Each piece bounded: a target that stops reading must not stall
+        // repair. Repair and offload yield the link to clients.
+        for part in data.chunks(PIECE) {
+            self.meter(Direction::Up, Priority::Repair, part.len() as u64)
+                .await;
+            super::chunks::bounded(part.len() as u64, s.write_all(part)).await?;
+        }
+        super::chunks::bounded(0, s.flush()).await?;
         // The target stores and signs before it answers (it publishes the
         // record after): a target that took the bytes and never answers
         // costs this much once, then sits out (see `FailedTargets`).
@@ -202,7 +215,7 @@ impl Shared {
             .ok_or("the file record has no live manifest")?;
         if self.store.contains(chunk).await.unwrap_or(false) {
             // The sender writes the bytes before it reads the answer.
-            read_exact_timed(s, len).await?;
+            self.read_exact_timed(s, len, Priority::Repair).await?;
             if let Ok(Some(bytes)) = self.store.receipt(chunk).await
                 && let Ok(r) = Receipt::decode(&bytes)
             {
@@ -216,7 +229,7 @@ impl Shared {
             .reserve(len, REPLICA_TTL, now)
             .await
             .map_err(|e| store_error(e).to_string())?;
-        let data = match read_exact_timed(s, len).await {
+        let data = match self.read_exact_timed(s, len, Priority::Repair).await {
             Ok(d) => d,
             Err(e) => {
                 let _ = self.store.release(res.id).await;
@@ -261,7 +274,11 @@ impl Shared {
             FetchReply::Ok { len: l } => return Err(format!("offered {l} bytes, expected {len}")),
             FetchReply::Error(e) => return Err(e.to_string()),
         }
-        let data = read_exact_timed(&mut s, len).await?;
+        // Holders fetch from each other to replace a copy scrub or an audit
+        // found corrupt: the lowest class.
+        let data = self
+            .read_exact_timed(&mut s, len, Priority::Background)
+            .await?;
         if ChunkId::of(&data) != chunk {
             return Err("bytes do not match the chunk id".into());
         }
@@ -299,15 +316,11 @@ impl Shared {
         let len = data.as_ref().map_or(0, |d| d.len() as u64);
         self.telemetry.chunk_op("peer_fetch", data.is_some());
         self.telemetry.bytes_out(TrafficClass::Replica, len);
-        let sent = async {
-            write_frame(&mut s, &encode(&head)).await?;
-            if let Some(d) = data {
-                s.write_all(&d).await?;
-            }
-            s.flush().await?;
-            s.close().await.map_err(ifs_net::frame::FrameError::Io)
-        };
-        if let Err(e) = super::chunks::bounded(len, sent).await {
+        let head = encode(&head);
+        if let Err(e) = self
+            .send_reply(&mut s, &head, data.as_deref(), Priority::Background)
+            .await
+        {
             debug!(%peer, "peer fetch reply not delivered: {e}");
         }
     }

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub admitting: tokio::sync::Mutex<()>,
     /// Control requests per peer (token buckets).
     pub rate: Mutex<ifs_core::rate::RateLimiter<PeerId>>,
+    /// The owner's bandwidth caps on chunk bytes.
+    pub shaper: crate::shaper::Shaper,
     /// Nodes taken out of the DHT's routing table (dead, or not answering
     /// after their connection closed), and when.
     unrouted: Mutex<std::collections::HashMap<NodeId, u64>>,
@@ -93,7 +95,11 @@ impl Shared {
     ) -> Self {
         let key = cfg.key.clone();
         let durability = super::durability::DurabilityState::new(&cfg.durability);
+        let shaper = crate::shaper::Shaper::new(cfg.bandwidth_up_bps, cfg.bandwidth_down_bps);
+        let (up, down) = shaper.caps();
+        telemetry.bandwidth_caps(up, down);
         Shared {
+            shaper,
             node_id: key.node_id(),
             key,
             cfg,
@@ -116,6 +122,32 @@ impl Shared {
             // Generous for a gateway's steady stream, tight for a flood.
             rate: Mutex::new(ifs_core::rate::RateLimiter::new(2000.0, 10_000.0, 16_384)),
         }
+    }
+
+    /// Wait for the caps to let `bytes` of chunk traffic of `class` move
+    /// in `dir`, and count them.
+    pub(crate) async fn meter(
+        &self,
+        dir: crate::shaper::Direction,
+        class: ifs_core::bandwidth::Priority,
+        bytes: u64,
+    ) {
+        if bytes == 0 {
+            return;
+        }
+        loop {
+            let ms = match self.shaper.request(dir, class, bytes) {
+                ifs_core::bandwidth::Grant::Go => break,
+                ifs_core::bandwidth::Grant::Empty(ms) => ms,
+                ifs_core::bandwidth::Grant::Yield(ms) => {
+                    // Counted as it happens, so a scrape sees a wait in progress.
+                    self.telemetry.yielded(dir.label(), class);
+                    ms
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        self.telemetry.shaped(dir.label(), class, bytes);
     }
 
     fn interval_ms(&self) -> u64 {
@@ -187,7 +219,8 @@ impl Shared {
             reserved_bytes: cap.reserved - soft,
             free_bytes: cap.free.saturating_add(soft).min(cap.donated),
             owner_need_pct: cap.owner_need_pct.min(100),
-            bandwidth_bps: 0,
+            bandwidth_bps: self.shaper.caps().0.unwrap_or(0),
+            bandwidth_down_bps: self.shaper.caps().1.unwrap_or(0),
             uptime_s: now_ms.saturating_sub(self.started_ms) / 1000,
         })
     }
@@ -598,6 +631,8 @@ impl Shared {
                     seq: report.seq,
                     reputation: self.reputation_of(&report.node),
                     is_self,
+                    up_bps: report.bandwidth_bps,
+                    down_bps: report.bandwidth_down_bps.unwrap_or(0),
                 }
             })
             .collect();
@@ -636,6 +671,7 @@ impl Shared {
             alive_peers: alive,
             connected_peers: connected,
             chunks,
+            bandwidth: self.bandwidth_caps(),
         }
     }
 
@@ -668,6 +704,8 @@ impl Shared {
             seq: *lock(&self.seq),
             reputation: 1.0,
             is_self: true,
+            up_bps: s.bandwidth_bps,
+            down_bps: s.bandwidth_down_bps,
         }
     }
 
