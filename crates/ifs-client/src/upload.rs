@@ -452,7 +452,21 @@ impl Upload {
             chunks[top] = self.reseal(session, key, &chunks[top]).await?;
             self.save_now().await?;
         }
-        let (report, manifest) = commit_records(
+        let (report, manifest) = self.write_records(session, key, chunks).await?;
+        folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
+            .await
+            .map_err(|e| lookup_failed(session, e))?;
+        Ok(report)
+    }
+
+    /// The manifest (and pages) and file record of `chunks`.
+    async fn write_records(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        chunks: Vec<PlacedChunk>,
+    ) -> Result<(PutReport, Manifest), PutError> {
+        commit_records(
             session,
             key,
             &self.opts,
@@ -460,16 +474,7 @@ impl Upload {
             self.head.version,
             chunks,
         )
-        .await?;
-        folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
-            .await
-            .map_err(|e| {
-                PutError::Session(ClientError::Request {
-                    peer: session.entry().to_string(),
-                    reason: e.to_string(),
-                })
-            })?;
-        Ok(report)
+        .await
     }
 
     /// Write the records of a complete upload (no folder entry: the caller
@@ -484,15 +489,7 @@ impl Upload {
         if reseal {
             return Err(PutError::EncoderGone);
         }
-        commit_records(
-            session,
-            key,
-            &self.opts,
-            (&self.head.file_key, self.head.prefix),
-            self.head.version,
-            chunks,
-        )
-        .await
+        self.write_records(session, key, chunks).await
     }
 
     /// Fail with [`PutError::Superseded`] when a version at or above this
@@ -867,6 +864,37 @@ async fn read_head<R: Read + Send + 'static>(
     .map_err(|e| PutError::Codec(ifs_core::CodecError::Read(e)))
 }
 
+/// Delete the state at `path` and the temp files a process killed while
+/// saving it left beside it.
+fn remove_state(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        warn!("upload state {} not removed: {e}", path.display());
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The temp file a save of `path` writes first: hidden, per process.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
 /// Replace `path` with `bytes`: a temp file beside it created with mode
 /// 0600 (the state holds the file key), synced, renamed, directory synced.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -875,11 +903,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temp_path(path);
     // A temp file left by a crashed process of the same id goes first:
     // the new one must be created with our mode, not inherit its.
     let _ = std::fs::remove_file(&tmp);
@@ -986,9 +1010,7 @@ pub async fn put_file(
             Err(PutError::Stale { .. }) if round < 2 => continue,
             Err(e) => return Err(e),
             Ok(report) => {
-                if let Err(e) = std::fs::remove_file(state) {
-                    warn!("upload state {} not removed: {e}", state.display());
-                }
+                remove_state(state);
                 return Ok(report);
             }
         }

@@ -78,8 +78,20 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
     child.kill().unwrap();
     child.wait().unwrap();
     let uploads = c.home().join("uploads");
-    let saved: Vec<_> = std::fs::read_dir(&uploads).unwrap().collect();
-    assert_eq!(saved.len(), 1, "one saved upload");
+    // A kill during a save leaves its temp file (`.NAME.tmp-PID`) beside it.
+    let saved = || {
+        std::fs::read_dir(&uploads)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".put")
+            })
+            .count()
+    };
+    assert_eq!(saved(), 1, "one saved upload");
 
     let out = c.ok(0, &put);
     let said = stderr(&out);
@@ -98,10 +110,11 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
         "{line}"
     );
     assert!(stored > 0 && stored < chunks, "{line}");
+    assert_eq!(saved(), 0, "state removed");
     assert_eq!(
         std::fs::read_dir(&uploads).unwrap().count(),
         0,
-        "state removed"
+        "temp files of the killed run removed too"
     );
 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
