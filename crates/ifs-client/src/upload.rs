@@ -16,8 +16,8 @@
 //! ([`PutError::Stale`]).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,7 +30,6 @@ use ifs_core::codec::{
 use ifs_core::keys::UserKey;
 use ifs_core::wire::{FetchRequest, FileDelete, Manifest, Tombstone, page_name};
 use ifs_core::{ChunkId, UserId};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -46,16 +45,15 @@ use crate::records;
 use crate::reserve::settle_all;
 use crate::session::Session;
 
+mod resume;
+mod saved;
+
+pub use resume::{Resumed, put_file};
+
 /// How long after it was placed a chunk no record names yet is relied on
 /// to be still stored: half the nodes' default collection grace (an hour),
 /// leaving room for clocks and for a commit that takes a while.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(30 * 60);
-
-/// Format of the saved state.
-const STATE_FORMAT: u32 = 1;
-/// Largest state file read back (a file of the most chunks a manifest
-/// can list, R receipts each, fits many times over).
-const MAX_STATE_BYTES: u64 = 256 << 20;
 
 /// A run of a file's segments for [`Upload::put_segments`].
 pub struct Segments<R> {
@@ -109,22 +107,6 @@ struct Head {
     file_key: FileKey,
     prefix: NoncePrefix,
     segment_size: u64,
-}
-
-/// The saved form (CBOR).
-#[derive(Serialize, Deserialize)]
-struct SavedUpload {
-    format: u32,
-    owner: UserId,
-    name: String,
-    version: u64,
-    file_key: [u8; 32],
-    nonce_prefix: NoncePrefix,
-    segment_size: u64,
-    replicas: u64,
-    readers: Vec<UserId>,
-    reader_keys: Vec<[u8; 32]>,
-    chunks: Vec<PlacedChunk>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -452,7 +434,21 @@ impl Upload {
             chunks[top] = self.reseal(session, key, &chunks[top]).await?;
             self.save_now().await?;
         }
-        let (report, manifest) = commit_records(
+        let (report, manifest) = self.write_records(session, key, chunks).await?;
+        folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
+            .await
+            .map_err(|e| lookup_failed(session, e))?;
+        Ok(report)
+    }
+
+    /// The manifest (and pages) and file record of `chunks`.
+    async fn write_records(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        chunks: Vec<PlacedChunk>,
+    ) -> Result<(PutReport, Manifest), PutError> {
+        commit_records(
             session,
             key,
             &self.opts,
@@ -460,16 +456,7 @@ impl Upload {
             self.head.version,
             chunks,
         )
-        .await?;
-        folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
-            .await
-            .map_err(|e| {
-                PutError::Session(ClientError::Request {
-                    peer: session.entry().to_string(),
-                    reason: e.to_string(),
-                })
-            })?;
-        Ok(report)
+        .await
     }
 
     /// Write the records of a complete upload (no folder entry: the caller
@@ -484,15 +471,7 @@ impl Upload {
         if reseal {
             return Err(PutError::EncoderGone);
         }
-        commit_records(
-            session,
-            key,
-            &self.opts,
-            (&self.head.file_key, self.head.prefix),
-            self.head.version,
-            chunks,
-        )
-        .await
+        self.write_records(session, key, chunks).await
     }
 
     /// Fail with [`PutError::Superseded`] when a version at or above this
@@ -679,164 +658,10 @@ impl Upload {
         }
         Ok(report)
     }
-
-    /// The state as saved: CBOR.
-    fn encode(&self) -> Vec<u8> {
-        let saved = SavedUpload {
-            format: STATE_FORMAT,
-            owner: self.head.owner,
-            name: self.head.name.clone(),
-            version: self.head.version,
-            file_key: self.head.file_key.0,
-            nonce_prefix: self.head.prefix,
-            segment_size: self.head.segment_size,
-            replicas: self.opts.replicas as u64,
-            readers: self.opts.readers.clone(),
-            reader_keys: self.opts.reader_keys.clone(),
-            chunks: self.placed(),
-        };
-        cbor4ii::serde::to_vec(Vec::new(), &saved).unwrap_or_default()
-    }
-
-    /// Save the state to `path` now: a temp file beside it (mode 0600),
-    /// synced, renamed over it.
-    pub fn save(&self, path: &Path) -> Result<(), PutError> {
-        write_atomic(path, &self.encode()).map_err(|source| PutError::StateIo {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-
-    /// Load a saved upload for `key`. The state is checked as any input
-    /// from disk: a damaged or foreign file is a typed error, never a panic.
-    pub fn load(path: &Path, key: &UserKey, opts: PutOptions) -> Result<Upload, PutError> {
-        let io = |source| PutError::StateIo {
-            path: path.to_path_buf(),
-            source,
-        };
-        let f = std::fs::File::open(path).map_err(io)?;
-        let mut bytes = Vec::new();
-        f.take(MAX_STATE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        let corrupt = |reason: String| PutError::StateCorrupt {
-            path: path.to_path_buf(),
-            reason,
-        };
-        if bytes.len() as u64 > MAX_STATE_BYTES {
-            return Err(corrupt("larger than any upload's state".into()));
-        }
-        let saved: SavedUpload =
-            cbor4ii::serde::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let mut up = Self::from_saved(saved, key, opts).map_err(corrupt)?;
-        up.check_key(key)?;
-        up.state_path = Some(path.to_path_buf());
-        Ok(up)
-    }
-
-    fn from_saved(s: SavedUpload, key: &UserKey, mut opts: PutOptions) -> Result<Upload, String> {
-        if s.format != STATE_FORMAT {
-            return Err(format!(
-                "format {} (this build reads {STATE_FORMAT})",
-                s.format
-            ));
-        }
-        if s.segment_size == 0 || s.segment_size > MAX_SEGMENT_SIZE as u64 {
-            return Err(format!("segment size {}", s.segment_size));
-        }
-        if !(1..=u64::from(u8::MAX)).contains(&s.replicas) {
-            return Err(format!("{} replicas", s.replicas));
-        }
-        if s.name != opts.name {
-            return Err(format!("saved for {:?}, not {:?}", s.name, opts.name));
-        }
-        let mut chunks = BTreeMap::new();
-        for c in s.chunks {
-            let max_len = s.segment_size + CHUNK_OVERHEAD as u64;
-            if c.plain_len > s.segment_size || c.len > max_len || c.receipts.is_empty() {
-                return Err(format!("chunk {} does not fit the upload", c.index));
-            }
-            if chunks.insert(c.index, c).is_some() {
-                return Err("a chunk index twice".into());
-            }
-        }
-        opts.codec.segment_size = s.segment_size as usize;
-        opts.replicas = s.replicas as usize;
-        opts.readers = s.readers;
-        opts.reader_keys = s.reader_keys;
-        Ok(Upload {
-            head: Head {
-                owner: s.owner,
-                handle: key.file_handle(&s.name),
-                name: s.name,
-                version: s.version,
-                file_key: FileKey(s.file_key),
-                prefix: s.nonce_prefix,
-                segment_size: s.segment_size,
-            },
-            opts,
-            chunks: Mutex::new(chunks),
-            state_path: None,
-            saving: tokio::sync::Mutex::new(()),
-            changes: AtomicU64::new(0),
-            saved: AtomicU64::new(0),
-        })
-    }
-
-    /// Record a placed chunk.
-    fn record(&self, placed: &PlacedChunk) {
-        lock(&self.chunks).insert(placed.index, placed.clone());
-        // After the insert: a save that reads this count sees the chunk.
-        self.changes.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Return once a save covering every change made so far is on disk.
-    /// Saves are grouped: one write covers every chunk placed while the
-    /// previous one ran, and each caller waits for the write covering its
-    /// chunk, so a crash loses at most the chunks still in flight.
-    async fn autosave(&self) -> Result<(), PutError> {
-        if self.state_path.is_none() {
-            return Ok(());
-        }
-        let mine = self.changes.load(Ordering::SeqCst);
-        let _saving = self.saving.lock().await;
-        if self.saved.load(Ordering::SeqCst) >= mine {
-            return Ok(());
-        }
-        let covered = self.changes.load(Ordering::SeqCst);
-        self.write_state().await?;
-        self.saved.store(covered, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Save now (after a save under way).
-    async fn save_now(&self) -> Result<(), PutError> {
-        if self.state_path.is_none() {
-            return Ok(());
-        }
-        let _saving = self.saving.lock().await;
-        let covered = self.changes.load(Ordering::SeqCst);
-        self.write_state().await?;
-        self.saved.store(covered, Ordering::SeqCst);
-        Ok(())
-    }
-
-    async fn write_state(&self) -> Result<(), PutError> {
-        let Some(path) = self.state_path.clone() else {
-            return Ok(());
-        };
-        let bytes = self.encode();
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || write_atomic(&p, &bytes))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(|source| PutError::StateIo { path, source })
-    }
 }
 
 /// A record lookup that failed, as a put error.
-fn lookup_failed(session: &Session, e: crate::error::GetError) -> PutError {
+pub(crate) fn lookup_failed(session: &Session, e: crate::error::GetError) -> PutError {
     PutError::Session(ClientError::Request {
         peer: session.entry().to_string(),
         reason: e.to_string(),
@@ -865,132 +690,4 @@ async fn read_head<R: Read + Send + 'static>(
     .await
     .map_err(|e| ifs_core::CodecError::Read(std::io::Error::other(e)))?
     .map_err(|e| PutError::Codec(ifs_core::CodecError::Read(e)))
-}
-
-/// Replace `path` with `bytes`: a temp file beside it created with mode
-/// 0600 (the state holds the file key), synced, renamed, directory synced.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    // A temp file left by a crashed process of the same id goes first:
-    // the new one must be created with our mode, not inherit its.
-    let _ = std::fs::remove_file(&tmp);
-    let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all())
-}
-
-/// What a resumed put found before sending anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resumed {
-    /// Chunks already placed, within [`RESUME_WINDOW`], not sent again.
-    pub stored: usize,
-    /// Chunks the file has.
-    pub chunks: u64,
-}
-
-/// Put the local file `file` of `size` bytes as `opts.name`, resuming the
-/// upload saved at `state` when there is one for this name and key (and
-/// the name got no newer version since), saving there after every chunk,
-/// and deleting it once the file is committed. `on_resume` hears how much
-/// was already stored before anything is sent.
-pub async fn put_file(
-    session: &Session,
-    key: &UserKey,
-    mut file: std::fs::File,
-    size: u64,
-    opts: PutOptions,
-    state: &Path,
-    on_resume: impl FnOnce(Resumed),
-) -> Result<PutReport, PutError> {
-    use std::io::{Seek, SeekFrom};
-    pages::check_size(size, opts.codec.segment_size as u64)?;
-    let mut upload = match Upload::load(state, key, opts.clone()) {
-        Ok(mut u) => match u.check_current(session, key).await {
-            Ok(()) => {
-                u.set_options(opts.clone());
-                Some(u)
-            }
-            Err(e) => {
-                warn!("not resuming the saved upload, starting over: {e}");
-                None
-            }
-        },
-        Err(PutError::StateIo { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            None
-        }
-        Err(e) => {
-            warn!("not resuming the saved upload, starting over: {e}");
-            None
-        }
-    };
-    if upload.is_none() {
-        let mut u = Upload::begin(session, key, opts.clone()).await?;
-        u.persist_to(state);
-        upload = Some(u);
-    }
-    let Some(upload) = upload else {
-        return Err(PutError::EncoderGone);
-    };
-    let seg = upload.segment_size();
-    let chunks = size.div_ceil(seg).max(1);
-    let stored = upload.fresh_chunks(now_ms());
-    if stored > 0 {
-        on_resume(Resumed { stored, chunks });
-    }
-    // Twice at most: a chunk kept as fresh may pass the window before the
-    // commit checks it; the second round sends it again.
-    let mut round = 0;
-    loop {
-        round += 1;
-        let from = upload.resume_from(now_ms());
-        let skip = (u64::from(from) * seg).min(size);
-        if round == 1
-            && let Some(p) = &opts.progress
-        {
-            p.fetch_add(skip, Ordering::Relaxed);
-        }
-        let io = |e| PutError::Codec(ifs_core::CodecError::Read(e));
-        file.seek(SeekFrom::Start(skip)).map_err(io)?;
-        let reader = file.try_clone().map_err(io)?;
-        let rest = Segments {
-            first_index: from,
-            data: reader.take(size - skip),
-            size_hint: Some(size - skip),
-            last: true,
-            keep_placed: true,
-        };
-        upload.put_segments(session, key, rest).await?;
-        match upload.commit(session, key, size).await {
-            Err(PutError::Stale { .. }) if round < 2 => continue,
-            Err(e) => return Err(e),
-            Ok(report) => {
-                if let Err(e) = std::fs::remove_file(state) {
-                    warn!("upload state {} not removed: {e}", state.display());
-                }
-                return Ok(report);
-            }
-        }
-    }
 }

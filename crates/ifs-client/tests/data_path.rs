@@ -567,3 +567,31 @@ async fn range_reads_fetch_only_the_chunks_and_pages_that_hold_the_range() {
         h.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_upload_of_a_new_name_frees_its_chunks_at_once() {
+    let net = start(4).await;
+    let user = UserKey::generate(&mut rand::rng());
+    let seg = 64 << 10;
+    let data = random_bytes(3 * seg);
+    let mut o = opts("aborted.bin", data.len());
+    o.codec = CodecParams::with_segment_size(seg);
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let up = Upload::begin(&s1, &user, o).await.unwrap();
+    let placed = up
+        .put_segments(&s1, &user, part(&data, seg, 0..2, false))
+        .await
+        .unwrap();
+    let report = up.abort(&s1, &user).await.unwrap();
+    assert_eq!(report.chunks, 2);
+    assert!(report.holders_told >= 3, "{report:?}");
+    for c in &placed {
+        for h in &net.nodes {
+            assert!(
+                !h.store().contains(c.id).await.unwrap(),
+                "chunk {} kept",
+                c.index
+            );
+        }
+    }
+}

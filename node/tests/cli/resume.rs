@@ -3,45 +3,15 @@
 //! nodes' byte counters show at most the chunks in flight sent twice), and
 //! the file comes back bit-identical through another node.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, PATIENCE, random_bytes, stderr};
-use crate::http::{admin_addr, get};
+use crate::http::{admin_addr, chunk_bytes_received};
 
 /// Chunks `put` has travelling at once (`PutOptions::in_flight`).
 const IN_FLIGHT: u64 = 4;
 const REPLICAS: u64 = 3;
-
-/// Chunk bytes every node received and stored (from a client or along a
-/// chain), summed over the nodes.
-fn received(admin: &[String]) -> u64 {
-    admin
-        .iter()
-        .map(|a| {
-            let r = get(a, "/metrics", &[]);
-            assert_eq!(r.status, 200, "{}", r.body);
-            let series: HashMap<&str, f64> = r
-                .body
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| {
-                    let (k, v) = l.rsplit_once(' ')?;
-                    Some((k, v.parse().ok()?))
-                })
-                .collect();
-            ["client", "chain"]
-                .iter()
-                .map(|class| {
-                    let k =
-                        format!(r#"ifs_transfer_bytes_total{{direction="in",class="{class}"}}"#);
-                    series.get(k.as_str()).copied().unwrap_or(0.0) as u64
-                })
-                .sum::<u64>()
-        })
-        .sum()
-}
 
 #[test]
 fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
@@ -55,7 +25,7 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
     std::fs::write(&file, &data).unwrap();
     let f = file.to_str().unwrap();
     let put = ["put", f, "--segment-size", "512KiB", "--json"];
-    let before = received(&admin);
+    let before = chunk_bytes_received(&admin);
 
     // Killed once the nodes hold about half the file's copies.
     let mut child = c
@@ -67,7 +37,7 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
         .unwrap();
     let half = before + data.len() as u64 * REPLICAS / 2;
     let start = Instant::now();
-    while received(&admin) < half {
+    while chunk_bytes_received(&admin) < half {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the put ended before it could be cut"
@@ -78,8 +48,20 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
     child.kill().unwrap();
     child.wait().unwrap();
     let uploads = c.home().join("uploads");
-    let saved: Vec<_> = std::fs::read_dir(&uploads).unwrap().collect();
-    assert_eq!(saved.len(), 1, "one saved upload");
+    // A kill during a save leaves its temp file (`.NAME.tmp-PID`) beside it.
+    let saved = || {
+        std::fs::read_dir(&uploads)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".put")
+            })
+            .count()
+    };
+    assert_eq!(saved(), 1, "one saved upload");
 
     let out = c.ok(0, &put);
     let said = stderr(&out);
@@ -98,10 +80,11 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
         "{line}"
     );
     assert!(stored > 0 && stored < chunks, "{line}");
+    assert_eq!(saved(), 0, "state removed");
     assert_eq!(
         std::fs::read_dir(&uploads).unwrap().count(),
         0,
-        "state removed"
+        "temp files of the killed run removed too"
     );
 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -114,7 +97,7 @@ fn a_put_killed_half_way_resumes_and_sends_only_what_was_missing() {
     assert_eq!(lens.len() as u64, chunks);
     let clean: u64 = lens.iter().sum::<u64>() * REPLICAS;
     let largest = *lens.iter().max().unwrap();
-    let got = received(&admin) - before;
+    let got = chunk_bytes_received(&admin) - before;
     eprintln!(
         "resumed after {stored} of {chunks} chunks: nodes received {got} bytes, a clean put {clean}"
     );
