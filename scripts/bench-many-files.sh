@@ -20,34 +20,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
 files="${BENCH_FILES:-20000}"
 per_folder=1000
-if [[ -n "${IFS_BIN:-}" ]]; then
-    ifsnode="$IFS_BIN"
-elif [[ "${BENCH_PROFILE:-dev}" == release ]]; then
-    echo "==> cargo build --release -p ifsnode"
-    cargo build --release -p ifsnode 2>&1 | tail -1
-    ifsnode="$CARGO_TARGET_DIR/release/ifsnode"
-else
-    echo "==> cargo build -p ifsnode"
-    cargo build -p ifsnode 2>&1 | tail -1
-    ifsnode="$CARGO_TARGET_DIR/debug/ifsnode"
-fi
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh # the cwd is the repository root (see cd above)
+bench_ifsnode
 bench_work bench-files
 # A copy, so a rebuild during a long run cannot swap the binary under it.
 cp "$ifsnode" "$work/ifsnode"
 ifsnode="$work/ifsnode"
 
-"$ifsnode" devnet --nodes 3 --dir "$work/net" --base-port 0 >"$work/devnet.log" 2>&1 &
-devnet_pid=$!
-alive() { "$ifsnode" peers --data-dir "$work/net/node1" --json | grep -c '"state": "alive"' || true; }
-for _ in $(seq 1 150); do
-    [[ -f "$work/net/node3/node.addr" && "$(alive)" -ge 3 ]] && break
-    kill -0 "$devnet_pid" 2>/dev/null || { cat "$work/devnet.log"; exit 1; }
-    sleep 0.2
-done
-peer="$(cat "$work/net/node1/node.addr")"
+bench_devnet 3
 head -c 4096 /dev/urandom >"$work/small"
 
 name_of() { printf 'd%04d/f%05d' $(($1 / per_folder)) "$1"; }

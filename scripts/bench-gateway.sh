@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The gateway against the tools people back up with, in one run on one
+# 3-node loopback devnet (R=3):
+#   large: a 1 GiB random file by `ifsnode put` (the baseline), through the
+#          S3 gateway with the aws CLI (multipart, 8 MiB parts), by
+#          `restic backup` to a local repository and by `rclone copy` to a
+#          local folder: MB/s and the ratio S3 / put (target >= 0.80);
+#   small: a tree of N files of 4 KiB (default 10,000, in folders of
+#          1,000) by `ifsnode put -r`, through S3 (`aws s3 cp --recursive`),
+#          by restic and by rclone: files/s and the ratios against restic
+#          (target: put -r >= 1.0x restic).
+# restic and rclone only read and write local disk, so they bound what a
+# local tool can do; IFS encrypts, places three copies over loopback TCP
+# and collects a receipt for every copy.
+#
+#   scripts/bench-gateway.sh
+#
+# Env: BENCH_FILES (10000), BENCH_LARGE_MIB (1024); BENCH_PROFILE=release
+# builds with --release (default: the dev profile, optimized here);
+# IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir. Needs the
+# aws CLI (pip install awscli); restic and rclone are measured when
+# installed (apt-get install restic rclone).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
+files="${BENCH_FILES:-10000}"
+large_mib="${BENCH_LARGE_MIB:-1024}"
+command -v aws >/dev/null || { echo "the aws CLI is missing: pip install awscli" >&2; exit 1; }
+
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench_ifsnode
+bench_work bench-gateway
+cp "$ifsnode" "$work/ifsnode"
+ifsnode="$work/ifsnode"
+serve_pid=""
+stop_serve() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true; bench_cleanup; }
+trap stop_serve EXIT
+
+bench_devnet 3
+
+key_json="$("$ifsnode" s3-key create --json)"
+export AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
+export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_access_key"])' "$key_json")"
+export AWS_DEFAULT_REGION=us-east-1
+unset AWS_CA_BUNDLE
+"$ifsnode" serve --s3 127.0.0.1:0 --peer "$peer" >"$work/serve.out" 2>"$work/serve.log" &
+serve_pid=$!
+for _ in $(seq 1 150); do
+    grep -q '^s3: ' "$work/serve.out" 2>/dev/null && break
+    sleep 0.2
+done
+url="$(sed -n 's/^s3: //p' "$work/serve.out")"
+url="${url%/}"
+[[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
+s3() { aws --endpoint-url "$url" "$@"; }
+s3 s3 mb s3://bench >/dev/null
+
+now() { date +%s.%N; }
+secs() { echo "$(now) - $1" | bc; }
+rate() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+export RESTIC_PASSWORD=bench
+
+echo "==> data: ${large_mib} MiB random file, $files files of 4 KiB"
+head -c $((large_mib << 20)) /dev/urandom >"$work/large.bin"
+mkdir -p "$work/tree"
+for ((i = 0; i < files; i++)); do
+    d="$work/tree/d$((i / 1000))"
+    [[ -d "$d" ]] || mkdir -p "$d"
+    head -c 4096 /dev/urandom >"$d/f$i"
+done
+mb=$(echo "$large_mib * 1048576 / 1000000" | bc -l)
+
+printf '\n%-34s %12s\n' "large file (${large_mib} MiB)" "MB/s"
+t=$(now); "$ifsnode" put "$work/large.bin" large.bin --peer "$peer" >/dev/null 2>&1
+put_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$put_mbs"
+t=$(now); s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin
+s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp via the gateway (R=3)" "$s3_mbs"
+if have restic; then
+    restic init -q -r "$work/restic-large"
+    t=$(now); restic backup -q -r "$work/restic-large" "$work/large.bin"
+    printf '%-34s %12s\n' "restic backup (local repo)" "$(rate "$mb" "$(secs "$t")")"
+fi
+if have rclone; then
+    t=$(now); rclone copy "$work/large.bin" "$work/rclone-large"
+    printf '%-34s %12s\n' "rclone copy (local folder)" "$(rate "$mb" "$(secs "$t")")"
+fi
+printf '%-34s %12s\n' "ratio S3 / ifsnode put" "$(printf '%.2f' "$(echo "$s3_mbs / $put_mbs" | bc -l)")"
+rm -f "$work/large.bin"
+rm -rf "$work/restic-large" "$work/rclone-large"
+
+printf '\n%-34s %12s\n' "tree ($files x 4 KiB)" "files/s"
+t=$(now); "$ifsnode" put -r "$work/tree" tree --peer "$peer" >/dev/null 2>&1
+put_fps=$(rate "$files" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$put_fps"
+t=$(now); s3 s3 cp --only-show-errors --recursive "$work/tree" s3://bench/tree
+s3_fps=$(rate "$files" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp --recursive via gateway" "$s3_fps"
+restic_fps=""
+if have restic; then
+    restic init -q -r "$work/restic-tree"
+    t=$(now); restic backup -q -r "$work/restic-tree" "$work/tree"
+    restic_fps=$(rate "$files" "$(secs "$t")"); printf '%-34s %12s\n' "restic backup (local repo)" "$restic_fps"
+fi
+if have rclone; then
+    t=$(now); rclone copy "$work/tree" "$work/rclone-tree"
+    printf '%-34s %12s\n' "rclone copy (local folder)" "$(rate "$files" "$(secs "$t")")"
+fi
+if [[ -n "$restic_fps" ]]; then
+    printf '%-34s %12s\n' "ratio put -r / restic" "$(printf '%.2f' "$(echo "$put_fps / $restic_fps" | bc -l)")"
+    printf '%-34s %12s\n' "ratio S3 / restic" "$(printf '%.2f' "$(echo "$s3_fps / $restic_fps" | bc -l)")"
+fi
