@@ -384,7 +384,12 @@ impl Drive {
         self.run(move |d| {
             async move {
                 let up = d.upload(id)?;
-                let done = up.commit(&d.session, &d.key, size).await;
+                // A write of the name that committed meanwhile would
+                // leave these chunks bound below the live version.
+                let done = match up.check_current(&d.session, &d.key).await {
+                    Ok(()) => up.commit(&d.session, &d.key, size).await,
+                    Err(e) => Err(e),
+                };
                 if done.is_ok() {
                     d.uploads.borrow_mut().remove(&id);
                 }

@@ -31,6 +31,10 @@ use crate::s3list::{self, Item};
 use crate::s3multipart::{
     MAX_PART_NUMBER, Multipart, PartDone, Uploads, WAIT_FOR_FIRST, check_complete, segment_for,
 };
+use ifs_client::PutError;
+
+/// Largest PutObject or UploadPart body (S3's own limit).
+const MAX_BODY: u64 = 5 << 30;
 
 /// Keys in one listing page unless the client asks for fewer.
 const MAX_KEYS: usize = 1_000;
@@ -124,6 +128,23 @@ fn drive_error(e: DriveError) -> S3Error {
             )
         }
         DriveError::Exists(n) => s3_error!(InvalidRequest, "{n} exists"),
+        DriveError::NoUpload(_) => s3_error!(NoSuchUpload),
+        DriveError::Get(ifs_client::GetError::RangeNotSatisfiable { .. }) => {
+            s3_error!(InvalidRange)
+        }
+        // What the request asked for cannot be done: retrying it is
+        // pointless, so a 4xx, not a 500.
+        DriveError::Put(
+            e @ (PutError::Stale { .. }
+            | PutError::Incomplete { .. }
+            | PutError::SizeMismatch { .. }
+            | PutError::NotWholeSegments { .. }),
+        ) => s3_error!(InvalidPart, "{e}"),
+        DriveError::Put(e @ PutError::TooManyChunks { .. }) => s3_error!(EntityTooLarge, "{e}"),
+        DriveError::Put(e @ PutError::Superseded { .. }) => s3_error!(
+            OperationAborted,
+            "{e}: another write of this key committed during the upload"
+        ),
         other => {
             warn!("s3: {other}");
             s3_error!(InternalError, "{other}")
@@ -134,7 +155,7 @@ fn drive_error(e: DriveError) -> S3Error {
 /// The file name of `key` in `bucket`, checked against the name rule.
 fn object_name(bucket: &str, key: &str) -> S3Result<String> {
     let name = format!("{bucket}/{key}");
-    ifs_core::name::validate_name(name.trim_end_matches('/'))
+    ifs_core::name::validate_name(name.strip_suffix('/').unwrap_or(&name))
         .map_err(|e| s3_error!(InvalidArgument, "IFS cannot store the key {key:?}: {e}"))?;
     Ok(name)
 }
@@ -244,22 +265,21 @@ impl IfsS3 {
         Ok(s3list::page(&items, prefix, delimiter, marker, max))
     }
 
-    /// A body of `len` bytes of file `name` from `start`, streamed from
-    /// the network (only the chunks that hold them are fetched).
-    async fn body(&self, name: &str, start: u64, len: u64) -> S3Result<StreamingBlob> {
-        let read = self
-            .drive
-            .read_range(name, start, len)
-            .await
-            .map_err(drive_error)?;
-        Ok(StreamingBlob::wrap(read))
-    }
-
     /// The request body in a spool file: the file, its size and the
     /// BLAKE3 of its bytes (40 hex digits).
     async fn spool_body(
         &self,
         body: Option<StreamingBlob>,
+    ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
+        self.spool_capped(body, MAX_BODY).await
+    }
+
+    /// [`IfsS3::spool_body`], refusing a body of more than `max` bytes as
+    /// soon as it passes them.
+    async fn spool_capped(
+        &self,
+        body: Option<StreamingBlob>,
+        max: u64,
     ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
         let spool = self.drive.spool_file().map_err(drive_error)?;
         let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
@@ -269,6 +289,12 @@ impl IfsS3 {
             while let Some(frame) = body.next().await {
                 let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
                 size += frame.len() as u64;
+                if size > max {
+                    return Err(s3_error!(
+                        EntityTooLarge,
+                        "a body may hold at most {max} bytes here"
+                    ));
+                }
                 hash.update(&frame);
                 file.write_all(&frame).await.map_err(internal)?;
             }
@@ -425,7 +451,9 @@ impl S3 for IfsS3 {
             contents: Some(contents),
             common_prefixes: Some(prefixes),
             delimiter: input.delimiter,
-            encoding_type: input.encoding_type,
+            // Keys go out as they are: echoing `url` would make clients
+            // decode keys that were never encoded (`a+b` → `a b`).
+            encoding_type: None,
             start_after: input.start_after,
             ..Default::default()
         }))
@@ -457,7 +485,9 @@ impl S3 for IfsS3 {
             contents: Some(contents),
             common_prefixes: Some(prefixes),
             delimiter: input.delimiter,
-            encoding_type: input.encoding_type,
+            // Keys go out as they are: echoing `url` would make clients
+            // decode keys that were never encoded (`a+b` → `a b`).
+            encoding_type: None,
             ..Default::default()
         }))
     }
@@ -467,6 +497,7 @@ impl S3 for IfsS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
+        self.bucket(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let o = self.object(&name).await?;
         Ok(S3Response::new(HeadObjectOutput {
@@ -488,22 +519,35 @@ impl S3 for IfsS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
+        self.bucket(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
         let o = self.object(&name).await?;
-        let (range, content_range) = match input.range {
-            Some(r) => {
-                let r = r.check(o.size)?;
-                let cr = format!("bytes {}-{}/{}", r.start, r.end - 1, o.size);
-                (r, Some(cr))
-            }
-            None => (0..o.size, None),
+        let (range, ranged) = match input.range {
+            Some(r) => (r.check(o.size)?, true),
+            None => (0..o.size, false),
         };
         let len = range.end - range.start;
-        let body = if len == 0 {
-            StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+        let (body, o) = if len == 0 {
+            let empty = futures::stream::empty::<Result<Bytes, std::io::Error>>();
+            (StreamingBlob::wrap(empty), o)
         } else {
-            self.body(&name, range.start, len).await?
+            let read = self
+                .drive
+                .read_range(&name, range.start, len)
+                .await
+                .map_err(drive_error)?;
+            // The headers describe the version the body comes from, even
+            // when a write landed between the stat and the read.
+            if read.version != o.version || read.size != o.size || read.len != len {
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "the object changed while it was being read: retry"
+                ));
+            }
+            (StreamingBlob::wrap(read), o)
         };
+        let content_range =
+            ranged.then(|| format!("bytes {}-{}/{}", range.start, range.end - 1, o.size));
         Ok(S3Response::new(GetObjectOutput {
             accept_ranges: Some("bytes".into()),
             body: Some(body),
@@ -535,7 +579,7 @@ impl S3 for IfsS3 {
                 ));
             }
             self.drive
-                .make_folder(name.trim_end_matches('/'))
+                .make_folder(name.strip_suffix('/').unwrap_or(&name))
                 .await
                 .map_err(drive_error)?;
             return Ok(S3Response::new(PutObjectOutput::default()));
@@ -602,6 +646,12 @@ impl S3 for IfsS3 {
         if input.key.ends_with('/') {
             return Err(s3_error!(InvalidArgument, "a key ending in / is a folder"));
         }
+        for (_, old) in self.uploads.take_idle(now_ms()) {
+            let first = *old.first.borrow();
+            if let Some((_, upload)) = first {
+                let _ = self.drive.upload_abort(upload).await;
+            }
+        }
         let m = Multipart::new(input.bucket.clone(), input.key.clone(), name, now_ms());
         let id = self.uploads.add(m).ok_or_else(|| {
             s3_error!(
@@ -633,7 +683,21 @@ impl S3 for IfsS3 {
                 "part numbers run from 1 to {MAX_PART_NUMBER}"
             ));
         }
-        let (spool, size, hash) = self.spool_body(input.body).await?;
+        if input
+            .content_length
+            .is_some_and(|l| l < 0 || l as u64 > MAX_BODY)
+        {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "a part may hold at most {MAX_BODY} bytes"
+            ));
+        }
+        let known = *m.first.borrow();
+        let cap = match known {
+            Some((p, _)) => p,
+            None => MAX_BODY,
+        };
+        let (spool, size, hash) = self.spool_capped(input.body, cap).await?;
         let (part_size, upload) = if n == 1 {
             let _one = m.begin.lock().await;
             let known = *m.first.borrow();
@@ -741,6 +805,8 @@ impl S3 for IfsS3 {
             .get(&input.upload_id, &input.bucket, &input.key)
             .ok_or_else(|| s3_error!(NoSuchUpload))?;
         if let Some(m) = self.uploads.remove(&input.upload_id) {
+            // After a part 1 being placed has begun the drive upload.
+            let _one = m.begin.lock().await;
             let first = *m.first.borrow();
             if let Some((_, upload)) = first {
                 self.drive.upload_abort(upload).await.map_err(drive_error)?;
@@ -758,8 +824,11 @@ impl S3 for IfsS3 {
             .uploads
             .get(&input.upload_id, &input.bucket, &input.key)
             .ok_or_else(|| s3_error!(NoSuchUpload))?;
-        let max = input.max_parts.unwrap_or(1_000).clamp(0, 1_000) as usize;
-        let after = input.part_number_marker.unwrap_or(0);
+        let max = input.max_parts.unwrap_or(1_000).clamp(1, 1_000) as usize;
+        let after = input
+            .part_number_marker
+            .unwrap_or(0)
+            .clamp(0, MAX_PART_NUMBER);
         let all = m.parts();
         let mut rest = all.range(after + 1..).peekable();
         let mut parts = Vec::new();
@@ -856,7 +925,7 @@ impl IfsS3 {
     /// name that is not there is deleted already (S3's answer).
     async fn delete(&self, name: &str, folder: bool) -> S3Result<()> {
         let done = if folder {
-            let name = name.trim_end_matches('/');
+            let name = name.strip_suffix('/').unwrap_or(name);
             match self.drive.list(name).await {
                 Ok(children) if !children.is_empty() => return Ok(()),
                 Ok(_) => self.drive.remove_folder(name).await,

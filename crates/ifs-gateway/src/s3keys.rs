@@ -8,7 +8,7 @@
 //! itself never leaves this machine.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rand::RngExt as _;
@@ -171,23 +171,21 @@ fn render(keys: &[AccessKey]) -> String {
     out
 }
 
-/// Replace the file's content with `keys`: written to a temporary file
-/// (mode 0600) beside it, synced, then renamed over it.
+/// Replace the file's content with `keys`: written to a fresh temporary
+/// file (mode 0600) beside it, synced, then renamed over it.
 fn store(path: &Path, keys: &[AccessKey]) -> Result<(), KeysError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(render(keys).as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".s3-keys.")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(render(keys).as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
 }
 
 fn random_from(alphabet: &[u8], n: usize) -> String {

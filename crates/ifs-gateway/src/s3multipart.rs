@@ -24,6 +24,9 @@ use tokio::sync::watch;
 pub const MAX_PART_NUMBER: i32 = 10_000;
 /// Uploads in progress at once per gateway.
 pub const MAX_UPLOADS: usize = 1_000;
+/// An upload with no part placed for this long is dropped (its chunks
+/// older than the resume window cannot be committed).
+pub const IDLE_UPLOAD: Duration = ifs_client::RESUME_WINDOW;
 /// How long a part waits for part 1 to arrive.
 pub const WAIT_FOR_FIRST: Duration = Duration::from_secs(300);
 /// Smallest segment (the CLI's floor too).
@@ -193,6 +196,25 @@ impl Uploads {
             .get(id)
             .filter(|m| m.bucket == bucket && m.key == key)
             .cloned()
+    }
+
+    /// Take out every upload idle for [`IDLE_UPLOAD`] (no part placed in
+    /// that time, or none at all since it was created): its chunks would
+    /// be too old to commit anyway.
+    pub fn take_idle(&self, now_ms: u64) -> Vec<(String, Arc<Multipart>)> {
+        let idle = IDLE_UPLOAD.as_millis() as u64;
+        let mut map = self.map();
+        let old: Vec<String> = map
+            .iter()
+            .filter(|(_, m)| {
+                let last = m.parts().values().map(|p| p.at_ms).max();
+                now_ms.saturating_sub(last.unwrap_or(m.initiated_ms)) > idle
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        old.into_iter()
+            .filter_map(|id| map.remove(&id).map(|m| (id, m)))
+            .collect()
     }
 
     /// Take upload `id` out.

@@ -22,8 +22,9 @@ pub struct PutArgs {
     /// directory
     pub file: String,
     /// With -r: the folder to put the directory's files in [default: the
-    /// directory's name; `/` for the top folder]
-    #[arg(value_name = "PREFIX", requires = "recursive")]
+    /// directory's name; `/` for the top folder]. Without -r: the file's
+    /// name, as --name gives it
+    #[arg(value_name = "PREFIX|NAME", conflicts_with = "name")]
     pub prefix: Option<String>,
     /// Put every file below the directory FILE, as PREFIX/PATH, in one session
     #[arg(long, short = 'r', conflicts_with = "name")]
@@ -161,7 +162,7 @@ pub fn run(global: &GlobalArgs, args: PutArgs) -> anyhow::Result<()> {
     if args.recursive {
         return crate::cmd::tree::put(global, args);
     }
-    let name = file_name(&args.file, args.name.as_deref())?;
+    let name = file_name(&args.file, args.name.as_deref().or(args.prefix.as_deref()))?;
     let (input, size) = open_input(&args.file)?;
     let bar = Progress::start(&format!("put {name}"), size, progress::wanted(args.json));
     let mut opts = PutOptions::new(name.clone());

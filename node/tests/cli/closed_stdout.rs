@@ -194,6 +194,22 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     let node1 = node1.to_str().unwrap();
     quiet(c.command(0, &["donate", "--data-dir", node1]), "donate");
     case("donate");
+    quiet(
+        c.command(0, &["bandwidth", "--data-dir", node1]),
+        "bandwidth",
+    );
+    case("bandwidth");
+    let mut create = ifsnode(&["s3-key", "create"]);
+    create.env("IFS_HOME", &reader_home);
+    quiet(create, "s3-key create");
+    let mut list = ifsnode(&["s3-key", "list", "--json"]);
+    list.env("IFS_HOME", &reader_home);
+    assert_eq!(
+        ok(list).as_array().map(Vec::len),
+        Some(1),
+        "s3-key made a key"
+    );
+    case("s3-key");
     let file = work.join("hello.txt");
     std::fs::write(&file, b"hello, closed pipe\n").unwrap();
     quiet(
@@ -227,6 +243,17 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     quiet(c.command(0, &["rm", "hello.txt"]), "rm");
     assert!(the_file(&c).is_none(), "rm removed the file");
     case("rm");
+    let tree = work.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("a.txt"), b"synced through a closed pipe\n").unwrap();
+    quiet(
+        c.command(
+            0,
+            &["sync", tree.to_str().unwrap(), "synced", "--replicas", "1"],
+        ),
+        "sync",
+    );
+    case("sync");
     let node3 = c.data_dir(2);
     let node3 = node3.to_str().unwrap();
     quiet(c.command(2, &["leave", "--data-dir", node3]), "leave");
