@@ -246,8 +246,8 @@ impl Telemetry {
             t.shaped_yields.clone(),
         );
         r.register(
-            "ifs_bandwidth_cap_bits_per_second",
-            "The owner's bandwidth cap on chunk traffic, by direction (0: unlimited)",
+            "ifs_bandwidth_cap_bytes_per_second",
+            "The owner's bandwidth cap on chunk traffic in bytes per second, by direction (0: unlimited)",
             t.bandwidth_cap.clone(),
         );
         let g = &t.gauges;
@@ -352,10 +352,11 @@ impl Telemetry {
         self.shaped_yields.get_or_create(&l).inc();
     }
 
-    /// The caps now, bits per second (`None`: unlimited).
+    /// The caps now, given in bits per second (`None`: unlimited) and
+    /// shown in bytes per second, Prometheus' base unit.
     pub(crate) fn bandwidth_caps(&self, up: Option<u64>, down: Option<u64>) {
         for (direction, cap) in [("out", up), ("in", down)] {
-            let v = i64::try_from(cap.unwrap_or(0)).unwrap_or(i64::MAX);
+            let v = i64::try_from(cap.unwrap_or(0) / 8).unwrap_or(i64::MAX);
             self.bandwidth_cap
                 .get_or_create(&DirectionLabels { direction })
                 .set(v);

@@ -54,8 +54,8 @@ fn a_capped_node_takes_a_put_counts_its_bytes_and_keeps_the_cap() {
     });
     let m = metrics(&c, 0);
     assert_eq!(
-        m.get("ifs_bandwidth_cap_bits_per_second{direction=\"out\"}"),
-        Some(&8e6)
+        m.get("ifs_bandwidth_cap_bytes_per_second{direction=\"out\"}"),
+        Some(&1e6)
     );
 
     // Three copies on three nodes: node 0 must receive every chunk.
