@@ -166,6 +166,13 @@ fn etag(name: &str, version: u64) -> ETag {
     ETag::Strong(h.to_hex()[..40].to_string())
 }
 
+/// The content type of every object (IFS keeps no per-object type).
+fn octet_stream() -> S3Result<ContentType> {
+    "application/octet-stream"
+        .parse()
+        .map_err(|_| s3_error!(InternalError))
+}
+
 fn timestamp(ms: Option<u64>) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.unwrap_or(0)))
 }
@@ -503,11 +510,7 @@ impl S3 for IfsS3 {
         Ok(S3Response::new(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some(o.size as i64),
-            content_type: Some(
-                "application/octet-stream"
-                    .parse()
-                    .map_err(|_| s3_error!(InternalError))?,
-            ),
+            content_type: Some(octet_stream()?),
             e_tag: Some(etag(&o.name, o.version)),
             last_modified: Some(timestamp(o.modified_ms)),
             ..Default::default()
@@ -553,11 +556,7 @@ impl S3 for IfsS3 {
             body: Some(body),
             content_length: Some(len as i64),
             content_range,
-            content_type: Some(
-                "application/octet-stream"
-                    .parse()
-                    .map_err(|_| s3_error!(InternalError))?,
-            ),
+            content_type: Some(octet_stream()?),
             e_tag: Some(etag(&o.name, o.version)),
             last_modified: Some(timestamp(o.modified_ms)),
             ..Default::default()

@@ -96,24 +96,32 @@ pub fn admin_addr(data_dir: &Path) -> String {
     }
 }
 
-/// Chunk bytes every node behind `admin` received and stored (from a
-/// client or along a chain), summed over the nodes, from `/metrics`.
-pub fn chunk_bytes_received(admin: &[String]) -> u64 {
+/// Chunk bytes every node behind `admin` took in for the traffic
+/// `classes` (`client`, `chain`, `replica`), summed over the nodes, from
+/// `/metrics`.
+pub fn transfer_bytes_in(admin: &[String], classes: &[&str]) -> u64 {
     admin
         .iter()
         .map(|a| {
             let r = get(a, "/metrics", &[]);
             assert_eq!(r.status, 200, "{}", r.body);
-            r.body
-                .lines()
-                .filter(|l| {
-                    l.starts_with(r#"ifs_transfer_bytes_total{direction="in",class="client"}"#)
-                        || l.starts_with(
-                            r#"ifs_transfer_bytes_total{direction="in",class="chain"}"#,
-                        )
+            classes
+                .iter()
+                .filter_map(|class| {
+                    let series =
+                        format!(r#"ifs_transfer_bytes_total{{direction="in",class="{class}"}} "#);
+                    r.body
+                        .lines()
+                        .find_map(|l| l.strip_prefix(series.as_str()))
+                        .and_then(|v| v.trim().parse::<f64>().ok())
                 })
-                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
                 .sum::<f64>() as u64
         })
         .sum()
+}
+
+/// Chunk bytes every node behind `admin` received and stored (from a
+/// client or along a chain), summed over the nodes.
+pub fn chunk_bytes_received(admin: &[String]) -> u64 {
+    transfer_bytes_in(admin, &["client", "chain"])
 }

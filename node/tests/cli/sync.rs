@@ -10,25 +10,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, random_bytes};
-use crate::http::{admin_addr, get};
+use crate::http::{admin_addr, transfer_bytes_in};
 use crate::tree::read_tree;
 
 /// Bytes the nodes took in from clients' chunk uploads, summed.
 fn client_bytes_in(admin: &[String]) -> u64 {
-    admin
-        .iter()
-        .map(|a| {
-            let r = get(a, "/metrics", &[]);
-            assert_eq!(r.status, 200, "{}", r.body);
-            r.body
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix(r#"ifs_transfer_bytes_total{direction="in",class="client"} "#)
-                })
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0) as u64
-        })
-        .sum()
+    transfer_bytes_in(admin, &["client"])
 }
 
 fn sync(c: &Cluster, node: usize, dir: &Path, extra: &[&str]) -> Value {
