@@ -4,25 +4,18 @@
 //! ranges byte for byte, and is refused without a valid signature.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use crate::support::{Cluster, PATIENCE, random_bytes};
+use crate::support::{Cluster, random_bytes};
 use crate::tool;
+use crate::webdav::{Gateway, rclone, start};
 
 /// A running `ifsnode serve --s3` and the key it accepts; killed on drop.
 pub struct S3Gateway {
-    child: Child,
+    _serve: Gateway,
     pub url: String,
     pub key_id: String,
     pub secret: String,
-}
-
-impl Drop for S3Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `ifsnode s3-key ARGS` with the cluster's user home (no node needed).
@@ -45,50 +38,13 @@ fn s3_key(c: &Cluster, args: &[&str]) -> std::process::Output {
 pub fn serve_s3(c: &Cluster) -> S3Gateway {
     let made = s3_key(c, &["create", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
-    let key_id = v["access_key_id"].as_str().unwrap().to_string();
-    let secret = v["secret_access_key"].as_str().unwrap().to_string();
-    let out = c.dir.path().join("serve-s3.out");
-    let mut child = c
-        .command(0, &["serve", "--s3", "127.0.0.1:0"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if let Some(url) = text.lines().find_map(|l| l.strip_prefix("s3: ")) {
-            return S3Gateway {
-                child,
-                url: url.trim().trim_end_matches('/').to_string(),
-                key_id,
-                secret,
-            };
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited: {status}");
-        }
-        assert!(start.elapsed() < PATIENCE, "serve did not start");
-        std::thread::sleep(Duration::from_millis(100));
+    let serve = start(c, "--s3");
+    S3Gateway {
+        url: serve.url.trim_end_matches('/').to_string(),
+        _serve: serve,
+        key_id: v["access_key_id"].as_str().unwrap().to_string(),
+        secret: v["secret_access_key"].as_str().unwrap().to_string(),
     }
-}
-
-fn rclone(conf: &Path, args: &[&str]) -> String {
-    // rclone's AWS SDK fails on a custom CA bundle with its HTTP client
-    // ("transport unsupported type"); the gateway speaks plain HTTP.
-    let out = Command::new("rclone")
-        .args(args)
-        .env("RCLONE_CONFIG", conf)
-        .env_remove("AWS_CA_BUNDLE")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "rclone {args:?}: {text}");
-    text
 }
 
 /// Run a Python script with boto3 against the gateway; its stdout.

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use crate::support::{Cluster, PATIENCE, random_bytes};
 use crate::tool;
 
-/// A running `ifsnode serve --webdav`; killed on drop.
-struct Gateway {
+/// A running `ifsnode serve`; killed on drop.
+pub struct Gateway {
     child: Child,
-    url: String,
+    /// What it printed after the banner's `NAME: `.
+    pub url: String,
 }
 
 impl Drop for Gateway {
@@ -22,18 +23,22 @@ impl Drop for Gateway {
     }
 }
 
-fn serve(c: &Cluster) -> Gateway {
-    let out = c.dir.path().join("serve.out");
+/// Start `ifsnode serve FLAG 127.0.0.1:0` through node 0 and wait for its
+/// `NAME: URL` line (`name` is the flag without its dashes).
+pub fn start(c: &Cluster, flag: &str) -> Gateway {
+    let name = flag.trim_start_matches('-');
+    let out = c.dir.path().join(format!("serve-{name}.out"));
     let mut child = c
-        .command(0, &["serve", "--webdav", "127.0.0.1:0"])
+        .command(0, &["serve", flag, "127.0.0.1:0"])
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    let banner = format!("{name}: ");
     let start = Instant::now();
     loop {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
-        if let Some(url) = text.lines().find_map(|l| l.strip_prefix("webdav: ")) {
+        if let Some(url) = text.lines().find_map(|l| l.strip_prefix(banner.as_str())) {
             return Gateway {
                 child,
                 url: url.trim().to_string(),
@@ -47,10 +52,19 @@ fn serve(c: &Cluster) -> Gateway {
     }
 }
 
-fn rclone(conf: &Path, args: &[&str]) -> String {
+fn serve(c: &Cluster) -> Gateway {
+    start(c, "--webdav")
+}
+
+/// `rclone ARGS` with the config at `conf`, failing the test unless it
+/// succeeds; its output.
+pub fn rclone(conf: &Path, args: &[&str]) -> String {
+    // rclone's AWS SDK fails on a custom CA bundle with its HTTP client
+    // ("transport unsupported type"); the gateway speaks plain HTTP.
     let out = Command::new("rclone")
         .args(args)
         .env("RCLONE_CONFIG", conf)
+        .env_remove("AWS_CA_BUNDLE")
         .output()
         .unwrap();
     let text = format!(
