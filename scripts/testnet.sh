@@ -16,6 +16,8 @@
 #   scripts/testnet.sh smoke               up, put/get across subnets, kill a holder,
 #                                          get again, down (CI)
 #   scripts/testnet.sh routes              re-install the routes (after a manual restart)
+#   scripts/testnet.sh nat [CMD]           the NAT testnet (scripts/nat-testnet.sh): home nets
+#                                          behind cone and symmetric NAT, relays, hole punching
 #   scripts/testnet.sh build               build the static ifsnode and both images
 #
 # Topology and the reasons for it: testnet/docker-compose.yml. CLI commands run
@@ -770,6 +772,7 @@ main() {
     get) cmd_get "$@" ;;
     chaos) cmd_chaos "$@" ;;
     smoke) cmd_smoke ;;
+    nat) exec "$ROOT/scripts/nat-testnet.sh" "${@:-all}" ;;
     -h | --help | help | "") usage ;;
     *)
         usage >&2

@@ -4,6 +4,7 @@
 pub mod bandwidth;
 pub mod check;
 pub mod devnet;
+pub mod doctor;
 pub mod donate;
 pub mod get;
 pub mod init;
@@ -83,6 +84,8 @@ pub enum Command {
     Peers(peers::PeersArgs),
     /// The entry node's own state; exit 0 only when it is up with at least one peer alive
     Status(status::StatusArgs),
+    /// Can peers reach the node? Checks it live and says what to change (ports, UPnP)
+    Doctor(doctor::DoctorArgs),
     /// Start N local nodes on 127.0.0.1 bootstrapped to each other; Ctrl-C stops them
     Devnet(devnet::DevnetArgs),
     /// Store a file (or stdin) in IFS, R replicas per chunk; print where each chunk went
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Peers(args) => peers::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Devnet(args) => devnet::run(&cli.global, args),
         Command::Put(args) => put::run(&cli.global, args),
         Command::Get(args) => get::run(&cli.global, args),

@@ -38,6 +38,11 @@ pub struct Config {
     /// Discover peers on the local network with mDNS.
     #[serde(default)]
     pub mdns: bool,
+    /// Ask the home router to forward the listen ports with UPnP. Off by
+    /// default (it multicasts on the LAN); relays and hole punching reach a
+    /// node behind NAT without it, UPnP makes it directly dialable.
+    #[serde(default)]
+    pub upnp: bool,
     /// Where the admin endpoint (dashboard, `/api`, `/metrics`) listens:
     /// `IP:PORT`, or `off`. Beyond loopback it asks for the token in
     /// `DIR/admin.token`.
@@ -216,6 +221,7 @@ impl Config {
             },
             bootstrap,
             mdns: false,
+            upnp: false,
             admin_listen: default_admin_listen(),
             leaving: false,
             volumes,

@@ -24,6 +24,7 @@ pub mod proto;
 pub mod quota;
 pub mod rate;
 pub mod reach;
+pub mod reachability;
 pub mod repair;
 pub mod reputation;
 pub mod wire;

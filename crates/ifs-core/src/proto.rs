@@ -239,6 +239,10 @@ pub struct NodeStatus {
     /// The bandwidth caps in force.
     #[serde(default)]
     pub bandwidth: BandwidthCaps,
+    /// What AutoNAT, relays, hole punching and UPnP say of its
+    /// reachability (`None` from a node that does not report it).
+    #[serde(default)]
+    pub reachability: Option<crate::reachability::ReachabilityReport>,
 }
 
 /// The first frame on a `/ifs/chunk/1` stream.

@@ -5,7 +5,8 @@ use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::request_response::{self, ProtocolSupport, cbor};
 use libp2p::swarm::{NetworkBehaviour, behaviour::toggle::Toggle};
 use libp2p::{
-    StreamProtocol, Swarm, SwarmBuilder, gossipsub, identify, kad, mdns, noise, ping, tcp, yamux,
+    StreamProtocol, Swarm, SwarmBuilder, autonat, dcutr, gossipsub, identify, kad, mdns, noise,
+    ping, relay, tcp, upnp, yamux,
 };
 
 use crate::config::NetConfig;
@@ -36,9 +37,21 @@ pub(crate) struct Behaviour {
     pub(crate) kad: kad::Behaviour<MemoryStore>,
     pub(crate) gossip: gossipsub::Behaviour,
     pub(crate) ctl: cbor::Behaviour<Frame, Frame>,
-    pub(crate) stream: libp2p_stream::Behaviour,
+    pub(crate) stream: crate::direct_streams::DirectStreams,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) addresses: crate::address_book::AddressBook,
+    /// Reservations and circuits through relays, for a node behind NAT.
+    pub(crate) relay_client: relay::client::Behaviour,
+    /// Upgrades a relayed connection to a direct one (hole punching).
+    pub(crate) dcutr: dcutr::Behaviour,
+    /// Serves relay slots to nodes behind NAT (full nodes only).
+    pub(crate) relay: Toggle<relay::Behaviour>,
+    /// Asks peers to dial our address candidates back (full nodes only).
+    pub(crate) autonat_client: Toggle<autonat::v2::client::Behaviour>,
+    /// Dials peers' candidates back when they ask (full nodes only).
+    pub(crate) autonat_server: Toggle<autonat::v2::server::Behaviour>,
+    /// Asks the home router for a port mapping (`net.upnp`).
+    pub(crate) upnp: Toggle<upnp::tokio::Behaviour>,
 }
 
 /// Build the swarm (TCP + Noise + Yamux, QUIC, DNS) with all behaviours;
@@ -59,15 +72,21 @@ pub(crate) fn build_swarm(
         .with_quic()
         .with_dns()
         .map_err(|e| build(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| build(&e))?
         .with_bandwidth_metrics(registry)
-        .with_behaviour(|key| make_behaviour(key, cfg))
+        .with_behaviour(|key, relay_client| make_behaviour(key, relay_client, cfg))
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_timeout))
         .build();
     Ok(swarm)
 }
 
-fn make_behaviour(key: &libp2p::identity::Keypair, cfg: &NetConfig) -> Result<Behaviour, BoxError> {
+fn make_behaviour(
+    key: &libp2p::identity::Keypair,
+    relay_client: relay::client::Behaviour,
+    cfg: &NetConfig,
+) -> Result<Behaviour, BoxError> {
     let peer_id = key.public().to_peer_id();
 
     let identify = identify::Behaviour::new(
@@ -92,8 +111,10 @@ fn make_behaviour(key: &libp2p::identity::Keypair, cfg: &NetConfig) -> Result<Be
         },
     );
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_cfg);
-    // Loopback and LAN nodes never get a confirmed external address, so the
-    // automatic mode would leave every node a client: pin the mode instead.
+    // Loopback and LAN nodes never get a confirmed public address, so the
+    // automatic mode would leave every node a client: pin the mode instead,
+    // and let the swarm task switch it when reachability says the node sits
+    // behind NAT (see `crate::reachability`).
     kad.set_mode(Some(if cfg.ephemeral {
         kad::Mode::Client
     } else {
@@ -135,14 +156,32 @@ fn make_behaviour(key: &libp2p::identity::Keypair, cfg: &NetConfig) -> Result<Be
         None
     };
 
+    let full = !cfg.ephemeral;
+    let upnp = (full && cfg.upnp).then(upnp::tokio::Behaviour::default);
+
     Ok(Behaviour {
         identify,
         ping,
         kad,
         gossip,
         ctl,
-        stream: libp2p_stream::Behaviour::new(),
+        stream: crate::direct_streams::DirectStreams::new(),
         mdns: mdns.into(),
         addresses: Default::default(),
+        relay_client,
+        dcutr: dcutr::Behaviour::new(peer_id),
+        relay: full
+            .then(|| relay::Behaviour::new(peer_id, relay::Config::default()))
+            .into(),
+        autonat_client: full
+            .then(|| {
+                autonat::v2::client::Behaviour::new(
+                    rand::make_rng::<rand::rngs::StdRng>(),
+                    autonat::v2::client::Config::default(),
+                )
+            })
+            .into(),
+        autonat_server: full.then(autonat::v2::server::Behaviour::default).into(),
+        upnp: upnp.into(),
     })
 }

@@ -77,6 +77,7 @@ pub(crate) enum Command {
     AddAddress(PeerId, Multiaddr, oneshot::Sender<()>),
     RemovePeer(PeerId, oneshot::Sender<()>),
     Bootstrap(oneshot::Sender<bool>),
+    Reachability(oneshot::Sender<crate::reachability::ReachabilityReport>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -300,6 +301,12 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// What this node knows of its own reachability (AutoNAT verdicts,
+    /// relay slots, hole punches, UPnP).
+    pub async fn reachability(&self) -> Result<crate::reachability::ReachabilityReport, NetError> {
+        self.call(Command::Reachability).await
     }
 
     /// Stop the swarm task and close every connection. Idempotent.

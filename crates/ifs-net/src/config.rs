@@ -17,14 +17,16 @@ use libp2p::identity::Keypair;
 pub struct NetConfig {
     /// The node's identity; its `PeerId` is derived from it.
     pub keypair: Keypair,
-    /// Addresses to listen on. Ignored when `ephemeral`.
+    /// Addresses to listen on. An ephemeral client listens too (on one
+    /// TCP port), only so that its dials leave from that port: behind NAT,
+    /// hole punching needs a source port that stays the same.
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start; a `/p2p/<peer id>` suffix lets them join the
     /// Kademlia routing table at once.
     pub bootstrap: Vec<Multiaddr>,
     /// Discover peers on the local network with mDNS.
     pub mdns: bool,
-    /// A short-lived CLI client: no listening, Kademlia client mode, serves no
+    /// A short-lived CLI client: one TCP listener (see `listen`), Kademlia client mode, serves no
     /// requests and no bulk streams, and is subscribed to no gossip topic.
     pub ephemeral: bool,
     /// How long a connection with no open stream is kept before closing.
@@ -61,6 +63,9 @@ pub struct NetConfig {
     pub command_buffer: usize,
     /// The agent version sent in identify.
     pub agent_version: String,
+    /// Ask the home router for a port mapping with UPnP (full nodes only).
+    /// Off by default here: UPnP multicasts on the local network.
+    pub upnp: bool,
 }
 
 impl NetConfig {
@@ -75,7 +80,10 @@ impl NetConfig {
     /// A default config for a short-lived CLI client.
     pub fn ephemeral() -> Self {
         Self {
-            listen: Vec::new(),
+            listen: ["/ip4/0.0.0.0/tcp/0"]
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
             ephemeral: true,
             idle_timeout: Duration::from_secs(10),
             ..Self::default()
@@ -110,6 +118,7 @@ impl Default for NetConfig {
             event_buffer: 1024,
             command_buffer: 256,
             agent_version: format!("ifs/{}", env!("CARGO_PKG_VERSION")),
+            upnp: false,
         }
     }
 }

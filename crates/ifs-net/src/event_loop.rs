@@ -2,7 +2,7 @@
 //! events, client commands and inbound bulk streams. Handling of swarm events
 //! lives in `swarm_events.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 use libp2p::kad::{self, QueryId, RecordKey};
@@ -47,16 +47,14 @@ pub async fn spawn_with_metrics(
     };
 
     let mut listeners = 0;
-    if !cfg.ephemeral {
-        for addr in &cfg.listen {
-            swarm
-                .listen_on(addr.clone())
-                .map_err(|e| NetError::Listen {
-                    addr: addr.clone(),
-                    reason: e.to_string(),
-                })?;
-            listeners += 1;
-        }
+    for addr in &cfg.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        listeners += 1;
     }
     for addr in &cfg.bootstrap {
         add_p2p_address(&mut swarm, addr, cfg.ephemeral);
@@ -97,6 +95,13 @@ pub async fn spawn_with_metrics(
         gets: HashMap::new(),
         rtts,
         metrics,
+        reachability: crate::reachability::ReachabilityState::new(cfg.upnp && !cfg.ephemeral),
+        last_reachability: crate::reachability::Reachability::Unknown,
+        kad_server: !cfg.ephemeral,
+        hop_peers: HashSet::new(),
+        nat_peers: HashSet::new(),
+        direct_public: HashMap::new(),
+        relay_listeners: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
     Ok((client, event_rx))
@@ -180,6 +185,20 @@ pub(crate) struct EventLoop {
     pub(crate) rtts: Rtts,
     /// libp2p's own metrics, fed every swarm and behaviour event.
     pub(crate) metrics: libp2p::metrics::Metrics,
+    /// What AutoNAT, relays, hole punches and UPnP said of this node.
+    pub(crate) reachability: crate::reachability::ReachabilityState,
+    /// The verdict last logged.
+    pub(crate) last_reachability: crate::reachability::Reachability,
+    /// Whether Kademlia is in server mode now.
+    pub(crate) kad_server: bool,
+    /// Connected peers that offer relay slots (identify lists the hop protocol).
+    pub(crate) hop_peers: HashSet<PeerId>,
+    /// Connected peers that listen through a relay (behind NAT).
+    pub(crate) nat_peers: HashSet<PeerId>,
+    /// Connected peers we dialled directly at a public address, and that address.
+    pub(crate) direct_public: HashMap<PeerId, Multiaddr>,
+    /// Listeners on relay circuits, and the relay of each.
+    pub(crate) relay_listeners: HashMap<libp2p::core::transport::ListenerId, PeerId>,
 }
 
 impl EventLoop {
@@ -384,6 +403,9 @@ impl EventLoop {
                 self.swarm.behaviour_mut().addresses.remove(&peer);
                 self.swarm.behaviour_mut().kad.remove_peer(&peer);
                 let _ = reply.send(());
+            }
+            Command::Reachability(reply) => {
+                let _ = reply.send(self.reachability.report());
             }
             Command::Bootstrap(reply) => {
                 let _ = reply.send(self.swarm.behaviour_mut().kad.bootstrap().is_ok());

@@ -17,7 +17,12 @@
 //! - `/ifs/ctl/1` request/response carrying CBOR byte strings, capped both ways;
 //! - `/ifs/chunk/1` raw bulk streams ([`Client::open_stream`],
 //!   [`NetEvent::InboundStream`]);
-//! - optional mDNS.
+//! - optional mDNS;
+//! - NAT traversal: AutoNAT v2 client and server, circuit relay v2 client
+//!   (and server on full nodes), DCUtR hole punching, optional UPnP. The
+//!   verdicts feed [`reachability::ReachabilityState`], which sets the
+//!   Kademlia mode and asks relays for slots; bulk streams never use a
+//!   relayed connection.
 //!
 //! The [`hops`] module measures IP hop counts with a small UDP probe.
 #![deny(missing_docs)]
@@ -26,12 +31,14 @@ mod address_book;
 mod behaviour;
 mod client;
 mod config;
+mod direct_streams;
 mod error;
 mod event;
 mod event_loop;
 pub mod frame;
 pub mod hops;
 mod identity;
+pub mod reachability;
 mod swarm_events;
 
 pub use behaviour::{CHUNK_PROTOCOL, CTL_PROTOCOL, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL};

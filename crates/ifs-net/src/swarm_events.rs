@@ -6,19 +6,29 @@ use libp2p::kad::{self, GetRecordOk, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{PeerId, gossipsub, identify, mdns, ping};
+use libp2p::{Multiaddr, PeerId, gossipsub, identify, mdns, ping, relay, upnp};
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
 use crate::error::{NetError, RequestFailure};
 use crate::event::{Frame, NetEvent};
 use crate::event_loop::EventLoop;
+use crate::reachability::{AddrScope, Upnp, addr_scope, is_relayed};
 
 impl EventLoop {
     pub(crate) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         self.record_metrics(&event);
         match event {
             SwarmEvent::Behaviour(b) => self.on_behaviour_event(b),
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } if self.relay_listeners.contains_key(&listener_id) => {
+                let relay = self.relay_listeners[&listener_id];
+                info!(%relay, addr = %address, "reachable through a relay");
+                self.reachability.on_relay_accepted(relay, address);
+                self.apply_reachability();
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 let local = *self.swarm.local_peer_id();
                 let full = address.with(Protocol::P2p(local));
@@ -32,6 +42,17 @@ impl EventLoop {
                     .retain(|a| !a.iter().zip(address.iter()).all(|(x, y)| x == y));
             }
             SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } if self.relay_listeners.contains_key(&listener_id) => {
+                if let Some(relay) = self.relay_listeners.remove(&listener_id) {
+                    info!(%relay, ?reason, "relay slot lost");
+                    self.reachability.on_relay_lost(relay);
+                    self.apply_reachability();
+                }
+            }
             SwarmEvent::ListenerClosed {
                 addresses, reason, ..
             } => {
@@ -52,6 +73,17 @@ impl EventLoop {
                 if let Some(reply) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));
                 }
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint
+                    && !is_relayed(address)
+                    && addr_scope(address) == Some(AddrScope::Public)
+                {
+                    let mut transport = address.clone();
+                    if let Some(Protocol::P2p(_)) = transport.iter().last() {
+                        transport.pop();
+                    }
+                    self.direct_public.insert(peer_id, transport);
+                    self.reserve_relays();
+                }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
                     self.emit(NetEvent::PeerConnected {
@@ -68,6 +100,9 @@ impl EventLoop {
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
                 if num_established == 0 {
+                    self.direct_public.remove(&peer_id);
+                    self.hop_peers.remove(&peer_id);
+                    self.nat_peers.remove(&peer_id);
                     self.set_rtt(peer_id, None);
                     self.emit(NetEvent::PeerDisconnected { peer: peer_id });
                 }
@@ -131,6 +166,17 @@ impl EventLoop {
                 Err(e) => debug!(%peer, error = %e, "ping failed"),
             },
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                // A peer that listens through a relay is behind NAT: only a
+                // hole punch with such a peer says whether NATs can be crossed.
+                if info.listen_addrs.iter().any(is_relayed) {
+                    self.nat_peers.insert(peer_id);
+                } else {
+                    self.nat_peers.remove(&peer_id);
+                }
+                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    self.hop_peers.insert(peer_id);
+                    self.reserve_relays();
+                }
                 // Only peers serving our DHT belong in its routing table.
                 if info.protocols.contains(&KAD_PROTOCOL) {
                     for addr in &info.listen_addrs {
@@ -163,6 +209,104 @@ impl EventLoop {
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
             BehaviourEvent::Stream(()) => {}
             BehaviourEvent::Addresses(never) => match never {},
+            BehaviourEvent::AutonatClient(e) => {
+                let reached = e.result.is_ok();
+                debug!(addr = %e.tested_addr, server = %e.server, reached, "AutoNAT test");
+                self.reachability
+                    .on_autonat(e.tested_addr, e.server, reached);
+                self.apply_reachability();
+            }
+            BehaviourEvent::AutonatServer(e) => {
+                debug!(client = %e.client, addr = ?e.tested_addr, ok = e.result.is_ok(), "AutoNAT dial-back");
+            }
+            BehaviourEvent::RelayClient(e) => match e {
+                relay::client::Event::ReservationReqAccepted { relay_peer_id, .. } => {
+                    debug!(relay = %relay_peer_id, "relay slot granted");
+                }
+                other => debug!(?other, "relay client"),
+            },
+            BehaviourEvent::Relay(e) => debug!(?e, "relay server"),
+            BehaviourEvent::Dcutr(e) => {
+                let behind_nat = self.nat_peers.contains(&e.remote_peer_id);
+                match &e.result {
+                    Ok(_) => {
+                        info!(peer = %e.remote_peer_id, behind_nat, "hole punch: direct connection up")
+                    }
+                    Err(err) => {
+                        info!(peer = %e.remote_peer_id, behind_nat, %err, "hole punch failed")
+                    }
+                }
+                // A direct connection to a public peer proves nothing about
+                // crossing NATs (we could always dial it); count the rest.
+                if e.result.is_err() || behind_nat {
+                    self.reachability.on_hole_punch(e.result.is_ok());
+                    self.apply_reachability();
+                }
+            }
+            BehaviourEvent::Upnp(e) => {
+                let (state, addr) = match e {
+                    upnp::Event::NewExternalAddr { external_addr, .. } => {
+                        info!(addr = %external_addr, "UPnP mapped a port");
+                        (Upnp::Mapped, Some((external_addr, true)))
+                    }
+                    upnp::Event::ExpiredExternalAddr { external_addr, .. } => {
+                        (Upnp::Mapped, Some((external_addr, false)))
+                    }
+                    upnp::Event::GatewayNotFound => (Upnp::NoGateway, None),
+                    upnp::Event::NonRoutableGateway => (Upnp::NonRoutableGateway, None),
+                };
+                self.reachability.on_upnp(state, addr);
+            }
+        }
+    }
+
+    /// Act on the reachability verdict: the Kademlia mode, relay slots, a log
+    /// line when it changes.
+    fn apply_reachability(&mut self) {
+        let now = self.reachability.reachability();
+        if now != self.last_reachability {
+            info!(reachability = now.describe(), "reachability changed");
+            self.last_reachability = now;
+        }
+        let server = now.kad_server();
+        if !self.ephemeral && server != self.kad_server {
+            let mode = if server {
+                kad::Mode::Server
+            } else {
+                kad::Mode::Client
+            };
+            info!(?mode, "Kademlia mode follows reachability");
+            self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+            self.kad_server = server;
+        }
+        self.reserve_relays();
+    }
+
+    /// Behind NAT: ask relays we dialled directly at a public address for a
+    /// slot, up to [`crate::reachability::WANTED_RELAYS`].
+    fn reserve_relays(&mut self) {
+        if self.ephemeral {
+            return;
+        }
+        let mut candidates: Vec<(PeerId, Multiaddr)> = self
+            .hop_peers
+            .iter()
+            .filter_map(|p| self.direct_public.get(p).map(|a| (*p, a.clone())))
+            .collect();
+        candidates.sort();
+        for (relay, addr) in candidates {
+            if !self.reachability.wants_relay(&relay) {
+                continue;
+            }
+            let circuit = addr.with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(id) => {
+                    info!(%relay, "asking a relay for a slot");
+                    self.relay_listeners.insert(id, relay);
+                    self.reachability.on_relay_asked(relay);
+                }
+                Err(e) => debug!(%relay, error = %e, "cannot listen through relay"),
+            }
         }
     }
 

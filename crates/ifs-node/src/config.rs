@@ -23,6 +23,8 @@ pub struct NodeConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
+    /// Ask the home router for port mappings with UPnP.
+    pub upnp: bool,
     /// Addresses to announce instead of the bound ones (e.g. behind NAT).
     pub announce: Vec<Multiaddr>,
     /// Time between two capacity reports.
@@ -92,6 +94,7 @@ impl NodeConfig {
                 .collect(),
             bootstrap: Vec::new(),
             mdns: false,
+            upnp: false,
             announce: Vec::new(),
             capacity_interval: Duration::from_secs(10),
             suspect_after: 3,

@@ -40,6 +40,7 @@ impl Node {
         net_cfg.keypair = ifs_net::keypair_from_ed25519_secret(cfg.key.to_bytes());
         net_cfg.bootstrap = cfg.bootstrap.clone();
         net_cfg.mdns = cfg.mdns;
+        net_cfg.upnp = cfg.upnp;
         net_cfg.agent_version = node_agent();
         let mut registry = ifs_net::Registry::default();
         let (net, events) = ifs_net::spawn_with_metrics(net_cfg, &mut registry).await?;

@@ -32,6 +32,7 @@ struct Settings {
     suspect_after_intervals: u32,
     dead_after_intervals: u32,
     mdns: bool,
+    upnp: bool,
     admin_listen: String,
 }
 
@@ -70,6 +71,7 @@ impl Settings {
             self.dead_after_intervals
         )?;
         outln!("  mdns      {}", if self.mdns { "on" } else { "off" })?;
+        outln!("  upnp      {}", if self.upnp { "on" } else { "off" })?;
         outln!("  admin     {}", self.admin_listen)?;
         Ok(())
     }
@@ -116,6 +118,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<()> {
         suspect_after_intervals: config.capacity.suspect_after_intervals,
         dead_after_intervals: config.capacity.dead_after_intervals,
         mdns: config.mdns,
+        upnp: config.upnp,
         admin_listen: config.admin_listen.clone(),
     };
     if args.json {

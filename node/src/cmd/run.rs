@@ -77,6 +77,7 @@ pub fn node_config(
         }
     }
     cfg.mdns = config.mdns || args.mdns;
+    cfg.upnp = config.upnp;
     let c = &config.capacity;
     cfg.capacity_interval = match args.capacity_interval_ms {
         Some(ms) => Duration::from_millis(ms),

@@ -11,6 +11,7 @@ use anyhow::bail;
 use clap::Args;
 use ifs_core::bandwidth::RateText;
 use ifs_core::proto::{CtlRequest, CtlResponse, NodeStatus};
+use ifs_core::reachability::ReachabilityReport;
 
 /// Arguments of `ifsnode status`.
 #[derive(Debug, Args)]
@@ -61,6 +62,27 @@ pub fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
     shown
 }
 
+/// The reachability lines of `status`: the verdict, then what it rests on.
+pub fn reach_lines(r: &ReachabilityReport) -> String {
+    let mut out = format!("  reach     {}\n", r.reachability.describe());
+    for a in &r.confirmed {
+        out += &format!("  external  {a} (dialled back by a peer)\n");
+    }
+    for a in &r.upnp_addrs {
+        out += &format!("  external  {a} (mapped by UPnP)\n");
+    }
+    for a in &r.relays {
+        out += &format!("  relay     {a}\n");
+    }
+    if r.hole_punches_ok + r.hole_punches_failed > 0 {
+        out += &format!(
+            "  punches   {} worked, {} failed\n",
+            r.hole_punches_ok, r.hole_punches_failed
+        );
+    }
+    out
+}
+
 /// The status in a few lines for people; `known` is how many other nodes
 /// its table holds.
 pub fn describe(s: &NodeStatus, known: u64) -> String {
@@ -89,6 +111,9 @@ pub fn describe(s: &NodeStatus, known: u64) -> String {
         RateText(s.bandwidth.up_bps),
         RateText(s.bandwidth.down_bps)
     );
+    if let Some(r) = &s.reachability {
+        out += &reach_lines(r);
+    }
     if s.awaiting_collection_bytes > 0 || s.quarantined_bytes > 0 {
         out += &format!(
             "  unclaimed {} awaiting collection (no committed file names it), {} quarantined\n",

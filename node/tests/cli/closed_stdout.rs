@@ -186,7 +186,7 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     case("local-roundtrip");
 
     // Commands that talk to the network.
-    for sub in ["peers", "status"] {
+    for sub in ["peers", "status", "doctor"] {
         quiet(c.command(0, &[sub]), sub);
         case(sub);
     }

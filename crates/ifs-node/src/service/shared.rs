@@ -225,12 +225,35 @@ impl Shared {
         })
     }
 
+    /// The addresses a capacity report gives: the announced ones, then the
+    /// relay circuits that hold a slot for this node (a node behind NAT is
+    /// dialled through them, and hole punching takes over).
+    pub(crate) async fn report_addrs(&self) -> Vec<String> {
+        let mut addrs: Vec<String> = self.announce.iter().map(|a| a.to_string()).collect();
+        if let Ok(r) = self.net.reachability().await {
+            for a in r.relays {
+                if addrs.len() < ifs_core::wire::MAX_ADDRS
+                    && a.len() <= ifs_core::wire::MAX_ADDR_LEN
+                    && !addrs.contains(&a)
+                {
+                    addrs.push(a);
+                }
+            }
+        }
+        addrs
+    }
+
     /// Publish a capacity report when one is due (interval or >1% change).
     pub async fn maybe_publish_report(&self, now_ms: u64) {
         let Some(stats) = self.capacity_stats(now_ms).await else {
             return;
         };
-        let due = {
+        let addrs = self.report_addrs().await;
+        // A relay slot gained or lost changes how peers dial this node.
+        let moved = lock(&self.table)
+            .get(&self.node_id)
+            .is_some_and(|e| e.report.addrs != addrs);
+        let due = moved || {
             let last = lock(&self.last_report);
             match last.as_ref() {
                 None => true,
@@ -250,7 +273,6 @@ impl Shared {
             *seq = next_seq(*seq, now_ms);
             *seq
         };
-        let addrs = self.announce.iter().map(|a| a.to_string()).collect();
         let version = env!("CARGO_PKG_VERSION").to_string();
         let report = CapacityReport::new(&self.key, seq, addrs, stats, version, now_ms);
         if let Err(e) = lock(&self.table).insert(report.clone(), now_ms) {
@@ -672,6 +694,7 @@ impl Shared {
             connected_peers: connected,
             chunks,
             bandwidth: self.bandwidth_caps(),
+            reachability: self.net.reachability().await.ok(),
         }
     }
 
