@@ -61,8 +61,11 @@ ROUTERS=(ra rb rc)
 declare -A R_PUB=([ra]=198.51.100.101 [rb]=198.51.100.102 [rc]=198.51.100.103)
 declare -A R_HOME=([ra]=10.62.1.1 [rb]=10.62.2.1 [rc]=10.62.3.1)
 declare -A R_MODE=([ra]=cone [rb]=cone [rc]=symmetric)
-TCP_PORT=4100
-QUIC_PORT=4101
+# Each node its own ports: two nodes behind one router on the same port
+# get one of them remapped by the router for some destinations, and a
+# hole punch to the remapped one then aims at the wrong port (`doctor`
+# cannot see that; give each machine behind one router its own port).
+declare -A TCP_PORT=([s1]=4100 [s2]=4110 [a1]=4120 [a2]=4130 [b1]=4140 [b2]=4150 [c1]=4160)
 
 say() { printf '[nat %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -118,9 +121,13 @@ net_up() {
         local dst
         for dst in "${IP[s1]}" "${IP[s2]}" "${R_PUB[@]}"; do
             [[ $dst == "${R_PUB[$r]}" ]] && continue
-            inns "$r" iptables -A FORWARD -o wan -d "$dst"
+            inns "$r" iptables -A FORWARD -o wan -d "$dst" -j ACCEPT
         done
-        # Only answers come in from the wan side.
+        # Only answers come in from the wan side. Unsolicited packets to the
+        # router itself get what Linux gives them (a TCP reset, an ICMP
+        # port unreachable): with a silent drop instead, a TCP dial-back to a
+        # symmetric NAT hangs until the kernel gives up (about 2 minutes) and
+        # AutoNAT v2 retries it rather than report a failure.
         inns "$r" iptables -A FORWARD -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
         inns "$r" iptables -A FORWARD -i wan -j DROP
     done
@@ -154,18 +161,21 @@ ifs() { # NODE SUBCOMMAND ARGS...: the CLI in the node's namespace, against it
     local n=$1 sub=$2 addr
     shift 2
     addr=$(addr_of "$n") || return 1
-    IFS_DATA_DIR="$WORK/cli-$n" IFS_HOME="$WORK/cli-$n" inns "$n" "$BIN" "$sub" --peer "$addr" "$@"
+    # One user (one user key) at every client: a file put beside a1 is
+    # read back beside b1 by its owner.
+    IFS_DATA_DIR="$WORK/cli" IFS_HOME="$WORK/cli" inns "$n" "$BIN" "$sub" --peer "$addr" "$@"
 }
 
 start_node() {
     local n=$1 d
     d=$(dir_of "$n")
-    mkdir -p "$d/vol" "$WORK/cli-$n"
+    mkdir -p "$d/vol" "$WORK/cli"
     "$BIN" init --force --data-dir "$d" --volume "$d/vol:2GiB" \
-        --listen "/ip4/${IP[$n]}/tcp/$TCP_PORT" --listen "/ip4/${IP[$n]}/udp/$QUIC_PORT/quic-v1" >/dev/null
+        --listen "/ip4/${IP[$n]}/tcp/${TCP_PORT[$n]}" \
+        --listen "/ip4/${IP[$n]}/udp/$((TCP_PORT[$n] + 1))/quic-v1" >/dev/null
     local boot=()
-    [[ $n != s1 ]] && boot+=(--bootstrap "/ip4/${IP[s1]}/tcp/$TCP_PORT")
-    [[ $n != s2 ]] && boot+=(--bootstrap "/ip4/${IP[s2]}/tcp/$TCP_PORT")
+    [[ $n != s1 ]] && boot+=(--bootstrap "/ip4/${IP[s1]}/tcp/${TCP_PORT[s1]}")
+    [[ $n != s2 ]] && boot+=(--bootstrap "/ip4/${IP[s2]}/tcp/${TCP_PORT[s2]}")
     RUST_LOG="$LOG" setsid ip netns exec "$(ns "$n")" "$BIN" run --data-dir "$d" \
         --capacity-interval-ms 2000 "${boot[@]}" >"$d/log" 2>&1 &
     echo $! >"$d/pid"
@@ -291,8 +301,8 @@ traffic_table() {
 cmd_scenario() {
     local f="$WORK/file.bin" out rc=0
     head -c "$((FILE_MIB * 1024 * 1024))" /dev/urandom >"$f"
-    say "put a $FILE_MIB MiB file from home net A (client beside a1), 3 replicas"
-    ifs a1 put "$f" --name nat.bin --replicas 3 >"$WORK/put.out" 2>&1 || {
+    say "put a $FILE_MIB MiB file from home net A (client beside a1), ${NAT_REPLICAS:-5} replicas"
+    ifs a1 put "$f" --name nat.bin --replicas "${NAT_REPLICAS:-5}" >"$WORK/put.out" 2>&1 || {
         cat "$WORK/put.out" >&2
         die "the put from home net A failed"
     }

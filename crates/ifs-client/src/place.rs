@@ -41,6 +41,9 @@ pub struct Placer<'a> {
     hazards: Mutex<Hazards>,
     replicas: usize,
     topup: u64,
+    /// Nodes that list a relay circuit: behind NAT, reachable for chunks
+    /// only once a hole punch worked, or over connections they opened.
+    behind_nat: HashSet<NodeId>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -68,7 +71,17 @@ impl<'a> Placer<'a> {
             hazards: Mutex::new(Hazards::default()),
             replicas,
             topup,
+            behind_nat: HashSet::new(),
         }
+    }
+
+    /// Mark the nodes behind NAT: a chain puts them after the others, so
+    /// each receives its copy from a node it can be reached from (a public
+    /// node reaches any node behind NAT over the connection that node
+    /// opened to it; two nodes behind NAT need a hole punch).
+    pub fn with_behind_nat(mut self, nodes: HashSet<NodeId>) -> Self {
+        self.behind_nat = nodes;
+        self
     }
 
     /// The reservations held, to settle them.
@@ -153,6 +166,8 @@ impl<'a> Placer<'a> {
             if hops.is_empty() {
                 continue;
             }
+            // Stable: rank order otherwise.
+            hops.sort_by_key(|h| self.behind_nat.contains(&h.node));
             let nodes: Vec<NodeId> = hops.iter().map(|h| h.node).collect();
             if first_chain.is_empty() {
                 first_chain = nodes.clone();

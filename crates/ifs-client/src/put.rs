@@ -167,16 +167,12 @@ pub(crate) async fn open_table<'a>(
     ask: &TableAsk,
     segment_chunk: u64,
 ) -> Result<Placer<'a>, PutError> {
-    let (ranked, peers, book) = preliminary_table(session, key, ask).await?;
+    let (ranked, peers, book, behind_nat) = preliminary_table(session, key, ask).await?;
     let topup = reservation_bytes(0, 1, 1, 0, segment_chunk).max(4 * segment_chunk);
-    Ok(Placer::new(
-        session,
-        key,
-        ranked,
-        peers,
-        book,
-        (ask.replicas, topup),
-    ))
+    Ok(
+        Placer::new(session, key, ranked, peers, book, (ask.replicas, topup))
+            .with_behind_nat(behind_nat),
+    )
 }
 
 /// Encode `input`, place its chunks through `placer` and write the file
@@ -229,11 +225,20 @@ async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<R
 }
 
 /// Probe the entry node's peers, rank them and reserve on the best R+k.
+/// The ranked nodes, their peer ids, the reservations held, and the nodes
+/// behind NAT (they list a relay circuit).
+type PreliminaryTable = (
+    Vec<NodeId>,
+    HashMap<NodeId, PeerId>,
+    Book,
+    std::collections::HashSet<NodeId>,
+);
+
 async fn preliminary_table(
     session: &Session,
     key: &UserKey,
     ask: &TableAsk,
-) -> Result<(Vec<NodeId>, HashMap<NodeId, PeerId>, Book), PutError> {
+) -> Result<PreliminaryTable, PutError> {
     let (replicas, max_chunk) = (ask.replicas.max(1), ask.max_chunk);
     let known = table::known_nodes(session).await?;
     let want = replicas + EXTRA_CANDIDATES;
@@ -257,6 +262,7 @@ async fn preliminary_table(
     let mut book = Book::default();
     let mut ranked = Vec::new();
     let mut peers = HashMap::new();
+    let mut behind_nat = std::collections::HashSet::new();
     for batch in order.chunks(want) {
         if ranked.len() >= want {
             break;
@@ -274,6 +280,9 @@ async fn preliminary_table(
                     book.add(g);
                     ranked.push(k.node);
                     peers.insert(k.node, k.peer);
+                    if k.row.addrs.iter().any(|a| a.contains("/p2p-circuit")) {
+                        behind_nat.insert(k.node);
+                    }
                 }
                 Ok(_) => {} // more than needed: its reservation lapses unused
                 Err(e) => {
@@ -292,7 +301,7 @@ async fn preliminary_table(
         });
     }
     info!(nodes = ranked.len(), per_node, "preliminary table ready");
-    Ok((ranked, peers, book))
+    Ok((ranked, peers, book, behind_nat))
 }
 
 /// Write the manifest and the file record of `placed` (every chunk of

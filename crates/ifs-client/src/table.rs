@@ -114,11 +114,29 @@ pub async fn known_nodes(session: &Session) -> Result<Vec<Known>, ClientError> {
 /// Tell the swarm where `peer` listens, so requests and streams can dial it.
 async fn register(net: &Client, peer: PeerId, addrs: &[String]) {
     for a in addrs {
-        // The swarm wants the address without the trailing `/p2p/<id>`.
-        let bare = a.split("/p2p/").next().unwrap_or(a);
-        if let Ok(ma) = Multiaddr::from_str(bare) {
-            let _ = net.add_address(peer, ma).await;
+        match transport_addr(a, &peer) {
+            Some(ma) => {
+                debug!(%peer, addr = %ma, "dialable at");
+                let _ = net.add_address(peer, ma).await;
+            }
+            None => debug!(%peer, addr = %a, "not an address of this node"),
         }
+    }
+}
+
+/// `addr` without its trailing `/p2p/<peer>`, as the swarm wants it; `None`
+/// when it does not parse or names another peer. A relay circuit
+/// (`…/p2p/RELAY/p2p-circuit/p2p/PEER`) keeps the relay's id.
+fn transport_addr(addr: &str, peer: &PeerId) -> Option<Multiaddr> {
+    use ifs_net::reachability::Protocol;
+    let mut ma = Multiaddr::from_str(addr).ok()?;
+    match ma.iter().last() {
+        Some(Protocol::P2p(p)) if p == *peer => {
+            ma.pop();
+            Some(ma)
+        }
+        Some(Protocol::P2p(_)) => None,
+        _ => Some(ma),
     }
 }
 
@@ -131,7 +149,34 @@ async fn register(net: &Client, peer: PeerId, addrs: &[String]) {
 /// the time taken so far (at least [`PROBE_GRACE`]) and are then left
 /// unmeasured: one killed node, still alive in the entry node's table,
 /// must not hold every put up for the whole probe timeout.
+///
+/// Nodes that list a relay circuit (behind NAT) are probed after the rest:
+/// the relay client gives a circuit dial up when a dial of its relay is
+/// already under way, as it is while the relays themselves are probed.
 pub async fn probe_all(session: &Session, nodes: Vec<Known>, enough: usize) -> Vec<Probed> {
+    let relayed = |k: &Known| k.row.addrs.iter().any(|a| a.contains("/p2p-circuit"));
+    let (late, early): (Vec<_>, Vec<_>) =
+        nodes.into_iter().enumerate().partition(|(_, k)| relayed(k));
+    let (early_at, early): (Vec<usize>, Vec<Known>) = early.into_iter().unzip();
+    let (late_at, late): (Vec<usize>, Vec<Known>) = late.into_iter().unzip();
+    let first = probe_wave(session, early, enough).await;
+    let answered = first.iter().filter(|p| p.rtt_ms.is_some()).count();
+    let second = if late.is_empty() {
+        Vec::new()
+    } else {
+        probe_wave(session, late, enough.saturating_sub(answered).max(1)).await
+    };
+    let mut out: Vec<(usize, Probed)> = early_at
+        .into_iter()
+        .zip(first)
+        .chain(late_at.into_iter().zip(second))
+        .collect();
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
+/// [`probe_all`] of one wave.
+async fn probe_wave(session: &Session, nodes: Vec<Known>, enough: usize) -> Vec<Probed> {
     use futures::StreamExt;
     let start = Instant::now();
     let mut out: Vec<Option<Probed>> = vec![None; nodes.len()];
@@ -259,6 +304,35 @@ mod tests {
         assert_eq!(hop_target(&addrs), Some("127.0.0.1:4100".parse().unwrap()));
         assert_eq!(hop_target(&["/dns4/x/tcp/1".to_string()]), None);
         assert_eq!(hop_target(&[]), None);
+    }
+
+    #[test]
+    fn a_relay_circuit_keeps_its_relay_when_the_peer_id_is_cut() {
+        let relay: PeerId = "12D3KooWDQ5nzaKMukQVTTgDKHqBxF4oBNRULM7B5vqL5kBqJZBj"
+            .parse()
+            .unwrap();
+        let peer: PeerId = "12D3KooWCUK1fMYWuaGBqN1wCA5A8cYPtyDfSHUCRWM5EYGXTRH2"
+            .parse()
+            .unwrap();
+        let circuit = format!("/ip4/198.51.100.12/tcp/4100/p2p/{relay}/p2p-circuit/p2p/{peer}");
+        assert_eq!(
+            transport_addr(&circuit, &peer).unwrap().to_string(),
+            format!("/ip4/198.51.100.12/tcp/4100/p2p/{relay}/p2p-circuit")
+        );
+        let direct = format!("/ip4/10.0.0.1/tcp/4100/p2p/{peer}");
+        assert_eq!(
+            transport_addr(&direct, &peer).unwrap().to_string(),
+            "/ip4/10.0.0.1/tcp/4100"
+        );
+        assert_eq!(
+            transport_addr("/ip4/10.0.0.1/tcp/1", &peer)
+                .unwrap()
+                .to_string(),
+            "/ip4/10.0.0.1/tcp/1"
+        );
+        // An address that names another peer is not that peer's.
+        assert!(transport_addr(&format!("/ip4/10.0.0.1/tcp/1/p2p/{relay}"), &peer).is_none());
+        assert!(transport_addr("not an address", &peer).is_none());
     }
 
     #[test]

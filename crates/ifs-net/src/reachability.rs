@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use ifs_core::reachability::{Reachability, ReachabilityReport, Upnp};
-use libp2p::multiaddr::Protocol;
+pub use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
 /// How many relay reservations a node behind NAT keeps.

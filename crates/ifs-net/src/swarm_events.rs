@@ -236,9 +236,10 @@ impl EventLoop {
                         info!(peer = %e.remote_peer_id, behind_nat, %err, "hole punch failed")
                     }
                 }
-                // A direct connection to a public peer proves nothing about
-                // crossing NATs (we could always dial it); count the rest.
-                if e.result.is_err() || behind_nat {
+                // A punch with a public peer proves nothing about crossing
+                // NATs (we could always dial it): count those with peers
+                // behind NAT only.
+                if behind_nat {
                     self.reachability.on_hole_punch(e.result.is_ok());
                     self.apply_reachability();
                 }

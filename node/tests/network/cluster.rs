@@ -62,6 +62,28 @@ fn three_nodes_measure_each_other_and_track_a_restart() {
         "status with live peers: {status:?}"
     );
 
+    // On loopback, AutoNAT can confirm only loopback addresses: the verdict
+    // is "local network" (the DHT keeps serving), and `doctor` says so and
+    // dials the node's addresses afresh.
+    let d1 = nodes[1].dir.to_str().unwrap();
+    wait_for("node 2's AutoNAT verdict", || {
+        let out = output(&["status", "--json", "--data-dir", d1]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|s| s["reachability"]["reachability"] == "local_network")
+    });
+    let status = output(&["status", "--data-dir", d1]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("reach     local network only"), "{text}");
+    let doctor = output(&["doctor", "--data-dir", d1]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "{doctor:?}");
+    assert!(text.contains("local network only"), "{text}");
+    assert!(
+        text.contains("(loopback: this machine only) answers a fresh dial from here"),
+        "{text}"
+    );
+    assert!(text.contains("2 other nodes alive"), "{text}");
+
     // Crash node 3: the others see it suspect, then dead.
     let seq_of = |rows: &[serde_json::Value]| row(rows, &ids[2]).unwrap()["seq"].as_u64().unwrap();
     let seq_before = seq_of(&peers(&nodes[0].dir).unwrap());
