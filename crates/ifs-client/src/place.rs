@@ -75,10 +75,7 @@ impl<'a> Placer<'a> {
         }
     }
 
-    /// Mark the nodes behind NAT: a chain puts them after the others, so
-    /// each receives its copy from a node it can be reached from (a public
-    /// node reaches any node behind NAT over the connection that node
-    /// opened to it; two nodes behind NAT need a hole punch).
+    /// Mark the nodes behind NAT; see [`interleave_behind_nat`].
     pub fn with_behind_nat(mut self, nodes: HashSet<NodeId>) -> Self {
         self.behind_nat = nodes;
         self
@@ -166,8 +163,7 @@ impl<'a> Placer<'a> {
             if hops.is_empty() {
                 continue;
             }
-            // Stable: rank order otherwise.
-            hops.sort_by_key(|h| self.behind_nat.contains(&h.node));
+            let hops = interleave_behind_nat(hops, |h| self.behind_nat.contains(&h.node));
             let nodes: Vec<NodeId> = hops.iter().map(|h| h.node).collect();
             if first_chain.is_empty() {
                 first_chain = nodes.clone();
@@ -281,3 +277,55 @@ impl<'a> Placer<'a> {
         }
     }
 }
+
+/// Order a chain so that each node behind NAT sits right after a node that
+/// is not: public, other, NAT, other, NAT, …, the rest in rank order. A
+/// public node reaches a node behind NAT (even a symmetric one) over the
+/// connection that node opened to it, and a node behind NAT sends on to a
+/// public one by dialling out; two nodes behind NAT in a row need a hole
+/// punch, so they follow each other only when there are too few others.
+/// The first hop is the client's, so it is a node not behind NAT when the
+/// chain has one.
+pub fn interleave_behind_nat<T>(hops: Vec<T>, behind_nat: impl Fn(&T) -> bool) -> Vec<T> {
+    let (mut nat, mut open): (std::collections::VecDeque<T>, std::collections::VecDeque<T>) =
+        (Default::default(), Default::default());
+    for h in hops {
+        if behind_nat(&h) {
+            nat.push_back(h);
+        } else {
+            open.push_back(h);
+        }
+    }
+    let mut out = Vec::with_capacity(nat.len() + open.len());
+    while let Some(o) = open.pop_front() {
+        out.push(o);
+        // Save later open nodes for later NAT nodes: one NAT node per open one.
+        if let Some(n) = nat.pop_front() {
+            out.push(n);
+        }
+    }
+    out.extend(nat);
+    out
+}
+
+#[cfg(test)]
+mod interleave_tests {
+    use super::interleave_behind_nat;
+
+    #[test]
+    fn every_node_behind_nat_follows_an_open_one_while_there_are_enough() {
+        // Upper case: open (public or LAN); lower case: behind NAT.
+        let nat = |c: &char| c.is_lowercase();
+        let order = |s: &str| -> String {
+            interleave_behind_nat(s.chars().collect(), nat).into_iter().collect()
+        };
+        assert_eq!(order("abAB"), "AaBb");
+        assert_eq!(order("ABab"), "AaBb");
+        assert_eq!(order("aAbcB"), "AaBbc", "more NAT nodes than open ones: the rest last");
+        assert_eq!(order("abc"), "abc", "all behind NAT: rank order");
+        assert_eq!(order("ABC"), "ABC", "none behind NAT: rank order");
+        assert_eq!(order("AaBC"), "AaBC");
+        assert_eq!(order(""), "");
+    }
+}
+

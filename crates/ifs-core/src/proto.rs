@@ -242,7 +242,7 @@ pub struct NodeStatus {
     /// What AutoNAT, relays, hole punching and UPnP say of its
     /// reachability (`None` from a node that does not report it).
     #[serde(default)]
-    pub reachability: Option<crate::reachability::ReachabilityReport>,
+    pub reachability: Option<Box<crate::reachability::ReachabilityReport>>,
 }
 
 /// The first frame on a `/ifs/chunk/1` stream.

@@ -15,8 +15,8 @@ pub enum Reachability {
     LocalNetwork,
     /// A peer dialled a public address of this node back.
     Public,
-    /// Behind NAT, and a hole punch with at least one peer that is itself
-    /// behind NAT worked.
+    /// Behind NAT, and a direct connection at a public address with at
+    /// least one peer that is itself behind NAT came up (a hole punch).
     NatHolePunching,
     /// Behind NAT, reachable through a relay only: no hole punch worked yet.
     NatRelayed,
@@ -87,6 +87,10 @@ pub struct ReachabilityReport {
     pub hole_punches_ok: u64,
     /// Hole punches that failed.
     pub hole_punches_failed: u64,
+    /// Peers behind NAT this node holds a direct connection with (made by
+    /// a hole punch, whichever side's dial won).
+    #[serde(default)]
+    pub direct_nat_peers: usize,
     /// Distinct peers that answered an AutoNAT test.
     pub autonat_servers: usize,
     /// UPnP state.

@@ -35,6 +35,11 @@ impl DirectStreams {
         }
     }
 
+    /// Whether `connection` goes through a relay.
+    pub(crate) fn is_relayed(&self, connection: ConnectionId) -> bool {
+        self.relayed.contains(&connection)
+    }
+
     /// A control handle for opening and accepting streams.
     pub(crate) fn new_control(&self) -> libp2p_stream::Control {
         self.inner.new_control()

@@ -100,6 +100,7 @@ pub async fn spawn_with_metrics(
         kad_server: !cfg.ephemeral,
         hop_peers: HashSet::new(),
         nat_peers: HashSet::new(),
+        public_links: HashSet::new(),
         direct_public: HashMap::new(),
         relay_listeners: HashMap::new(),
     };
@@ -195,6 +196,8 @@ pub(crate) struct EventLoop {
     pub(crate) hop_peers: HashSet<PeerId>,
     /// Connected peers that listen through a relay (behind NAT).
     pub(crate) nat_peers: HashSet<PeerId>,
+    /// Peers with a direct (not relayed) connection at a public address.
+    pub(crate) public_links: HashSet<PeerId>,
     /// Connected peers we dialled directly at a public address, and that address.
     pub(crate) direct_public: HashMap<PeerId, Multiaddr>,
     /// Listeners on relay circuits, and the relay of each.

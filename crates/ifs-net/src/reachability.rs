@@ -90,6 +90,9 @@ pub struct ReachabilityState {
     pending_relays: BTreeSet<PeerId>,
     punches_ok: u64,
     punches_failed: u64,
+    /// Peers behind NAT reached over a direct connection at a public
+    /// address: NAT traversal worked with them, whoever started it.
+    direct_nat_peers: BTreeSet<PeerId>,
     upnp: Upnp,
     upnp_addrs: BTreeSet<Multiaddr>,
 }
@@ -149,6 +152,14 @@ impl ReachabilityState {
         }
     }
 
+    /// A direct (not relayed) connection at a public address came up with
+    /// `peer`, a peer behind NAT. DCUtR reports a punch as failed when the
+    /// other side's dial won the race and arrived as an inbound connection,
+    /// so a direct link is the surer sign that NATs were crossed.
+    pub fn on_direct_nat_link(&mut self, peer: PeerId) {
+        self.direct_nat_peers.insert(peer);
+    }
+
     /// UPnP changed state; `addr` is the external address it mapped or lost.
     pub fn on_upnp(&mut self, state: Upnp, addr: Option<(Multiaddr, bool)>) {
         if let Some((addr, mapped)) = addr {
@@ -170,7 +181,7 @@ impl ReachabilityState {
         if !self.confirmed.is_empty() {
             Reachability::Public
         } else if !self.failed.is_empty() {
-            if self.punches_ok > 0 {
+            if !self.direct_nat_peers.is_empty() {
                 Reachability::NatHolePunching
             } else if !self.relays.is_empty() {
                 Reachability::NatRelayed
@@ -209,6 +220,7 @@ impl ReachabilityState {
             relays: self.relays.values().map(|a| a.to_string()).collect(),
             hole_punches_ok: self.punches_ok,
             hole_punches_failed: self.punches_failed,
+            direct_nat_peers: self.direct_nat_peers.len(),
             autonat_servers: self.servers.len(),
             upnp: self.upnp,
             upnp_addrs: strings(&self.upnp_addrs),
@@ -280,8 +292,13 @@ mod tests {
         assert!(s.wants_relay(&r3), "a refused relay is replaced");
         s.on_hole_punch(false);
         assert_eq!(s.reachability(), Reachability::NatRelayed);
+        // DCUtR's own verdict is not enough (a punch on a LAN "works"
+        // too); a direct link at a public address to a peer behind NAT is.
         s.on_hole_punch(true);
+        assert_eq!(s.reachability(), Reachability::NatRelayed);
+        s.on_direct_nat_link(PeerId::random());
         assert_eq!(s.reachability(), Reachability::NatHolePunching);
+        assert_eq!(s.report().direct_nat_peers, 1);
         let r = s.report();
         assert_eq!((r.hole_punches_ok, r.hole_punches_failed), (1, 1));
         assert_eq!(r.relays.len(), 1);

@@ -84,6 +84,14 @@ impl EventLoop {
                     self.direct_public.insert(peer_id, transport);
                     self.reserve_relays();
                 }
+                let remote = endpoint.get_remote_address();
+                if !is_relayed(remote) && addr_scope(remote) == Some(AddrScope::Public) {
+                    self.public_links.insert(peer_id);
+                    if self.nat_peers.contains(&peer_id) {
+                        self.reachability.on_direct_nat_link(peer_id);
+                        self.apply_reachability();
+                    }
+                }
                 if num_established.get() == 1 {
                     let addr = endpoint.get_remote_address().clone();
                     self.emit(NetEvent::PeerConnected {
@@ -103,6 +111,7 @@ impl EventLoop {
                     self.direct_public.remove(&peer_id);
                     self.hop_peers.remove(&peer_id);
                     self.nat_peers.remove(&peer_id);
+                    self.public_links.remove(&peer_id);
                     self.set_rtt(peer_id, None);
                     self.emit(NetEvent::PeerDisconnected { peer: peer_id });
                 }
@@ -158,6 +167,16 @@ impl EventLoop {
             BehaviourEvent::Gossip(e) => self.on_gossip(e),
             BehaviourEvent::Ctl(e) => self.on_ctl(e),
             BehaviourEvent::Kad(e) => self.on_kad(e),
+            // A round trip through a relay says nothing of the direct path a
+            // chunk stream needs: without it, opening one gets the full
+            // deadline, time for hole punching to bring the direct path up.
+            BehaviourEvent::Ping(ping::Event {
+                connection, result, ..
+            }) if self.swarm.behaviour().stream.is_relayed(connection) => {
+                if let Err(e) = result {
+                    debug!(error = %e, "ping through a relay failed");
+                }
+            }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => match result {
                 Ok(rtt) => {
                     self.set_rtt(peer, Some(rtt));
@@ -170,6 +189,10 @@ impl EventLoop {
                 // hole punch with such a peer says whether NATs can be crossed.
                 if info.listen_addrs.iter().any(is_relayed) {
                     self.nat_peers.insert(peer_id);
+                    if self.public_links.contains(&peer_id) {
+                        self.reachability.on_direct_nat_link(peer_id);
+                        self.apply_reachability();
+                    }
                 } else {
                     self.nat_peers.remove(&peer_id);
                 }

@@ -12,7 +12,7 @@ use clap::Args;
 use ifs_core::proto::{CtlRequest, CtlResponse, NodeStatus};
 use ifs_core::reachability::{Reachability, ReachabilityReport, Upnp};
 use ifs_net::Multiaddr;
-use ifs_net::reachability::{AddrScope, addr_scope};
+use ifs_net::reachability::{AddrScope, addr_scope, is_relayed};
 use multiaddr::Protocol;
 
 use crate::cmd::GlobalArgs;
@@ -98,6 +98,15 @@ pub fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "1 hole punch", "3 hole punches".
+fn punches(n: u64) -> String {
+    if n == 1 {
+        "1 hole punch".into()
+    } else {
+        format!("{n} hole punches")
+    }
+}
+
 /// `addr` ending in `/p2p/<peer>` (added when missing).
 fn with_peer(addr: Multiaddr, peer: &str) -> Multiaddr {
     if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
@@ -140,15 +149,20 @@ pub fn examine(s: &NodeStatus, dials: &[(String, bool)]) -> (Vec<Finding>, Vec<S
         )));
     }
     for (addr, answered) in dials {
-        let scope = addr
-            .parse::<Multiaddr>()
-            .ok()
-            .and_then(|a| addr_scope(&a))
-            .map_or("", |sc| match sc {
+        let parsed = addr.parse::<Multiaddr>().ok();
+        let scope = match parsed.as_ref() {
+            Some(a) if is_relayed(a) => " (through a relay)",
+            Some(a) => addr_scope(a).map_or("", |sc| match sc {
                 AddrScope::Loopback => " (loopback: this machine only)",
                 AddrScope::Private => " (private: this network only)",
                 AddrScope::Public => " (public)",
-            });
+            }),
+            None => "",
+        };
+        // The node's own id ends every address: shown once, in the title.
+        let addr = addr
+            .strip_suffix(&format!("/p2p/{}", s.node.peer_id))
+            .unwrap_or(addr);
         if *answered {
             found.push(ok(format!("{addr}{scope} answers a fresh dial from here")));
         } else {
@@ -205,9 +219,11 @@ fn reach_findings(
         Reachability::NatHolePunching => {
             found.push(ok(format!(
                 "behind NAT: {} tested and not reachable from outside; \
-                 reachable through {} and hole punching works ({} of {} tries)",
+                 reachable through {}; hole punching works: direct connections with {} \
+                 behind NAT ({} of {} punches reported done)",
                 r.unreachable.join(", "),
                 crate::cmd::count(r.relays.len() as u64, "relay"),
+                crate::cmd::count(r.direct_nat_peers as u64, "peer"),
                 r.hole_punches_ok,
                 r.hole_punches_ok + r.hole_punches_failed
             )));
@@ -221,7 +237,7 @@ fn reach_findings(
                 "behind NAT and relayed only: {} failed, none worked. Your router \
                  probably maps each connection to a new port (symmetric NAT) or a firewall \
                  drops unsolicited packets",
-                crate::cmd::count(r.hole_punches_failed, "hole punch")
+                punches(r.hole_punches_failed)
             )));
             todo.push(format!(
                 "the node still stores chunks, over the connections it opens itself to \
@@ -277,7 +293,7 @@ mod tests {
             "connected_peers": 2, "chunks": 0
         }))
         .expect("status fixture");
-        s.reachability = r;
+        s.reachability = r.map(Box::new);
         s
     }
 
@@ -290,6 +306,7 @@ mod tests {
             relays: vec!["/ip4/198.51.100.11/tcp/4001/p2p/x/p2p-circuit".into()],
             hole_punches_ok: 0,
             hole_punches_failed: 3,
+            direct_nat_peers: 0,
             autonat_servers: 2,
             upnp: Upnp::NoGateway,
             upnp_addrs: vec![],
@@ -302,6 +319,10 @@ mod tests {
         let (found, todo) = examine(&s, &[("/ip4/10.0.0.5/tcp/4001".into(), true)]);
         let text: Vec<_> = found.iter().map(|f| f.text.as_str()).collect();
         assert!(text.iter().any(|t| t.contains("symmetric NAT")), "{text:?}");
+        assert!(
+            text.iter().any(|t| t.contains("3 hole punches failed")),
+            "{text:?}"
+        );
         assert!(
             text.iter()
                 .any(|t| t.contains("(private: this network only) answers"))

@@ -74,10 +74,12 @@ pub fn reach_lines(r: &ReachabilityReport) -> String {
     for a in &r.relays {
         out += &format!("  relay     {a}\n");
     }
-    if r.hole_punches_ok + r.hole_punches_failed > 0 {
+    if r.hole_punches_ok + r.hole_punches_failed > 0 || r.direct_nat_peers > 0 {
         out += &format!(
-            "  punches   {} worked, {} failed\n",
-            r.hole_punches_ok, r.hole_punches_failed
+            "  punches   {} worked, {} failed; direct with {} behind NAT\n",
+            r.hole_punches_ok,
+            r.hole_punches_failed,
+            crate::cmd::count(r.direct_nat_peers as u64, "peer")
         );
     }
     out

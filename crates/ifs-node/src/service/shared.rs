@@ -694,7 +694,7 @@ impl Shared {
             connected_peers: connected,
             chunks,
             bandwidth: self.bandwidth_caps(),
-            reachability: self.net.reachability().await.ok(),
+            reachability: self.net.reachability().await.ok().map(Box::new),
         }
     }
 
