@@ -317,15 +317,20 @@ mod interleave_tests {
         // Upper case: open (public or LAN); lower case: behind NAT.
         let nat = |c: &char| c.is_lowercase();
         let order = |s: &str| -> String {
-            interleave_behind_nat(s.chars().collect(), nat).into_iter().collect()
+            interleave_behind_nat(s.chars().collect(), nat)
+                .into_iter()
+                .collect()
         };
         assert_eq!(order("abAB"), "AaBb");
         assert_eq!(order("ABab"), "AaBb");
-        assert_eq!(order("aAbcB"), "AaBbc", "more NAT nodes than open ones: the rest last");
+        assert_eq!(
+            order("aAbcB"),
+            "AaBbc",
+            "more NAT nodes than open ones: the rest last"
+        );
         assert_eq!(order("abc"), "abc", "all behind NAT: rank order");
         assert_eq!(order("ABC"), "ABC", "none behind NAT: rank order");
         assert_eq!(order("AaBC"), "AaBC");
         assert_eq!(order(""), "");
     }
 }
-
