@@ -280,7 +280,7 @@ async fn preliminary_table(
                     book.add(g);
                     ranked.push(k.node);
                     peers.insert(k.node, k.peer);
-                    if k.row.addrs.iter().any(|a| a.contains("/p2p-circuit")) {
+                    if k.behind_nat() {
                         behind_nat.insert(k.node);
                     }
                 }

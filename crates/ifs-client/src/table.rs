@@ -31,6 +31,13 @@ pub struct Known {
     pub row: PeerRow,
 }
 
+impl Known {
+    /// Whether its report lists a relay circuit: it sits behind NAT.
+    pub fn behind_nat(&self) -> bool {
+        self.row.addrs.iter().any(|a| a.contains("/p2p-circuit"))
+    }
+}
+
 /// A probed node: what placement needs to know about it.
 #[derive(Clone, Debug)]
 pub struct Probed {
@@ -154,9 +161,10 @@ fn transport_addr(addr: &str, peer: &PeerId) -> Option<Multiaddr> {
 /// the relay client gives a circuit dial up when a dial of its relay is
 /// already under way, as it is while the relays themselves are probed.
 pub async fn probe_all(session: &Session, nodes: Vec<Known>, enough: usize) -> Vec<Probed> {
-    let relayed = |k: &Known| k.row.addrs.iter().any(|a| a.contains("/p2p-circuit"));
-    let (late, early): (Vec<_>, Vec<_>) =
-        nodes.into_iter().enumerate().partition(|(_, k)| relayed(k));
+    let (late, early): (Vec<_>, Vec<_>) = nodes
+        .into_iter()
+        .enumerate()
+        .partition(|(_, k)| k.behind_nat());
     let (early_at, early): (Vec<usize>, Vec<Known>) = early.into_iter().unzip();
     let (late_at, late): (Vec<usize>, Vec<Known>) = late.into_iter().unzip();
     let first = probe_wave(session, early, enough).await;
