@@ -6,6 +6,7 @@ pub mod check;
 pub mod devnet;
 pub mod doctor;
 pub mod donate;
+pub mod gc;
 pub mod get;
 pub mod init;
 pub mod key;
@@ -96,6 +97,8 @@ pub enum Command {
     Ls(ls::LsArgs),
     /// Delete a file; its holders free the space
     Rm(rm::RmArgs),
+    /// Free the packs of small files that no live file uses any more
+    Gc(gc::GcArgs),
     /// Let another user read one of your files (they get it with `get YOUR_KEY/NAME`)
     Share(share::ShareArgs),
     /// Take a user's access away: re-encrypt under a new key, re-put, free the old chunks
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => get::run(&cli.global, args),
         Command::Ls(args) => ls::run(&cli.global, args),
         Command::Rm(args) => rm::run(&cli.global, args),
+        Command::Gc(args) => gc::run(&cli.global, args),
         Command::Share(args) => share::run_share(&cli.global, args),
         Command::Revoke(args) => share::run_revoke(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),

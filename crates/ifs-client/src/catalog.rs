@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use futures::future::join_all;
 use ifs_core::file_record::FileRecord;
-use ifs_core::folder_record::{ChildKind, split_path};
+use ifs_core::folder_record::{ChildKind, PackSlice, split_path};
 use ifs_core::keys::UserKey;
 use ifs_core::proto::CtlRequest;
 use ifs_core::wire::{FileDelete, Tombstone};
@@ -44,6 +44,9 @@ pub struct FileInfo {
     /// version), ms since the Unix epoch; `None` for files listed only in
     /// the old directory record.
     pub modified_ms: Option<u64>,
+    /// Where a packed file's bytes are in its pack; `None` for a file
+    /// with a record of its own, and for folders.
+    pub pack: Option<PackSlice>,
 }
 
 /// What `ls` lists.
@@ -102,6 +105,7 @@ pub async fn ls(
             version: l.version,
             readers: l.child.readers,
             modified_ms: Some(l.at_ms),
+            pack: l.child.pack,
         })
         .collect();
     let legacy = records::get_dir_record(session, &owner).await?;
@@ -128,6 +132,7 @@ pub async fn ls(
             version: e.version,
             readers,
             modified_ms: None,
+            pack: None,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -139,32 +144,34 @@ pub async fn ls(
             .map(|k| k.node)
             .collect();
         for f in out.iter_mut().filter(|f| f.kind == ChildKind::File) {
-            f.min_live_replicas = Some(
-                match records::get_own_file_record(session, key, &f.name).await {
-                    Ok(Some(rec)) if !rec.manifest().is_some_and(|m| m.pages.is_empty()) => {
-                        match pages::load(session, rec, &f.name).await {
-                            Ok(view) => view.min_live_replicas(&alive),
-                            Err(err) => {
-                                warn!(name = %f.name, "{err}");
-                                0
-                            }
+            let record = match &f.pack {
+                Some(p) => records::get_file_record(session, &owner, &p.handle).await,
+                None => records::get_own_file_record(session, key, &f.name).await,
+            };
+            f.min_live_replicas = Some(match record {
+                Ok(Some(rec)) if !rec.manifest().is_some_and(|m| m.pages.is_empty()) => {
+                    match pages::load(session, rec, &f.name).await {
+                        Ok(view) => view.min_live_replicas(&alive),
+                        Err(err) => {
+                            warn!(name = %f.name, "{err}");
+                            0
                         }
                     }
-                    Ok(Some(rec)) => min_live_replicas(&rec, &alive),
-                    Ok(None) => 0,
-                    Err(err) => {
-                        warn!(name = %f.name, "file record unreadable: {err}");
-                        0
-                    }
-                },
-            );
+                }
+                Ok(Some(rec)) => min_live_replicas(&rec, &alive),
+                Ok(None) => 0,
+                Err(err) => {
+                    warn!(name = %f.name, "file record unreadable: {err}");
+                    0
+                }
+            });
         }
     }
     Ok(out)
 }
 
 /// What `rm` did.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RmReport {
     /// Chunks of the deleted version.
     pub chunks: usize,
@@ -176,10 +183,69 @@ pub struct RmReport {
 
 /// Delete `name`: an owner-signed tombstone in the file record, a deletion
 /// marker in its folder record, and a `Forget` to every holder so it frees the space.
+/// A packed file has no record of its own: only its entry is marked
+/// deleted (its pack is freed by `gc` once no live file uses it).
 pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport, GetError> {
-    let mut rec = records::get_own_file_record(session, key, name)
+    let record = records::get_own_file_record(session, key, name);
+    let entry = folders::own_entry(session, key, name);
+    let (record, entry) = futures::join!(record, entry);
+    let record = record?.filter(|r| r.live_manifest().is_some());
+    // The entry may be newer than the record (a packed version over a
+    // file put alone): the marker must beat it.
+    let (entry_version, entry_live) = match entry {
+        Ok(Some((v, deleted, _))) => (v, !deleted),
+        Ok(None) => (0, false),
+        Err(e) => {
+            warn!(name, "folder record unreadable: {e}");
+            (0, false)
+        }
+    };
+    let (report, version) = match record {
+        Some(rec) => retire_record(session, key, name, rec).await?,
+        None if entry_live => (RmReport::default(), entry_version),
+        None => return Err(GetError::NotFound(name.to_string())),
+    };
+    let gone = FileState {
+        name,
+        version: version.max(entry_version),
+        size: 0,
+        chunks: 0,
+        readers: vec![],
+        deleted: true,
+        handle: None,
+        pack: None,
+    };
+    folders::record_file(session, key, gone).await?;
+    info!(
+        name,
+        holders = report.holders,
+        confirmed = report.confirmed,
+        "file deleted"
+    );
+    Ok(report)
+}
+
+/// Delete the record of `key`'s own file `name` (not its folder entry):
+/// `NotFound` when it has no live version.
+pub(crate) async fn retire(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+) -> Result<RmReport, GetError> {
+    let rec = records::get_own_file_record(session, key, name)
         .await?
         .ok_or_else(|| GetError::NotFound(name.to_string()))?;
+    Ok(retire_record(session, key, name, rec).await?.0)
+}
+
+/// Tombstone `rec` (the live record of `name`) and its pages, and tell the
+/// holders to free the chunks. The report and the version deleted.
+async fn retire_record(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    mut rec: FileRecord,
+) -> Result<(RmReport, u64), GetError> {
     let manifest = rec
         .live_manifest()
         .ok_or_else(|| GetError::NotFound(name.to_string()))?
@@ -192,16 +258,6 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
     };
     rec.add_delete(del.clone()).map_err(bad)?;
     records::put_file_record(session, &rec).await?;
-    let gone = FileState {
-        name,
-        version: manifest.version,
-        size: 0,
-        chunks: 0,
-        readers: vec![],
-        deleted: true,
-        handle: None,
-    };
-    folders::record_file(session, key, gone).await?;
 
     // A paged file's pages are records of their own: each gets the delete.
     let mut deleted = vec![(rec, del)];
@@ -228,12 +284,12 @@ pub async fn rm(session: &Session, key: &UserKey, name: &str) -> Result<RmReport
         let (h, c) = forget_on_holders(session, rec, del, &ids).await?;
         (chunks, holders, confirmed) = (chunks + ids.len(), holders + h, confirmed + c);
     }
-    info!(name, holders, confirmed, "file deleted");
-    Ok(RmReport {
+    let report = RmReport {
         chunks,
         holders,
         confirmed,
-    })
+    };
+    Ok((report, manifest.version))
 }
 
 /// Tell every node with a receipt for one of `chunks` in `rec` to free

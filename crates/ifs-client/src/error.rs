@@ -257,6 +257,14 @@ pub enum GetError {
     /// No such file (or it was deleted).
     #[error("no file named {0:?}")]
     NotFound(String),
+    /// A packed file's entry names a pack that does not hold it.
+    #[error("the pack holding {name:?} is unusable: {why}")]
+    BadPack {
+        /// The file.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
     /// The record did not verify (owner signature, receipts, structure).
     #[error("the record of {name:?} is invalid: {source}")]
     BadRecord {

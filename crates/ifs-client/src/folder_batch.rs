@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 use ifs_core::UserId;
 use ifs_core::folder_record::{
-    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord,
+    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, PackSlice,
 };
 use ifs_core::keys::UserKey;
 use ifs_core::wire::Manifest;
@@ -146,6 +146,33 @@ struct Pending {
     chunks: u64,
     readers: Vec<UserId>,
     deleted: bool,
+    /// A packed file: its version is the entry's it replaces plus one,
+    /// chosen when its folder record is read.
+    pack: Option<PackSlice>,
+}
+
+impl Pending {
+    fn new(name: &str) -> Self {
+        Pending {
+            name: name.to_string(),
+            leaf: split(name).1,
+            version: 0,
+            size: 0,
+            chunks: 0,
+            readers: vec![],
+            deleted: false,
+            pack: None,
+        }
+    }
+}
+
+/// A file whose packed entry replaced a file with a record of its own:
+/// that record must be deleted so its chunks are freed and `get` stops
+/// finding the older bytes under the name.
+#[derive(Clone, Debug)]
+pub(crate) struct Superseded {
+    /// The file's path.
+    pub name: String,
 }
 
 /// File entries waiting to be written, by folder.
@@ -159,40 +186,37 @@ impl FolderBatch {
     /// Add the entry of a committed file at `path` (the manifest names
     /// only its handle).
     pub fn add_live(&mut self, path: &str, m: &Manifest) {
-        self.push(
-            path,
-            m.version,
-            m.size,
-            m.total_chunks(),
-            m.readers.clone(),
-            false,
-        );
+        self.push(Pending {
+            version: m.version,
+            size: m.size,
+            chunks: m.total_chunks(),
+            readers: m.readers.clone(),
+            ..Pending::new(path)
+        });
     }
 
     /// Add a deletion marker for `name` at `version`.
     pub fn add_deleted(&mut self, name: &str, version: u64) {
-        self.push(name, version, 0, 0, vec![], true);
+        self.push(Pending {
+            version,
+            deleted: true,
+            ..Pending::new(name)
+        });
     }
 
-    fn push(
-        &mut self,
-        name: &str,
-        version: u64,
-        size: u64,
-        chunks: u64,
-        readers: Vec<UserId>,
-        deleted: bool,
-    ) {
-        let (folder, leaf) = split(name);
-        self.by_folder.entry(folder).or_default().push(Pending {
-            name: name.to_string(),
-            leaf,
-            version,
-            size,
-            chunks,
-            readers,
-            deleted,
+    /// Add the entry of a file at `path` whose bytes are `slice` of a
+    /// committed pack.
+    pub fn add_packed(&mut self, path: &str, slice: PackSlice) {
+        self.push(Pending {
+            size: slice.len,
+            pack: Some(slice),
+            ..Pending::new(path)
         });
+    }
+
+    fn push(&mut self, p: Pending) {
+        let (folder, _) = split(&p.name);
+        self.by_folder.entry(folder).or_default().push(p);
         self.len += 1;
     }
 
@@ -208,20 +232,32 @@ impl FolderBatch {
 
     /// Write every waiting entry: per folder, one read, every entry
     /// inserted, one write. Returns the files whose entry could not be
-    /// written, with why; the batch is empty afterwards either way.
-    pub async fn flush(&mut self, session: &Session, key: &UserKey) -> Vec<(String, GetError)> {
+    /// written, with why, and the files whose packed entry replaced a file
+    /// with a record of its own ([`Superseded`]); the batch is empty
+    /// afterwards either way.
+    pub async fn flush(&mut self, session: &Session, key: &UserKey) -> Flushed {
         let batch = std::mem::take(&mut self.by_folder);
         self.len = 0;
         let writes = futures::stream::iter(batch)
             .map(|(folder, files)| write_folder(session, key, folder, files))
             .buffer_unordered(FOLDERS_IN_FLIGHT);
         futures::pin_mut!(writes);
-        let mut failed = Vec::new();
+        let mut out = Flushed::default();
         while let Some(f) = writes.next().await {
-            failed.extend(f);
+            out.failed.extend(f.failed);
+            out.superseded.extend(f.superseded);
         }
-        failed
+        out
     }
+}
+
+/// What a flush did besides writing.
+#[derive(Debug, Default)]
+pub(crate) struct Flushed {
+    /// Files whose entry was not written, with why.
+    pub failed: Vec<(String, GetError)>,
+    /// Files whose packed entry replaced a file with a record of its own.
+    pub superseded: Vec<Superseded>,
 }
 
 /// Insert `files` into `folder`'s record with one read and one write.
@@ -230,17 +266,42 @@ async fn write_folder(
     key: &UserKey,
     folder: FolderPath,
     files: Vec<Pending>,
-) -> Vec<(String, GetError)> {
+) -> Flushed {
     let owner = key.user_id();
     let here = FolderKey::of_dirs(&FolderKey::root(key), folder.iter().map(String::as_str));
     let mut rec = match get_folder(session, &owner, &here).await {
         Ok(r) => r.unwrap_or_else(|| FolderRecord::new(owner, here.locator())),
-        Err(e) => return fail_all(&files, &e),
+        Err(e) => {
+            return Flushed {
+                failed: fail_all(&files, &e),
+                superseded: vec![],
+            };
+        }
     };
     let now = now_ms();
     let mut failed = Vec::new();
     let mut written = Vec::new();
-    for f in files {
+    let mut superseded = Vec::new();
+    for mut f in files {
+        if f.pack.is_some() {
+            // A packed file has no record of its own to take a version
+            // from: it supersedes whatever entry the name has.
+            let slot = here.slot(&f.leaf, ChildKind::File);
+            f.version = match rec.get(&slot) {
+                Some(e) => {
+                    let own_record = !e.deleted
+                        && e.open(&here)
+                            .is_ok_and(|c| c.pack.is_none() && c.handle.is_none());
+                    if own_record {
+                        superseded.push(Superseded {
+                            name: f.name.clone(),
+                        });
+                    }
+                    e.version + 1
+                }
+                None => 1,
+            };
+        }
         let child = Child {
             name: f.leaf.clone(),
             kind: ChildKind::File,
@@ -248,6 +309,7 @@ async fn write_folder(
             chunks: f.chunks,
             readers: f.readers.clone(),
             handle: None,
+            pack: f.pack.clone(),
         };
         let fields = EntryFields {
             version: f.version,
@@ -270,8 +332,9 @@ async fn write_folder(
         && let Err(e) = put_folder(session, &mut rec).await
     {
         failed.extend(fail_all(&written, &e));
+        superseded.clear();
     }
-    failed
+    Flushed { failed, superseded }
 }
 
 fn fail_all(files: &[Pending], e: &GetError) -> Vec<(String, GetError)> {

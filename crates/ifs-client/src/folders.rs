@@ -10,7 +10,7 @@ use std::collections::hash_map::Entry;
 use futures::StreamExt;
 use ifs_core::UserId;
 use ifs_core::folder_record::{
-    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, split_path,
+    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, PackSlice, split_path,
 };
 use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::RecordKey;
@@ -71,6 +71,8 @@ pub(crate) struct FileState<'a> {
     /// The file's handle, sealed into the entry: set in the folders an
     /// owner shares with a reader (who cannot derive it).
     pub handle: Option<String>,
+    /// Where a packed file's bytes are.
+    pub pack: Option<PackSlice>,
 }
 
 impl<'a> FileState<'a> {
@@ -84,6 +86,7 @@ impl<'a> FileState<'a> {
             readers: m.readers.clone(),
             deleted: false,
             handle: None,
+            pack: None,
         }
     }
 }
@@ -207,6 +210,7 @@ async fn record_file_in(
         chunks: file.chunks,
         readers: file.readers,
         handle: file.handle,
+        pack: file.pack,
     };
     let fields = EntryFields {
         version: file.version,
@@ -313,6 +317,30 @@ pub(crate) async fn supersedes(
         .as_ref()
         .and_then(|r| r.get(&slot))
         .is_some_and(|e| e.version >= version))
+}
+
+/// The entry of `key`'s own file `name` in its folder record, opened:
+/// its version, whether it is deleted, and the child (`None` for a
+/// deletion marker or an entry that does not open). `None` when the folder
+/// has no entry for the name.
+pub(crate) async fn own_entry(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+) -> Result<Option<(u64, bool, Option<Child>)>, GetError> {
+    let folder = FolderKey::of_parent(&FolderKey::root(key), name);
+    let Some(rec) = get_folder(session, &key.user_id(), &folder).await? else {
+        return Ok(None);
+    };
+    let slot = folder.slot(split_path(name).1, ChildKind::File);
+    Ok(rec.get(&slot).map(|e| {
+        let child = if e.deleted {
+            None
+        } else {
+            e.open(&folder).ok()
+        };
+        (e.version, e.deleted, child)
+    }))
 }
 
 /// The non-empty segments of a prefix (`a/b/` → `a`, `b`).

@@ -150,7 +150,15 @@ async fn fetch_into<W: Write + Send + 'static>(
     at: Option<Arc<dyn WriteAt>>,
     opts: GetOptions,
 ) -> Result<(GetReport, W), GetError> {
-    let record = records::find_file(session, key, owner, name).await?;
+    let own = owner.is_none_or(|o| o.user == key.user_id());
+    let record = match records::find_file(session, key, owner, name).await {
+        Ok(r) if r.live_manifest().is_some() || !own => r,
+        // No record of its own: a packed file, or none at all.
+        Ok(_) | Err(GetError::NotFound(_)) if own => {
+            return fetch_packed(session, key, name, out, at, opts).await;
+        }
+        other => other?,
+    };
     let owner = *record.owner();
     let view = pages::load(session, record, name).await?;
     let manifest = view.root().manifest.clone();
@@ -236,6 +244,57 @@ async fn fetch_into<W: Write + Send + 'static>(
             size: manifest.size,
             chunks: ids_len,
             results,
+        },
+        out,
+    ))
+}
+
+/// A get of a packed file: its slice of its pack, through a range read
+/// (which fetches only the chunks of the pack that hold the file).
+async fn fetch_packed<W: Write + Send + 'static>(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    mut out: W,
+    at: Option<Arc<dyn WriteAt>>,
+    opts: GetOptions,
+) -> Result<(GetReport, W), GetError> {
+    let reader = crate::range::RangeReader::open(session, key, None, name, &opts).await?;
+    let size = reader.size();
+    let want = reader.packed_hash();
+    let mut hasher = blake3::Hasher::new();
+    {
+        let (_, stream) = reader.read(0, size)?;
+        futures::pin_mut!(stream);
+        let mut pos = 0u64;
+        while let Some(piece) = stream.next().await {
+            let piece = piece?;
+            hasher.update(&piece);
+            let wrote = match &at {
+                Some(at) => at.write_all_at(&piece, pos),
+                None => out.write_all(&piece),
+            };
+            wrote.map_err(|e| GetError::Codec(ifs_core::CodecError::Write(e)))?;
+            pos += piece.len() as u64;
+            if let Some(p) = &opts.progress {
+                p.store(pos, Ordering::Relaxed);
+            }
+        }
+    }
+    let report = reader.finish().await;
+    if want.is_some_and(|h| h != *hasher.finalize().as_bytes()) {
+        return Err(GetError::BadPack {
+            name: name.to_string(),
+            why: "the bytes read do not match the file's hash".into(),
+        });
+    }
+    out.flush()
+        .map_err(|e| GetError::Codec(ifs_core::CodecError::Write(e)))?;
+    Ok((
+        GetReport {
+            size,
+            chunks: report.chunks_fetched as usize,
+            results: report.results,
         },
         out,
     ))

@@ -16,6 +16,7 @@ mod error;
 mod folder_batch;
 pub mod folders;
 mod get;
+pub mod pack;
 pub mod pages;
 mod place;
 pub mod plan;
@@ -36,6 +37,7 @@ pub use error::{ClientError, FetchError, GetError, PutError, ReceiptError, Share
 pub use folder_batch::{make_folder, remove_folder};
 pub use get::{GetOptions, GetReport, NodeRtts, by_rtt, get, get_from, get_to_file, probe_nodes};
 pub use ifs_core::folder_record::ChildKind;
+pub use pack::{GcReport, gc, link_packed};
 pub use put::{EXTRA_CANDIDATES, PlacedChunk, PutOptions, PutReport, Replaced, put};
 pub use range::{RangeReader, RangeReport};
 pub use reserve::{Book, RESERVATION_TTL};

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::{ClientError, PutError};
+use crate::folders;
 use crate::pages;
 use crate::place::Placer;
 use crate::plan::{node_name, reservation_bytes};
@@ -205,9 +206,15 @@ pub(crate) async fn next_version(session: &Session, key: &UserKey, name: &str) -
 }
 
 /// The next version of `name`, the live file it would replace, and how
-/// many manifest pages beside the root the newest manifest seen has.
+/// many manifest pages beside the root the newest manifest seen has. The
+/// folder entry counts too: a packed file has no record of its own, and
+/// a put that went below its entry's version would lose to it.
 async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<Replaced>, usize) {
-    match records::get_file_record(session, &key.user_id(), &key.file_handle(name)).await {
+    let (owner, handle) = (key.user_id(), key.file_handle(name));
+    let record = records::get_file_record(session, &owner, &handle);
+    let entry = folders::own_entry(session, key, name);
+    let (record, entry) = futures::join!(record, entry);
+    let (mut next, mut live, pages) = match record {
         Ok(Some(rec)) => {
             let live = rec.live_manifest().map(|m| Replaced {
                 size: m.size,
@@ -221,7 +228,22 @@ async fn current(session: &Session, key: &UserKey, name: &str) -> (u64, Option<R
             warn!("existing record unreadable, writing version 1 over it: {e}");
             (1, None, 0)
         }
+    };
+    match entry {
+        Ok(Some((version, deleted, child))) if version >= next => {
+            next = version + 1;
+            live = match (deleted, child) {
+                (false, Some(c)) if c.pack.is_some() => Some(Replaced {
+                    size: c.size,
+                    version,
+                }),
+                _ => live,
+            };
+        }
+        Ok(_) => {}
+        Err(e) => warn!("folder record unreadable, versioning from the file record: {e}"),
     }
+    (next, live, pages)
 }
 
 /// Probe the entry node's peers, rank them and reserve on the best R+k.

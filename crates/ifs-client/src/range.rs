@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use ifs_core::codec::{FileKey, MAX_SEGMENT_SIZE, NoncePrefix, decode_segment};
+use ifs_core::file_record::FileRecord;
+use ifs_core::folder_record::PackSlice;
 use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::FetchOutcome;
 use ifs_core::wire::{PageRef, page_name};
@@ -47,7 +49,17 @@ pub struct RangeReader<'a> {
     starts: Vec<u64>,
     file_key: FileKey,
     prefix: NoncePrefix,
+    /// The whole file's plaintext size (the pack's, for a packed file).
     size: u64,
+    /// What is served: the whole file, or a packed file's slice of its
+    /// pack, as `[base, base + shown_size)`.
+    base: u64,
+    shown_size: u64,
+    /// The version shown: the file's manifest's, or a packed file's entry's.
+    shown_version: u64,
+    packed: bool,
+    /// A packed file's BLAKE3, from its folder entry.
+    packed_hash: Option<[u8; 32]>,
     segment: u64,
     sources: Sources<'a>,
     in_flight: usize,
@@ -78,7 +90,44 @@ impl<'a> RangeReader<'a> {
         name: &str,
         opts: &GetOptions,
     ) -> Result<RangeReader<'a>, GetError> {
-        let record = records::find_file(session, key, owner, name).await?;
+        let own = owner.is_none_or(|o| o.user == key.user_id());
+        let found = records::find_file(session, key, owner, name).await;
+        let (record, window) = match found {
+            Ok(r) if r.live_manifest().is_some() || !own => (r, None),
+            Ok(_) | Err(GetError::NotFound(_)) if own => {
+                let (slice, version) = crate::pack::packed_slice(session, key, name)
+                    .await?
+                    .ok_or_else(|| GetError::NotFound(name.to_string()))?;
+                let pack = crate::pack::pack_record(session, key, &slice, name).await?;
+                (pack, Some((slice, version)))
+            }
+            other => (other?, None),
+        };
+        Self::open_record(session, key, record, name, window, opts).await
+    }
+
+    /// Open `key`'s whole pack `slice` names (checked to be at the
+    /// slice's version), to read several of its files in one pass.
+    pub async fn open_pack(
+        session: &'a Session,
+        key: &'a UserKey,
+        slice: &PackSlice,
+        opts: &GetOptions,
+    ) -> Result<RangeReader<'a>, GetError> {
+        let shown = format!("pack {}", slice.handle);
+        let record = crate::pack::pack_record(session, key, slice, &shown).await?;
+        Self::open_record(session, key, record, &shown, None, opts).await
+    }
+
+    /// Open `record` (live), whole or as the window `window`.
+    async fn open_record(
+        session: &'a Session,
+        key: &'a UserKey,
+        record: FileRecord,
+        name: &str,
+        window: Option<(PackSlice, u64)>,
+        opts: &GetOptions,
+    ) -> Result<RangeReader<'a>, GetError> {
         let manifest = record
             .live_manifest()
             .ok_or_else(|| GetError::NotFound(name.to_string()))?
@@ -113,12 +162,32 @@ impl<'a> RangeReader<'a> {
                 measure(session, &holders).await?
             }
         };
+        let (base, shown_size, shown_version) = match &window {
+            Some((slice, version)) => {
+                if slice.end().is_none_or(|end| end > manifest.size) {
+                    return Err(GetError::BadPack {
+                        name: name.to_string(),
+                        why: format!(
+                            "slice {}+{} past the pack's {} bytes",
+                            slice.offset, slice.len, manifest.size
+                        ),
+                    });
+                }
+                (slice.offset, slice.len, *version)
+            }
+            None => (0, manifest.size, manifest.version),
+        };
         Ok(RangeReader {
             session,
             shown: name.to_string(),
             owner: *record.owner(),
             prefix: manifest.nonce_prefix,
             size: manifest.size,
+            base,
+            shown_size,
+            shown_version,
+            packed: window.is_some(),
+            packed_hash: window.as_ref().map(|(s, _)| s.hash),
             segment: manifest.segment_size,
             root: Arc::new(Page { record, manifest }),
             starts,
@@ -132,12 +201,22 @@ impl<'a> RangeReader<'a> {
 
     /// The file's plaintext size.
     pub fn size(&self) -> u64 {
-        self.size
+        self.shown_size
     }
 
-    /// The manifest version being read.
+    /// The version being read (a packed file's: its folder entry's).
     pub fn version(&self) -> u64 {
-        self.root.manifest.version
+        self.shown_version
+    }
+
+    /// A packed file's BLAKE3, which a read of the whole file should match.
+    pub fn packed_hash(&self) -> Option<[u8; 32]> {
+        self.packed_hash
+    }
+
+    /// Whether the file's bytes are a slice of a pack.
+    pub fn is_packed(&self) -> bool {
+        self.packed
     }
 
     /// Plaintext bytes per chunk.
@@ -156,11 +235,13 @@ impl<'a> RangeReader<'a> {
         offset: u64,
         len: u64,
     ) -> Result<(u64, impl Stream<Item = Result<Vec<u8>, GetError>> + '_), GetError> {
-        let len = clamp(offset, len, self.size).ok_or_else(|| GetError::RangeNotSatisfiable {
-            name: self.shown.clone(),
-            offset,
-            size: self.size,
-        })?;
+        let len =
+            clamp(offset, len, self.shown_size).ok_or_else(|| GetError::RangeNotSatisfiable {
+                name: self.shown.clone(),
+                offset,
+                size: self.shown_size,
+            })?;
+        let offset = self.base + offset;
         let chunks = chunk_span(offset, len, self.segment);
         let end = offset + len;
         // Pages (0 is the root) whose chunks meet the range.

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use ifs_core::codec::{CodecParams, Encoder, FileKey};
-use ifs_core::folder_record::ChildKind;
+use ifs_core::folder_record::{ChildKind, PackSlice};
 use ifs_core::keys::UserKey;
 use ifs_core::wire::ChunkRef;
 use tracing::warn;
@@ -88,10 +88,19 @@ pub async fn sync_tree(
     let progress = &opts.tree.progress;
     let checked: Vec<(TreeFile, bool)> = futures::stream::iter(files.iter().cloned())
         .map(|f| {
-            let stored = remote.get(&f.name).copied();
+            let stored = remote.get(&f.name).cloned();
             async move {
                 let same = match stored {
-                    Some(size) if size == f.size => {
+                    Some((size, Some(slice))) if size == f.size => {
+                        match same_hash(&f.path, &slice).await {
+                            Ok(same) => same,
+                            Err(e) => {
+                                warn!(name = %f.name, "cannot compare with the stored file, putting it again: {e}");
+                                false
+                            }
+                        }
+                    }
+                    Some((size, None)) if size == f.size => {
                         match same_content(session, key, &f.name, &f.path, f.size).await {
                             Ok(same) => same,
                             Err(e) => {
@@ -142,7 +151,7 @@ async fn remote_files(
     session: &Session,
     key: &UserKey,
     prefix: &str,
-) -> Result<BTreeMap<String, u64>, SyncError> {
+) -> Result<BTreeMap<String, (u64, Option<PackSlice>)>, SyncError> {
     let opts = LsOptions {
         prefix: prefix.to_string(),
         recursive: true,
@@ -152,11 +161,29 @@ async fn remote_files(
         Ok(listed) => Ok(listed
             .into_iter()
             .filter(|f| f.kind == ChildKind::File)
-            .map(|f| (f.name, f.size))
+            .map(|f| (f.name, (f.size, f.pack)))
             .collect()),
         Err(GetError::NotFound(_)) => Ok(BTreeMap::new()),
         Err(e) => Err(SyncError::List(e)),
     }
+}
+
+/// Whether the local file at `path` holds the bytes a packed file's
+/// slice describes (its BLAKE3).
+async fn same_hash(path: &Path, slice: &PackSlice) -> Result<bool, GetError> {
+    let (path, want) = (path.to_path_buf(), slice.hash);
+    tokio::task::spawn_blocking(move || {
+        let local = |source| GetError::Local {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(local)?;
+        let mut h = blake3::Hasher::new();
+        h.update_reader(file).map_err(local)?;
+        Ok(*h.finalize().as_bytes() == want)
+    })
+    .await
+    .map_err(|_| GetError::DecoderGone)?
 }
 
 /// Whether the local file at `path` (`size` bytes when listed) holds
@@ -171,8 +198,15 @@ pub async fn same_content(
     path: &Path,
     size: u64,
 ) -> Result<bool, GetError> {
-    let Some(record) = records::get_own_file_record(session, key, name).await? else {
-        return Ok(false);
+    let record = records::get_own_file_record(session, key, name)
+        .await?
+        .filter(|r| r.live_manifest().is_some());
+    let Some(record) = record else {
+        // A packed file: compare with the hash its entry carries.
+        return match crate::pack::packed_slice(session, key, name).await? {
+            Some((slice, _)) if slice.len == size => same_hash(path, &slice).await,
+            _ => Ok(false),
+        };
     };
     let Some(manifest) = record.live_manifest() else {
         return Ok(false);

@@ -9,7 +9,7 @@
 //! rather than per file ([`crate::folder_batch`]). Files travel
 //! concurrently, a bounded number and a bounded number of bytes at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,18 +17,21 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use ifs_core::codec::{CHUNK_OVERHEAD, CodecParams};
-use ifs_core::folder_record::ChildKind;
+use ifs_core::folder_record::{ChildKind, PackSlice};
 use ifs_core::keys::UserKey;
 use ifs_core::name::validate_name;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
+use crate::catalog::retire;
 use crate::catalog::{LsOptions, ls};
 use crate::error::{GetError, PutError};
 use crate::folder_batch::{FolderBatch, ensure_folders};
 use crate::get::{GetOptions, get_to_file, probe_nodes};
+use crate::pack::{PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, send_pack};
 use crate::plan::cipher_estimate;
 use crate::put::{PutOptions, Replaced, TableAsk, open_table, upload};
+use crate::range::RangeReader;
 use crate::reserve::settle_all;
 use crate::session::Session;
 
@@ -187,24 +190,57 @@ pub async fn put_tree(
     let placer = open_table(session, key, &ask, max_chunk).await?;
     let budget = Semaphore::new(MIB_IN_FLIGHT as usize);
     let progress = &opts.progress;
-    let mut uploads = Box::pin(
-        futures::stream::iter(files)
-            .map(|f| {
-                let (placer, budget, codec) = (&placer, &budget, &codec);
-                async move {
-                    let _permit = budget.acquire_many(permits(f.size)).await;
-                    let result = put_file(session, key, &f, opts, codec, placer).await;
-                    progress.files.fetch_add(1, Ordering::Relaxed);
-                    (f, result, start.elapsed().as_millis() as u64)
+    let (small, large): (Vec<TreeFile>, Vec<TreeFile>) =
+        files.into_iter().partition(|f| f.size <= PACK_SMALL);
+    let pack_template = {
+        let mut t = PutOptions::new(String::new());
+        t.replicas = opts.replicas.max(1);
+        t.overprovision_pct = opts.overprovision_pct;
+        t.progress = Some(opts.progress.bytes.clone());
+        t
+    };
+    let singles = futures::stream::iter(large)
+        .map(|f| {
+            let (placer, budget, codec) = (&placer, &budget, &codec);
+            async move {
+                let _permit = budget.acquire_many(permits(f.size)).await;
+                let result = put_file(session, key, &f, opts, codec, placer).await;
+                progress.files.fetch_add(1, Ordering::Relaxed);
+                Done::File(f, result, start.elapsed().as_millis() as u64)
+            }
+        })
+        .buffer_unordered(opts.files_in_flight.max(1));
+    let packs = futures::stream::iter(pack_groups(small))
+        .map(|group| {
+            let (placer, budget, template) = (&placer, &budget, &pack_template);
+            async move {
+                let size: u64 = group.iter().map(|f| f.size).sum();
+                let _permit = budget.acquire_many(permits(size)).await;
+                let n = group.len() as u64;
+                let (pack, read, unread) = read_pack(group).await;
+                let result = if pack.is_empty() {
+                    None
+                } else {
+                    Some(send_pack(session, key, pack, template, placer).await)
+                };
+                progress.files.fetch_add(n, Ordering::Relaxed);
+                let done_ms = start.elapsed().as_millis() as u64;
+                Done::Pack {
+                    result,
+                    read,
+                    unread,
+                    done_ms,
                 }
-            })
-            .buffer_unordered(opts.files_in_flight.max(1)),
-    );
+            }
+        })
+        .buffer_unordered(PACKS_IN_FLIGHT);
+    let mut done = futures::stream::select(singles, packs);
     let mut report = TreeReport::default();
     let mut unlisted = Vec::new();
-    while let Some((f, result, done_ms)) = uploads.next().await {
-        match result {
-            Ok((r, manifest)) => {
+    let mut superseded = Vec::new();
+    while let Some(d) = done.next().await {
+        match d {
+            Done::File(f, Ok((r, manifest)), done_ms) => {
                 batch.add_live(&f.name, &manifest);
                 report.files.push(FileOutcome {
                     name: f.name,
@@ -217,25 +253,143 @@ pub async fn put_tree(
                     error: None,
                 });
             }
-            Err(e) => {
+            Done::File(f, Err(e), done_ms) => {
                 warn!(name = %f.name, "put failed: {e}");
                 let o = FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
                 report.files.push(FileOutcome { done_ms, ..o });
             }
+            Done::Pack {
+                result,
+                read,
+                unread,
+                done_ms,
+            } => {
+                for (f, why) in unread {
+                    warn!(name = %f.name, "put failed: {why}");
+                    let o = FileOutcome::failed(&f.name, &f.path, f.size, start, why);
+                    report.files.push(FileOutcome { done_ms, ..o });
+                }
+                match result {
+                    None => {}
+                    Some(Ok(sent)) => {
+                        batch.add_live(&sent.name, &sent.manifest);
+                        for (f, (name, slice)) in read.into_iter().zip(sent.slices) {
+                            report.files.push(FileOutcome {
+                                name: name.clone(),
+                                path: f.path,
+                                size: slice.len,
+                                done_ms,
+                                version: 0,
+                                chunks: 0,
+                                replaced: None,
+                                error: None,
+                            });
+                            batch.add_packed(&name, slice);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        for f in read {
+                            warn!(name = %f.name, "put failed: {e}");
+                            let o =
+                                FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
+                            report.files.push(FileOutcome { done_ms, ..o });
+                        }
+                    }
+                }
+            }
         }
         if batch.len() >= FLUSH_EVERY {
-            unlisted.extend(batch.flush(session, key).await);
+            let flushed = batch.flush(session, key).await;
+            unlisted.extend(flushed.failed);
+            superseded.extend(flushed.superseded);
         }
     }
-    drop(uploads);
-    unlisted.extend(batch.flush(session, key).await);
+    drop(done);
+    let flushed = batch.flush(session, key).await;
+    unlisted.extend(flushed.failed);
+    superseded.extend(flushed.superseded);
     for (name, e) in unlisted {
         if let Some(o) = report.files.iter_mut().find(|o| o.name == name) {
             o.error = Some(e.to_string());
         }
     }
+    // A packed version over a file that had a record of its own: delete
+    // that record, or `get` would keep finding the older bytes.
+    for s in superseded {
+        if let Err(e) = retire(session, key, &s.name).await
+            && !matches!(e, GetError::NotFound(_))
+            && let Some(o) = report.files.iter_mut().find(|o| o.name == s.name)
+        {
+            o.error = Some(format!(
+                "stored, but the version it replaces could not be deleted: {e}"
+            ));
+        }
+    }
     settle_all(session, key, &placer.into_book()).await;
     Ok(report)
+}
+
+/// Packs sent at once by a tree put.
+const PACKS_IN_FLIGHT: usize = 2;
+
+/// What finished: one file put alone, or one pack of small files.
+enum Done {
+    File(
+        TreeFile,
+        Result<(crate::PutReport, ifs_core::wire::Manifest), PutError>,
+        u64,
+    ),
+    Pack {
+        /// `None` when no file of the pack could be read.
+        result: Option<Result<SentPack, PutError>>,
+        /// The files in the pack, in order.
+        read: Vec<TreeFile>,
+        /// The files that could not be read, with why.
+        unread: Vec<(TreeFile, String)>,
+        done_ms: u64,
+    },
+}
+
+/// The small files cut into packs of about [`PACK_TARGET`] bytes, in the
+/// order given (files of one folder stay together).
+fn pack_groups(small: Vec<TreeFile>) -> Vec<Vec<TreeFile>> {
+    let mut groups = Vec::new();
+    let (mut group, mut bytes) = (Vec::new(), 0u64);
+    for f in small {
+        bytes += f.size;
+        group.push(f);
+        if bytes >= PACK_TARGET {
+            groups.push(std::mem::take(&mut group));
+            bytes = 0;
+        }
+    }
+    if !group.is_empty() {
+        groups.push(group);
+    }
+    groups
+}
+
+/// Read a group of small files into a pack (off the async threads): the
+/// pack, the files in it, and those that could not be read.
+async fn read_pack(group: Vec<TreeFile>) -> (PackBuilder, Vec<TreeFile>, Vec<(TreeFile, String)>) {
+    let read = tokio::task::spawn_blocking(move || {
+        let mut pack = PackBuilder::default();
+        let (mut read, mut unread) = (Vec::new(), Vec::new());
+        for f in group {
+            let added = std::fs::File::open(&f.path)
+                .and_then(|file| pack.add_from(&f.name, file, PACK_SMALL));
+            match added {
+                Ok(()) => read.push(f),
+                Err(e) => {
+                    let why = format!("cannot read {}: {e}", f.path.display());
+                    unread.push((f, why));
+                }
+            }
+        }
+        (pack, read, unread)
+    })
+    .await;
+    read.unwrap_or_else(|_| (PackBuilder::default(), Vec::new(), Vec::new()))
 }
 
 /// Open and upload one file of a tree through the shared placer.
@@ -323,14 +477,14 @@ pub async fn get_tree(
                 if let Some(parent) = path.parent() {
                     dirs.insert(parent.to_path_buf());
                 }
-                files.push((f.name, path, f.size, f.version));
+                files.push((f.name, path, f.size, f.version, f.pack));
             }
         }
     }
     if !opts.overwrite
-        && let Some((_, path, _, _)) = files
+        && let Some((_, path, _, _, _)) = files
             .iter()
-            .find(|(_, p, _, _)| std::fs::symlink_metadata(p).is_ok())
+            .find(|(_, p, _, _, _)| std::fs::symlink_metadata(p).is_ok())
     {
         return Err(GetError::Local {
             path: path.display().to_string(),
@@ -346,7 +500,25 @@ pub async fn get_tree(
     let rtts = Arc::new(probe_nodes(session).await?);
     let budget = Semaphore::new(MIB_IN_FLIGHT as usize);
     let progress = &opts.progress;
-    let fetches = futures::stream::iter(files)
+    // Packed files are read pack by pack: one pass over each pack's
+    // chunks serves all of its files.
+    let mut by_pack: BTreeMap<(String, u64), Vec<PackedGet>> = BTreeMap::new();
+    let mut singles = Vec::new();
+    for (name, path, size, version, pack) in files {
+        match pack {
+            Some(slice) => by_pack
+                .entry((slice.handle.clone(), slice.version))
+                .or_default()
+                .push(PackedGet {
+                    name,
+                    path,
+                    version,
+                    slice,
+                }),
+            None => singles.push((name, path, size, version)),
+        }
+    }
+    let fetches = futures::stream::iter(singles)
         .map(|(name, path, size, version)| {
             let (budget, rtts) = (&budget, rtts.clone());
             async move {
@@ -354,7 +526,7 @@ pub async fn get_tree(
                 let got = get_file(session, key, &name, &path, rtts, progress).await;
                 progress.files.fetch_add(1, Ordering::Relaxed);
                 let done_ms = start.elapsed().as_millis() as u64;
-                match got {
+                vec![match got {
                     Ok((size, chunks)) => FileOutcome {
                         name,
                         path,
@@ -370,13 +542,240 @@ pub async fn get_tree(
                         let o = FileOutcome::failed(&name, &path, size, start, e.to_string());
                         FileOutcome { done_ms, ..o }
                     }
-                }
+                }]
             }
         })
         .buffer_unordered(opts.files_in_flight.max(1));
-    Ok(TreeReport {
-        files: fetches.collect().await,
+    let packs = futures::stream::iter(by_pack.into_values())
+        .map(|members| {
+            let (budget, rtts) = (&budget, rtts.clone());
+            async move {
+                let _permit = budget.acquire_many(MAX_FILE_PERMITS / 4).await;
+                get_packed(session, key, members, rtts, progress, start).await
+            }
+        })
+        .buffer_unordered(PACKS_IN_FLIGHT);
+    let files = futures::stream::select(fetches, packs)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    Ok(TreeReport { files })
+}
+
+/// One packed file a tree get writes.
+struct PackedGet {
+    name: String,
+    path: PathBuf,
+    version: u64,
+    slice: PackSlice,
+}
+
+/// A packed file being written: its temp file and the bytes still due.
+struct Writing {
+    tmp: PathBuf,
+    file: std::fs::File,
+    left: u64,
+    hasher: blake3::Hasher,
+}
+
+/// Write the files of one pack, each through a temp file renamed into
+/// place once complete, reading the pack once from the first file's start
+/// to the last file's end.
+async fn get_packed(
+    session: &Session,
+    key: &UserKey,
+    mut members: Vec<PackedGet>,
+    rtts: Arc<crate::get::NodeRtts>,
+    progress: &TreeProgress,
+    start: Instant,
+) -> Vec<FileOutcome> {
+    members.sort_by_key(|m| m.slice.offset);
+    let mut outcomes: Vec<Option<String>> = vec![None; members.len()];
+    let got = read_pack_into(session, key, &members, &mut outcomes, rtts, progress).await;
+    let done_ms = start.elapsed().as_millis() as u64;
+    members
+        .into_iter()
+        .zip(outcomes)
+        .map(|(m, why)| {
+            let error = why.or_else(|| got.as_ref().err().cloned());
+            if let Some(e) = &error {
+                warn!(name = %m.name, "get failed: {e}");
+            }
+            progress.files.fetch_add(1, Ordering::Relaxed);
+            FileOutcome {
+                name: m.name,
+                path: m.path,
+                size: m.slice.len,
+                done_ms,
+                version: m.version,
+                chunks: 0,
+                replaced: None,
+                error,
+            }
+        })
+        .collect()
+}
+
+/// The pass of [`get_packed`]: `outcomes[i]` gets why member `i` failed,
+/// if it did on its own; an error for the whole pack is returned.
+async fn read_pack_into(
+    session: &Session,
+    key: &UserKey,
+    members: &[PackedGet],
+    outcomes: &mut [Option<String>],
+    rtts: Arc<crate::get::NodeRtts>,
+    progress: &TreeProgress,
+) -> Result<(), String> {
+    let Some(first) = members.first() else {
+        return Ok(());
+    };
+    let opts = GetOptions {
+        rtts: Some(rtts),
+        ..GetOptions::default()
+    };
+    let reader = RangeReader::open_pack(session, key, &first.slice, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let lo = first.slice.offset;
+    let hi = members
+        .iter()
+        .filter_map(|m| m.slice.end())
+        .max()
+        .unwrap_or(lo);
+    if hi > reader.size() {
+        return Err(format!(
+            "its pack holds {} bytes, the files reach to {hi}",
+            reader.size()
+        ));
+    }
+    let mut open: BTreeMap<usize, Writing> = BTreeMap::new();
+    // Files are opened when the pass reaches them; empty ones at once.
+    let mut next = 0;
+    let result = async {
+        let (_, stream) = reader.read(lo, hi - lo).map_err(|e| e.to_string())?;
+        futures::pin_mut!(stream);
+        let mut pos = lo;
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| e.to_string())?;
+            let end = pos + piece.len() as u64;
+            // Every file that starts within this piece is opened first.
+            open_until(members, &mut next, &mut open, outcomes, |o| o < end);
+            for (&i, w) in open.iter_mut() {
+                let m = &members[i].slice;
+                let (from, to) = (pos.max(m.offset), end.min(m.offset + m.len));
+                if from >= to {
+                    continue;
+                }
+                let bytes = &piece[(from - pos) as usize..(to - pos) as usize];
+                if let Err(e) =
+                    std::os::unix::fs::FileExt::write_all_at(&w.file, bytes, from - m.offset)
+                {
+                    outcomes[i] = Some(format!("cannot write {}: {e}", w.tmp.display()));
+                    w.left = 0;
+                } else {
+                    w.left -= to - from;
+                    w.hasher.update(bytes);
+                }
+            }
+            finish_done(&mut open, members, outcomes, progress);
+            pos = end;
+        }
+        // Empty files at the very end of the range.
+        open_until(members, &mut next, &mut open, outcomes, |o| o <= pos);
+        finish_done(&mut open, members, outcomes, progress);
+        Ok::<(), String>(())
+    }
+    .await;
+    reader.finish().await;
+    // Whatever is still open did not get all its bytes.
+    for (i, w) in open {
+        let _ = std::fs::remove_file(&w.tmp);
+        if outcomes[i].is_none() && result.is_ok() {
+            outcomes[i] = Some("its pack ended before the file did".into());
+        }
+    }
+    result
+}
+
+/// Open the temp files of the members from `next` on whose offset passes
+/// `starts` (members are sorted by offset).
+fn open_until(
+    members: &[PackedGet],
+    next: &mut usize,
+    open: &mut BTreeMap<usize, Writing>,
+    outcomes: &mut [Option<String>],
+    starts: impl Fn(u64) -> bool,
+) {
+    while *next < members.len() && starts(members[*next].slice.offset) {
+        let m = &members[*next];
+        match start_file(&m.path, m.slice.len) {
+            Ok(w) => {
+                open.insert(*next, w);
+            }
+            Err(e) => outcomes[*next] = Some(e),
+        }
+        *next += 1;
+    }
+}
+
+/// Create `path`'s temp file for `len` bytes.
+fn start_file(path: &Path, len: u64) -> Result<Writing, String> {
+    let tmp = partial_path(path);
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    Ok(Writing {
+        tmp,
+        file,
+        left: len,
+        hasher: blake3::Hasher::new(),
     })
+}
+
+/// Sync and rename into place every open file that has all its bytes.
+fn finish_done(
+    open: &mut BTreeMap<usize, Writing>,
+    members: &[PackedGet],
+    outcomes: &mut [Option<String>],
+    progress: &TreeProgress,
+) {
+    let done: Vec<usize> = open
+        .iter()
+        .filter(|(_, w)| w.left == 0)
+        .map(|(i, _)| *i)
+        .collect();
+    for i in done {
+        let Some(w) = open.remove(&i) else { continue };
+        if outcomes[i].is_none() && *w.hasher.finalize().as_bytes() != members[i].slice.hash {
+            outcomes[i] = Some("the bytes read do not match the file's hash".into());
+        }
+        if outcomes[i].is_some() {
+            let _ = std::fs::remove_file(&w.tmp);
+            continue;
+        }
+        let path = &members[i].path;
+        let placed = w
+            .file
+            .sync_all()
+            .and_then(|()| std::fs::rename(&w.tmp, path));
+        match placed {
+            Ok(()) => {
+                progress
+                    .bytes
+                    .fetch_add(members[i].slice.len, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&w.tmp);
+                outcomes[i] = Some(format!("cannot write {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+/// Where a file is written before it is complete.
+fn partial_path(path: &Path) -> PathBuf {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".ifs-partial");
+    path.with_file_name(tmp_name)
 }
 
 /// Fetch `name` into `path` through `path.ifs-partial`; its size and chunks.
@@ -388,9 +787,7 @@ async fn get_file(
     rtts: Arc<crate::get::NodeRtts>,
     progress: &TreeProgress,
 ) -> Result<(u64, usize), GetError> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".ifs-partial");
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = partial_path(path);
     let local = |source| GetError::Local {
         path: tmp.display().to_string(),
         source,

@@ -155,6 +155,36 @@ pub struct Child {
     /// owner's own folders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
+    /// Where the bytes of a small file are when they were packed with
+    /// other small files into one pack file; `None` for a file with a
+    /// record of its own. Entries written before packs lack the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<PackSlice>,
+}
+
+/// A packed file's bytes: `len` plaintext bytes at `offset` of version
+/// `version` of the owner's pack file whose handle is `handle`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PackSlice {
+    /// The pack file's handle (64 hex digits).
+    pub handle: String,
+    /// The pack's manifest version the slice was written into.
+    pub version: u64,
+    /// Where the file starts in the pack's plaintext.
+    pub offset: u64,
+    /// The file's size (equal to the child's `size`).
+    pub len: u64,
+    /// BLAKE3 of the file's bytes: checked by whole-file reads, and what
+    /// a sync compares a local file with.
+    #[serde(with = "serde_bytes")]
+    pub hash: [u8; 32],
+}
+
+impl PackSlice {
+    /// The byte range `[offset, offset + len)`, `None` when it overflows.
+    pub fn end(&self) -> Option<u64> {
+        self.offset.checked_add(self.len)
+    }
 }
 
 impl Child {
@@ -167,6 +197,7 @@ impl Child {
             chunks: 0,
             readers: vec![],
             handle: None,
+            pack: None,
         }
     }
 }
@@ -280,6 +311,12 @@ impl FolderEntry {
             || child.name.contains('/')
             || child.readers.len() > MAX_READERS
             || child.handle.as_ref().is_some_and(|h| h.len() > 64)
+            || child.pack.as_ref().is_some_and(|p| {
+                p.handle.len() > 64
+                    || p.len != child.size
+                    || p.end().is_none()
+                    || child.kind != ChildKind::File
+            })
             || folder.slot(&child.name, child.kind) != self.slot
         {
             return Err(OpenError::WrongSlot);

@@ -621,6 +621,10 @@ impl Inner {
     /// Copy file `from` to `to` (through the spool: a new file with its
     /// own key and chunks).
     async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        // A packed file is copied by naming its slice again.
+        if ifs_client::link_packed(&self.session, &self.key, from, to, false).await? {
+            return Ok(());
+        }
         let tmp = self.fetch(from).await?;
         self.store(to, tmp.path()).await
     }
@@ -630,6 +634,9 @@ impl Inner {
     async fn rename(&self, from: &str, to: &str) -> Result<(), DriveError> {
         match self.stat(from).await? {
             Entry::File { .. } => {
+                if ifs_client::link_packed(&self.session, &self.key, from, to, true).await? {
+                    return Ok(());
+                }
                 self.copy_file(from, to).await?;
                 self.remove_file(from).await
             }
@@ -641,8 +648,13 @@ impl Inner {
                     self.make_folder(&moved(&f.name)).await?;
                 }
                 for f in below.iter().filter(|f| f.kind == ChildKind::File) {
-                    self.copy_file(&f.name, &moved(&f.name)).await?;
-                    self.remove_file(&f.name).await?;
+                    let to = moved(&f.name);
+                    if !ifs_client::link_packed(&self.session, &self.key, &f.name, &to, true)
+                        .await?
+                    {
+                        self.copy_file(&f.name, &to).await?;
+                        self.remove_file(&f.name).await?;
+                    }
                 }
                 let mut folders: Vec<&FileInfo> = below
                     .iter()

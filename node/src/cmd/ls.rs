@@ -143,6 +143,7 @@ mod tests {
             version: 1,
             readers: vec![],
             modified_ms: None,
+            pack: None,
         };
         let t = table(std::slice::from_ref(&d));
         assert!(
@@ -166,6 +167,7 @@ mod tests {
             version: 1,
             readers: vec![ifs_core::UserId([7; 32])],
             modified_ms: Some(1),
+            pack: None,
         };
         let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
@@ -186,6 +188,7 @@ mod tests {
             version: 1,
             readers: vec![],
             modified_ms: None,
+            pack: None,
         };
         let t = table(&[f]);
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");

@@ -22,6 +22,7 @@ fn file(name: &str, size: u64) -> Child {
         chunks: 1,
         readers: vec![],
         handle: None,
+        pack: None,
     }
 }
 
@@ -285,4 +286,56 @@ proptest! {
             prop_assert!(each.get(&e.slot).is_some());
         }
     }
+}
+
+fn packed(name: &str, size: u64, offset: u64) -> Child {
+    Child {
+        pack: Some(PackSlice {
+            handle: "ab".repeat(32),
+            version: 3,
+            offset,
+            len: size,
+            hash: [7; 32],
+        }),
+        chunks: 0,
+        ..file(name, size)
+    }
+}
+
+#[test]
+fn a_packed_child_round_trips_and_an_entry_without_a_pack_still_opens() {
+    let r = root();
+    let c = packed("small.txt", 4096, 8192);
+    let e = entry(&r, &c, 2, false, 5);
+    e.verify().unwrap();
+    assert_eq!(e.open(&r).unwrap(), c);
+    // Entries written before packs existed hold no `pack` field at all.
+    let plain = file("old.txt", 10);
+    let old = entry(&r, &plain, 1, false, 5);
+    assert_eq!(old.open(&r).unwrap().pack, None);
+}
+
+#[test]
+fn a_pack_slice_that_disagrees_with_its_child_is_refused() {
+    let r = root();
+    // A slice longer than the file it describes.
+    let mut c = packed("a", 10, 0);
+    c.pack.as_mut().unwrap().len = 11;
+    assert_eq!(
+        entry(&r, &c, 1, false, 1).open(&r),
+        Err(OpenError::WrongSlot)
+    );
+    // A slice whose end overflows.
+    let c = packed("b", 10, u64::MAX - 3);
+    assert_eq!(
+        entry(&r, &c, 1, false, 1).open(&r),
+        Err(OpenError::WrongSlot)
+    );
+    // A handle longer than any handle.
+    let mut c = packed("c", 10, 0);
+    c.pack.as_mut().unwrap().handle = "a".repeat(65);
+    assert_eq!(
+        entry(&r, &c, 1, false, 1).open(&r),
+        Err(OpenError::WrongSlot)
+    );
 }
