@@ -5,7 +5,7 @@
 //! Folders are made first, top down ([`ensure_folders`]), so a crash
 //! leaves at worst an empty folder, never a file no listing reaches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::StreamExt;
 use ifs_core::UserId;
@@ -17,7 +17,7 @@ use ifs_core::wire::Manifest;
 
 use crate::error::GetError;
 use crate::folders::{get_folder, put_folder};
-use crate::put::now_ms;
+use crate::put::{Replaced, now_ms};
 use crate::session::Session;
 
 /// Folder records written at once by a flush.
@@ -246,6 +246,7 @@ impl FolderBatch {
         while let Some(f) = writes.next().await {
             out.failed.extend(f.failed);
             out.superseded.extend(f.superseded);
+            out.packed.extend(f.packed);
         }
         out
     }
@@ -258,6 +259,20 @@ pub(crate) struct Flushed {
     pub failed: Vec<(String, GetError)>,
     /// Files whose packed entry replaced a file with a record of its own.
     pub superseded: Vec<Superseded>,
+    /// Each packed file's entry as written: its version, and the live
+    /// file it replaced.
+    pub packed: Vec<PackedWritten>,
+}
+
+/// A packed file's entry, written.
+#[derive(Clone, Debug)]
+pub(crate) struct PackedWritten {
+    /// The file's path.
+    pub name: String,
+    /// The entry's version.
+    pub version: u64,
+    /// The live file it replaced.
+    pub replaced: Option<Replaced>,
 }
 
 /// Insert `files` into `folder`'s record with one read and one write.
@@ -274,7 +289,7 @@ async fn write_folder(
         Err(e) => {
             return Flushed {
                 failed: fail_all(&files, &e),
-                superseded: vec![],
+                ..Flushed::default()
             };
         }
     };
@@ -282,6 +297,7 @@ async fn write_folder(
     let mut failed = Vec::new();
     let mut written = Vec::new();
     let mut superseded = Vec::new();
+    let mut replaced: HashMap<String, Replaced> = HashMap::new();
     for mut f in files {
         if f.pack.is_some() {
             // A packed file has no record of its own to take a version
@@ -289,9 +305,17 @@ async fn write_folder(
             let slot = here.slot(&f.leaf, ChildKind::File);
             f.version = match rec.get(&slot) {
                 Some(e) => {
-                    let own_record = !e.deleted
-                        && e.open(&here)
-                            .is_ok_and(|c| c.pack.is_none() && c.handle.is_none());
+                    let live = if e.deleted { None } else { e.open(&here).ok() };
+                    if let Some(c) = &live {
+                        replaced.insert(
+                            f.name.clone(),
+                            Replaced {
+                                size: c.size,
+                                version: e.version,
+                            },
+                        );
+                    }
+                    let own_record = live.is_some_and(|c| c.pack.is_none() && c.handle.is_none());
                     if own_record {
                         superseded.push(Superseded {
                             name: f.name.clone(),
@@ -333,8 +357,22 @@ async fn write_folder(
     {
         failed.extend(fail_all(&written, &e));
         superseded.clear();
+        written.clear();
     }
-    Flushed { failed, superseded }
+    let packed = written
+        .into_iter()
+        .filter(|f| f.pack.is_some())
+        .map(|f| PackedWritten {
+            replaced: replaced.remove(&f.name),
+            name: f.name,
+            version: f.version,
+        })
+        .collect();
+    Flushed {
+        failed,
+        superseded,
+        packed,
+    }
 }
 
 fn fail_all(files: &[Pending], e: &GetError) -> Vec<(String, GetError)> {

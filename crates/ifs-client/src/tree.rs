@@ -9,7 +9,7 @@
 //! rather than per file ([`crate::folder_batch`]). Files travel
 //! concurrently, a bounded number and a bounded number of bytes at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +28,7 @@ use crate::catalog::{LsOptions, ls};
 use crate::error::{GetError, PutError};
 use crate::folder_batch::{FolderBatch, ensure_folders};
 use crate::get::{GetOptions, get_to_file, probe_nodes};
-use crate::pack::{PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, send_pack};
+use crate::pack::{PACK_SEGMENT, PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, send_pack};
 use crate::plan::cipher_estimate;
 use crate::put::{PutOptions, Replaced, TableAsk, open_table, upload};
 use crate::range::RangeReader;
@@ -238,6 +238,7 @@ pub async fn put_tree(
     let mut report = TreeReport::default();
     let mut unlisted = Vec::new();
     let mut superseded = Vec::new();
+    let mut packed = Vec::new();
     while let Some(d) = done.next().await {
         match d {
             Done::File(f, Ok((r, manifest)), done_ms) => {
@@ -302,15 +303,29 @@ pub async fn put_tree(
             let flushed = batch.flush(session, key).await;
             unlisted.extend(flushed.failed);
             superseded.extend(flushed.superseded);
+            packed.extend(flushed.packed);
         }
     }
     drop(done);
     let flushed = batch.flush(session, key).await;
     unlisted.extend(flushed.failed);
     superseded.extend(flushed.superseded);
+    packed.extend(flushed.packed);
+    let index: HashMap<String, usize> = report
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.name.clone(), i))
+        .collect();
     for (name, e) in unlisted {
-        if let Some(o) = report.files.iter_mut().find(|o| o.name == name) {
-            o.error = Some(e.to_string());
+        if let Some(&i) = index.get(&name) {
+            report.files[i].error = Some(e.to_string());
+        }
+    }
+    for w in packed {
+        if let Some(&i) = index.get(&w.name) {
+            report.files[i].version = w.version;
+            report.files[i].replaced = w.replaced;
         }
     }
     // A packed version over a file that had a record of its own: delete
@@ -318,15 +333,90 @@ pub async fn put_tree(
     for s in superseded {
         if let Err(e) = retire(session, key, &s.name).await
             && !matches!(e, GetError::NotFound(_))
-            && let Some(o) = report.files.iter_mut().find(|o| o.name == s.name)
+            && let Some(&i) = index.get(&s.name)
         {
-            o.error = Some(format!(
+            report.files[i].error = Some(format!(
                 "stored, but the version it replaces could not be deleted: {e}"
             ));
         }
     }
     settle_all(session, key, &placer.into_book()).await;
     Ok(report)
+}
+
+/// Put small files held in memory (each at most [`PACK_SMALL`] bytes) as
+/// one pack, through one fresh table, their folder entries written
+/// together: what a gateway does with the small objects that arrive
+/// while it is busy. Each file's outcome in the order given: the version
+/// of its entry, or why it failed.
+pub async fn put_small_files(
+    session: &Session,
+    key: &UserKey,
+    files: Vec<(String, Vec<u8>)>,
+    opts: &TreeOptions,
+) -> Result<Vec<Result<u64, String>>, PutError> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pack = PackBuilder::default();
+    let mut batch = FolderBatch::default();
+    for (name, data) in &files {
+        if data.len() as u64 > PACK_SMALL {
+            return Err(PutError::Folders(GetError::Folder(format!(
+                "{name}: {} bytes is too large to pack",
+                data.len()
+            ))));
+        }
+        pack.add(name, data);
+        batch.add_deleted(name, 0); // only to learn the folders
+    }
+    ensure_folders(session, key, &batch.folders())
+        .await
+        .map_err(PutError::Folders)?;
+    let seg = PACK_SEGMENT as u64;
+    let ask = TableAsk {
+        replicas: opts.replicas.max(1),
+        total: Some(cipher_estimate(pack.len(), seg)),
+        overprovision_pct: opts.overprovision_pct,
+        max_chunk: seg + CHUNK_OVERHEAD as u64,
+    };
+    let placer = open_table(session, key, &ask, ask.max_chunk).await?;
+    let mut template = PutOptions::new(String::new());
+    template.replicas = opts.replicas.max(1);
+    template.overprovision_pct = opts.overprovision_pct;
+    let sent = send_pack(session, key, pack, &template, &placer).await;
+    settle_all(session, key, &placer.into_book()).await;
+    let sent = sent?;
+    let mut batch = FolderBatch::default();
+    batch.add_live(&sent.name, &sent.manifest);
+    for (name, slice) in sent.slices {
+        batch.add_packed(&name, slice);
+    }
+    let flushed = batch.flush(session, key).await;
+    for s in &flushed.superseded {
+        match retire(session, key, &s.name).await {
+            Ok(_) | Err(GetError::NotFound(_)) => {}
+            Err(e) => warn!(name = %s.name, "replaced, but its old record not deleted: {e}"),
+        }
+    }
+    let failed: HashMap<String, String> = flushed
+        .failed
+        .into_iter()
+        .map(|(n, e)| (n, e.to_string()))
+        .collect();
+    let versions: HashMap<String, u64> = flushed
+        .packed
+        .into_iter()
+        .map(|w| (w.name, w.version))
+        .collect();
+    Ok(files
+        .iter()
+        .map(|(name, _)| match (versions.get(name), failed.get(name)) {
+            (Some(v), _) => Ok(*v),
+            (None, Some(why)) => Err(why.clone()),
+            (None, None) => Err("its folder entry was not written".to_string()),
+        })
+        .collect())
 }
 
 /// Packs sent at once by a tree put.

@@ -56,6 +56,9 @@ pub enum DriveError {
     /// No upload in progress under this id.
     #[error("no upload {0} in progress")]
     NoUpload(u64),
+    /// A small file sent in a pack with others was not stored.
+    #[error("storing failed: {0}")]
+    Packed(String),
 }
 
 /// What one name is.
@@ -124,7 +127,23 @@ struct Inner {
     next_upload: Cell<u64>,
     /// Round trips to the nodes, shared by every read, and when measured.
     rtts: RefCell<Option<(Instant, Arc<NodeRtts>)>>,
+    /// The worker's own handle, for the task that sends small files.
+    me: std::rc::Weak<Inner>,
+    /// Small files waiting to go out together as one pack.
+    small: RefCell<Vec<SmallPut>>,
+    /// Whether a task is sending small files now.
+    small_busy: Cell<bool>,
 }
+
+/// A small file waiting for the next pack, and who waits for its version.
+struct SmallPut {
+    name: String,
+    data: Vec<u8>,
+    done: oneshot::Sender<Result<u64, DriveError>>,
+}
+
+/// Small files one pack of the gateway's takes at most.
+const SMALL_PER_PACK: usize = 512;
 
 /// The bytes of one range of a file, in order, as they arrive from the
 /// network (see [`Drive::read_range`]). Dropping it stops the read.
@@ -170,14 +189,18 @@ impl Drive {
     pub fn new(session: Session, key: UserKey, replicas: usize) -> Result<Drive, DriveError> {
         let spool = Arc::new(tempfile::Builder::new().prefix("ifs-gateway-").tempdir()?);
         let (jobs, mut rx) = mpsc::channel::<Job>(JOBS_QUEUED);
-        let inner = Inner {
+        let spool_path = spool.path().to_path_buf();
+        let make = move |me: &std::rc::Weak<Inner>| Inner {
             session,
             key,
             replicas: replicas.max(1),
-            spool: spool.path().to_path_buf(),
+            spool: spool_path,
             uploads: RefCell::new(HashMap::new()),
             next_upload: Cell::new(1),
             rtts: RefCell::new(None),
+            me: me.clone(),
+            small: RefCell::new(Vec::new()),
+            small_busy: Cell::new(false),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -186,7 +209,7 @@ impl Drive {
             .name("ifs-drive".into())
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
-                let inner = Rc::new(inner);
+                let inner = Rc::new_cyclic(make);
                 local.block_on(&rt, async move {
                     while let Some(job) = rx.recv().await {
                         tokio::task::spawn_local(job(inner.clone()));
@@ -282,8 +305,8 @@ impl Drive {
         })
     }
 
-    /// Store the local file at `path` as `name`.
-    pub async fn store(&self, name: &str, path: &Path) -> Result<(), DriveError> {
+    /// Store the local file at `path` as `name`; the version written.
+    pub async fn store(&self, name: &str, path: &Path) -> Result<u64, DriveError> {
         let (name, path) = (name.to_string(), path.to_path_buf());
         self.run(move |d| async move { d.store(&name, &path).await }.boxed_local())
             .await
@@ -585,15 +608,94 @@ impl Inner {
         );
     }
 
-    /// Store the local file at `path` as `name` (a new version if it exists).
-    async fn store(&self, name: &str, path: &Path) -> Result<(), DriveError> {
+    /// Store the local file at `path` as `name` (a new version if it
+    /// exists); the version written. A small file waits for the next pack
+    /// (see [`Inner::send_small`]) instead of being put alone.
+    async fn store(&self, name: &str, path: &Path) -> Result<u64, DriveError> {
         let file = std::fs::File::open(path)?;
         let size = file.metadata()?.len();
+        if size <= ifs_client::pack::PACK_SMALL {
+            let data = std::fs::read(path)?;
+            if data.len() as u64 <= ifs_client::pack::PACK_SMALL {
+                return self.store_small(name, data).await;
+            }
+        }
         let mut opts = PutOptions::new(name);
         opts.replicas = self.replicas;
         opts.size_hint = Some(size);
-        ifs_client::put(&self.session, &self.key, file, opts).await?;
-        Ok(())
+        Ok(ifs_client::put(&self.session, &self.key, file, opts)
+            .await?
+            .version)
+    }
+
+    /// Queue a small file for the next pack and wait until it is listed.
+    async fn store_small(&self, name: &str, data: Vec<u8>) -> Result<u64, DriveError> {
+        let (done, rx) = oneshot::channel();
+        self.small.borrow_mut().push(SmallPut {
+            name: name.to_string(),
+            data,
+            done,
+        });
+        if !self.small_busy.replace(true)
+            && let Some(me) = self.me.upgrade()
+        {
+            tokio::task::spawn_local(async move { me.send_small().await });
+        }
+        rx.await.map_err(|_| DriveError::Stopped)?
+    }
+
+    /// Send the small files waiting, as packs of up to
+    /// [`SMALL_PER_PACK`], until none waits: files that arrive while one
+    /// pack is on its way go out together in the next (a group commit,
+    /// so a busy gateway sends fewer, larger packs, and an idle one sends
+    /// a file as soon as it arrives).
+    async fn send_small(&self) {
+        loop {
+            let batch: Vec<SmallPut> = {
+                let mut waiting = self.small.borrow_mut();
+                let n = waiting.len().min(SMALL_PER_PACK);
+                waiting.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                self.small_busy.set(false);
+                return;
+            }
+            // A name twice in one pack: the later one is the newer.
+            let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut waiters = Vec::new();
+            for p in batch {
+                if let Some(i) = files.iter().position(|(n, _)| *n == p.name) {
+                    files[i].1 = p.data;
+                } else {
+                    files.push((p.name.clone(), p.data));
+                }
+                waiters.push((p.name, p.done));
+            }
+            let opts = ifs_client::TreeOptions {
+                replicas: self.replicas,
+                ..ifs_client::TreeOptions::default()
+            };
+            let result =
+                ifs_client::put_small_files(&self.session, &self.key, files.clone(), &opts).await;
+            let outcome: HashMap<String, Result<u64, String>> = match result {
+                Ok(each) => files.into_iter().map(|(n, _)| n).zip(each).collect(),
+                Err(e) => {
+                    let why = e.to_string();
+                    files
+                        .into_iter()
+                        .map(|(n, _)| (n, Err(why.clone())))
+                        .collect()
+                }
+            };
+            for (name, done) in waiters {
+                let r = match outcome.get(&name) {
+                    Some(Ok(v)) => Ok(*v),
+                    Some(Err(why)) => Err(DriveError::Packed(why.clone())),
+                    None => Err(DriveError::Packed("not sent".into())),
+                };
+                let _ = done.send(r);
+            }
+        }
     }
 
     /// Delete file `name`.
@@ -626,7 +728,7 @@ impl Inner {
             return Ok(());
         }
         let tmp = self.fetch(from).await?;
-        self.store(to, tmp.path()).await
+        self.store(to, tmp.path()).await.map(|_| ())
     }
 
     /// Move `from` to `to`: a file is copied, then deleted; a folder has

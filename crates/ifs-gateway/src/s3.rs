@@ -310,32 +310,21 @@ impl IfsS3 {
         Ok((spool, size, hash.finalize().to_hex()[..40].to_string()))
     }
 
-    /// Store the request body as file `name`; its size and entry.
-    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, Entry)> {
+    /// Store the request body as file `name`; its size and version.
+    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, u64)> {
         let (spool, size, _) = self.spool_body(body).await?;
-        self.drive
+        let version = self
+            .drive
             .store(name, spool.path())
             .await
             .map_err(drive_error)?;
-        let entry = self.drive.stat(name).await.map_err(drive_error)?;
-        Ok((size, entry))
+        Ok((size, version))
     }
 }
 
 fn internal(e: std::io::Error) -> S3Error {
     warn!("s3: spool: {e}");
     s3_error!(InternalError, "the gateway's spool failed: {e}")
-}
-
-fn version_of(e: &Entry) -> (u64, Option<u64>) {
-    match e {
-        Entry::File {
-            version,
-            modified_ms,
-            ..
-        } => (*version, *modified_ms),
-        Entry::Folder => (0, None),
-    }
 }
 
 #[async_trait::async_trait]
@@ -583,8 +572,7 @@ impl S3 for IfsS3 {
                 .map_err(drive_error)?;
             return Ok(S3Response::new(PutObjectOutput::default()));
         }
-        let (size, entry) = self.store_body(&name, input.body).await?;
-        let (version, _) = version_of(&entry);
+        let (size, version) = self.store_body(&name, input.body).await?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&name, version)),
             size: Some(size as i64),

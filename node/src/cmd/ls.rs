@@ -25,7 +25,8 @@ pub struct LsArgs {
     #[arg(short = 'l', long = "replicas")]
     pub replicas: bool,
     /// Print a JSON array: name, kind (file or folder), size, chunks,
-    /// min_live_replicas (null without -l), version, readers
+    /// min_live_replicas (null without -l), version, readers, modified_ms,
+    /// packed (whether a small file is kept in a pack with others)
     #[arg(long)]
     pub json: bool,
     /// Which node to ask.
@@ -73,6 +74,7 @@ pub fn json(files: &[FileInfo]) -> serde_json::Value {
                 "version": f.version,
                 "readers": f.readers.iter().map(|u| u.to_hex()).collect::<Vec<_>>(),
                 "modified_ms": f.modified_ms,
+                "packed": f.pack.is_some(),
             })
         })
         .collect()

@@ -216,3 +216,132 @@ fn three_thousand_small_files_in_folders_are_put_and_listed() {
     assert_eq!(ls(&["-r"]).len(), 3003, "three folders and their files");
     assert_eq!(ls(&[]), ["d0000", "d0001", "d0002"]);
 }
+
+/// `gc --json` as a value.
+fn gc(c: &Cluster, args: &[&str]) -> Value {
+    let mut all = vec!["gc", "--json"];
+    all.extend_from_slice(args);
+    serde_json::from_slice(&c.ok(0, &all).stdout).unwrap()
+}
+
+/// Small files travel packed: `ls` says so, a packed file reads back
+/// alone and in a tree through other nodes, a put of one name over a
+/// packed file (and a packed put over a file put alone) wins, `rm` of a
+/// packed file leaves its neighbours readable, `sync` skips unchanged
+/// packed files by their hash, and `gc` deletes a pack only once no live
+/// file uses it, after which every live file still reads back.
+#[test]
+fn small_files_travel_packed_and_rm_sync_and_gc_account_for_them() {
+    let c = Cluster::start(3);
+    let src = c.dir.path().join("small");
+    let mut files = BTreeMap::new();
+    for i in 0..40 {
+        files.insert(format!("a/f{i:02}"), random_bytes(100 + i * 97));
+    }
+    files.insert("a/empty".to_string(), Vec::new());
+    files.insert("b/large.bin".to_string(), random_bytes(700 << 10));
+    for (rel, bytes) in &files {
+        let p = src.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let src_s = src.to_str().unwrap();
+    let v: Value =
+        serde_json::from_slice(&c.ok(0, &["put", "-r", src_s, "s", "--json"]).stdout).unwrap();
+    assert_eq!(v["files_ok"], files.len(), "{v}");
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["version"] == 1),
+        "{v}"
+    );
+
+    // Small files are packed, the large one has a record of its own.
+    let ls: Value = serde_json::from_slice(&c.ok(1, &["ls", "-r", "s", "--json"]).stdout).unwrap();
+    let packed: BTreeMap<String, bool> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "file")
+        .map(|f| (f["name"].as_str().unwrap().to_string(), f["packed"] == true))
+        .collect();
+    assert_eq!(packed.len(), files.len());
+    assert!(!packed["s/b/large.bin"]);
+    assert!(
+        packed
+            .iter()
+            .filter(|(n, _)| n.starts_with("s/a/"))
+            .all(|(_, p)| *p)
+    );
+    assert_eq!(gc(&c, &["--dry-run", "--min-age", "0"])["packs"], 1);
+
+    // One packed file alone, through another node; the empty one too.
+    let one = c.dir.path().join("one");
+    c.ok(2, &["get", "s/a/f07", one.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&one).unwrap(), files["a/f07"]);
+    let empty = c.dir.path().join("empty");
+    c.ok(1, &["get", "s/a/empty", empty.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+
+    // A file put alone over a packed one wins, and `get` finds it.
+    let alone = c.dir.path().join("alone.txt");
+    std::fs::write(&alone, b"put alone").unwrap();
+    c.ok(0, &["put", alone.to_str().unwrap(), "--name", "s/a/f03"]);
+    let got = c.dir.path().join("got03");
+    c.ok(1, &["get", "s/a/f03", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"put alone");
+
+    // `rm` of a packed file: gone; its neighbours read back.
+    c.ok(0, &["rm", "s/a/f05"]);
+    let gone = c.cli(
+        1,
+        &["get", "s/a/f05", c.dir.path().join("x").to_str().unwrap()],
+    );
+    assert_fails_with_output(&gone, "no file named");
+
+    // sync: unchanged packed files are skipped; f03 (changed remotely)
+    // and f05 (removed) are sent again, packed, over the file put alone.
+    let out = c.ok(0, &["sync", src_s, "s", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files_skipped"], files.len() - 2, "{v}");
+    c.ok(2, &["get", "s/a/f03", got.to_str().unwrap(), "--force"]);
+    assert_eq!(std::fs::read(&got).unwrap(), files["a/f03"]);
+
+    // A second pack holds f03 and f05; the first still holds the rest.
+    let g = gc(&c, &["--min-age", "0"]);
+    assert_eq!(
+        (g["packs"].as_u64(), g["used"].as_u64()),
+        (Some(2), Some(2)),
+        "{g}"
+    );
+    assert_eq!(g["deleted"], 0, "{g}");
+    assert!(g["dead_bytes"].as_u64().unwrap() > 0, "{g}");
+
+    // Put the whole tree again: every small file moves to a third pack,
+    // the first two are unused, and gc deletes them (not before their age).
+    c.ok(1, &["put", "-r", src_s, "s"]);
+    let young = gc(&c, &["--dry-run"]);
+    assert_eq!(
+        (young["deleted"].as_u64(), young["young"].as_u64()),
+        (Some(0), Some(2)),
+        "{young}"
+    );
+    let g = gc(&c, &["--min-age", "0"]);
+    assert_eq!(
+        (g["packs"].as_u64(), g["deleted"].as_u64()),
+        (Some(3), Some(2)),
+        "{g}"
+    );
+    assert_eq!(gc(&c, &["--dry-run", "--min-age", "0"])["packs"], 1);
+    let dst = c.dir.path().join("back");
+    c.ok(2, &["get", "-r", "s", dst.to_str().unwrap()]);
+    assert_eq!(read_tree(&dst), files);
+}
+
+fn assert_fails_with_output(out: &std::process::Output, needle: &str) {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{err}");
+}
