@@ -80,7 +80,7 @@ pub(crate) async fn ensure_folders(
                 at_ms: now,
             };
             let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
-            rec.insert(e).map_err(|source| GetError::BadRecord {
+            rec.insert_sealed(e).map_err(|source| GetError::BadRecord {
                 name: format!("{}/{name}", parent.join("/")),
                 source,
             })?;
@@ -117,7 +117,7 @@ pub async fn remove_folder(session: &Session, key: &UserKey, path: &str) -> Resu
         at_ms: now_ms(),
     };
     let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
-    rec.insert(e).map_err(|source| GetError::BadRecord {
+    rec.insert_sealed(e).map_err(|source| GetError::BadRecord {
         name: path.to_string(),
         source,
     })?;
@@ -341,7 +341,7 @@ async fn write_folder(
             at_ms: now,
         };
         let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
-        match rec.insert(e) {
+        match rec.insert_sealed(e) {
             Ok(()) => written.push(f),
             Err(source) => failed.push((
                 f.name.clone(),

@@ -199,7 +199,7 @@ async fn record_file_in(
                 at_ms: now,
             };
             let e = FolderEntry::seal(key, &chain[i], &child, fields, &mut rand::rng());
-            parent.insert(e).map_err(bad(file.name))?;
+            parent.insert_sealed(e).map_err(bad(file.name))?;
             put_folder(session, &mut parent).await?;
         }
     }
@@ -218,7 +218,7 @@ async fn record_file_in(
         at_ms: now,
     };
     let e = FolderEntry::seal(key, here, &child, fields, &mut rand::rng());
-    rec.insert(e).map_err(bad(file.name))?;
+    rec.insert_sealed(e).map_err(bad(file.name))?;
     put_folder(session, &mut rec).await
 }
 

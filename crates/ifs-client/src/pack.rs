@@ -41,7 +41,9 @@ pub const PACK_SMALL: u64 = 512 << 10;
 pub const PACK_TARGET: u64 = 16 << 20;
 /// A pack's segment size: reading one packed file fetches at most two
 /// chunks of this size.
-pub const PACK_SEGMENT: usize = 512 << 10;
+pub const PACK_SEGMENT: usize = 1 << 20;
+/// A pack's chunks travelling at once (short chunks: more of them).
+const PACK_CHUNKS_IN_FLIGHT: usize = 8;
 /// How long an unused pack is kept: a tree put may have sent the pack but
 /// not yet written its files' entries.
 pub const PACK_GRACE_MS: u64 = 3600 * 1000;
@@ -148,6 +150,7 @@ pub(crate) async fn send_pack(
     opts.name = name.clone();
     opts.size_hint = Some(pack.len());
     opts.codec.segment_size = PACK_SEGMENT;
+    opts.in_flight = PACK_CHUNKS_IN_FLIGHT;
     opts.readers = Vec::new();
     opts.reader_keys = Vec::new();
     let PackBuilder { buf, members } = pack;

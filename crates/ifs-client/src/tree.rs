@@ -235,78 +235,95 @@ pub async fn put_tree(
         })
         .buffer_unordered(PACKS_IN_FLIGHT);
     let mut done = futures::stream::select(singles, packs);
+    // Files and packs finish on one side; their folder entries are written
+    // on the other, so a flush never holds up the uploads behind it.
+    let (tx, mut rx) = futures::channel::mpsc::unbounded();
+    let produce = async move {
+        while let Some(d) = done.next().await {
+            if tx.unbounded_send(d).is_err() {
+                break;
+            }
+        }
+    };
     let mut report = TreeReport::default();
     let mut unlisted = Vec::new();
     let mut superseded = Vec::new();
     let mut packed = Vec::new();
-    while let Some(d) = done.next().await {
-        match d {
-            Done::File(f, Ok((r, manifest)), done_ms) => {
-                batch.add_live(&f.name, &manifest);
-                report.files.push(FileOutcome {
-                    name: f.name,
-                    path: f.path,
-                    size: r.size,
-                    done_ms,
-                    version: r.version,
-                    chunks: r.chunks.len(),
-                    replaced: r.replaced,
-                    error: None,
-                });
-            }
-            Done::File(f, Err(e), done_ms) => {
-                warn!(name = %f.name, "put failed: {e}");
-                let o = FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
-                report.files.push(FileOutcome { done_ms, ..o });
-            }
-            Done::Pack {
-                result,
-                read,
-                unread,
-                done_ms,
-            } => {
-                for (f, why) in unread {
-                    warn!(name = %f.name, "put failed: {why}");
-                    let o = FileOutcome::failed(&f.name, &f.path, f.size, start, why);
+    let consume = async {
+        while let Some(d) = rx.next().await {
+            match d {
+                Done::File(f, Ok((r, manifest)), done_ms) => {
+                    batch.add_live(&f.name, &manifest);
+                    report.files.push(FileOutcome {
+                        name: f.name,
+                        path: f.path,
+                        size: r.size,
+                        done_ms,
+                        version: r.version,
+                        chunks: r.chunks.len(),
+                        replaced: r.replaced,
+                        error: None,
+                    });
+                }
+                Done::File(f, Err(e), done_ms) => {
+                    warn!(name = %f.name, "put failed: {e}");
+                    let o = FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
                     report.files.push(FileOutcome { done_ms, ..o });
                 }
-                match result {
-                    None => {}
-                    Some(Ok(sent)) => {
-                        batch.add_live(&sent.name, &sent.manifest);
-                        for (f, (name, slice)) in read.into_iter().zip(sent.slices) {
-                            report.files.push(FileOutcome {
-                                name: name.clone(),
-                                path: f.path,
-                                size: slice.len,
-                                done_ms,
-                                version: 0,
-                                chunks: 0,
-                                replaced: None,
-                                error: None,
-                            });
-                            batch.add_packed(&name, slice);
-                        }
+                Done::Pack {
+                    result,
+                    read,
+                    unread,
+                    done_ms,
+                } => {
+                    for (f, why) in unread {
+                        warn!(name = %f.name, "put failed: {why}");
+                        let o = FileOutcome::failed(&f.name, &f.path, f.size, start, why);
+                        report.files.push(FileOutcome { done_ms, ..o });
                     }
-                    Some(Err(e)) => {
-                        for f in read {
-                            warn!(name = %f.name, "put failed: {e}");
-                            let o =
-                                FileOutcome::failed(&f.name, &f.path, f.size, start, e.to_string());
-                            report.files.push(FileOutcome { done_ms, ..o });
+                    match result {
+                        None => {}
+                        Some(Ok(sent)) => {
+                            batch.add_live(&sent.name, &sent.manifest);
+                            for (f, (name, slice)) in read.into_iter().zip(sent.slices) {
+                                report.files.push(FileOutcome {
+                                    name: name.clone(),
+                                    path: f.path,
+                                    size: slice.len,
+                                    done_ms,
+                                    version: 0,
+                                    chunks: 0,
+                                    replaced: None,
+                                    error: None,
+                                });
+                                batch.add_packed(&name, slice);
+                            }
+                        }
+                        Some(Err(e)) => {
+                            for f in read {
+                                warn!(name = %f.name, "put failed: {e}");
+                                let o = FileOutcome::failed(
+                                    &f.name,
+                                    &f.path,
+                                    f.size,
+                                    start,
+                                    e.to_string(),
+                                );
+                                report.files.push(FileOutcome { done_ms, ..o });
+                            }
                         }
                     }
                 }
             }
+            if batch.len() >= FLUSH_EVERY {
+                let flushed = batch.flush(session, key).await;
+                unlisted.extend(flushed.failed);
+                superseded.extend(flushed.superseded);
+                packed.extend(flushed.packed);
+            }
         }
-        if batch.len() >= FLUSH_EVERY {
-            let flushed = batch.flush(session, key).await;
-            unlisted.extend(flushed.failed);
-            superseded.extend(flushed.superseded);
-            packed.extend(flushed.packed);
-        }
-    }
-    drop(done);
+    };
+    futures::join!(produce, consume);
     let flushed = batch.flush(session, key).await;
     unlisted.extend(flushed.failed);
     superseded.extend(flushed.superseded);

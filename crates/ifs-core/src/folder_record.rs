@@ -417,6 +417,19 @@ impl FolderRecord {
     /// Verify `entry` and keep it if it is the newest for its slot.
     pub fn insert(&mut self, entry: FolderEntry) -> Result<(), RecordError> {
         entry.verify()?;
+        self.keep(entry)
+    }
+
+    /// Keep `entry`, which this process has just sealed with the owner's
+    /// key (so its signature is known good), if it is the newest for its
+    /// slot: [`Self::insert`] without checking the signature again. Owner,
+    /// folder and caps are still checked.
+    pub fn insert_sealed(&mut self, entry: FolderEntry) -> Result<(), RecordError> {
+        entry.check()?;
+        self.keep(entry)
+    }
+
+    fn keep(&mut self, entry: FolderEntry) -> Result<(), RecordError> {
         self.admit(&entry)?;
         if !self.entries.contains_key(&entry.slot) && self.entries.len() >= Self::MAX_ENTRIES {
             return Err(RecordError::OverLimit("too many entries in one folder"));
@@ -500,6 +513,30 @@ impl FolderRecord {
     /// Decode and verify every entry; refuses more than [`Self::MAX_BYTES`]
     /// before parsing, another format, and more than [`Self::MAX_ENTRIES`].
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode_checking(bytes, |_| true)
+    }
+
+    /// [`Self::decode`] for a copy arriving where `known` (a copy already
+    /// verified here) is held: an entry equal to the one `known` holds in
+    /// its slot was verified when `known` was, and is not verified again;
+    /// every other entry is. A merge of a record with the copy it came
+    /// from then costs what is new in it, not the whole folder.
+    pub fn decode_against(bytes: &[u8], known: &FolderRecord) -> Result<Self, RecordError> {
+        Self::decode_checking(bytes, |e| known.entries.get(&e.slot) != Some(e))
+    }
+
+    /// [`Self::decode`] of bytes this process verified before (a node's
+    /// own copy, whose hash it remembers from the last time it checked or
+    /// wrote it): structure, owner, folder and caps are checked, the
+    /// entries' signatures are not.
+    pub fn decode_validated(bytes: &[u8]) -> Result<Self, RecordError> {
+        Self::decode_checking(bytes, |_| false)
+    }
+
+    fn decode_checking(
+        bytes: &[u8],
+        verify: impl Fn(&FolderEntry) -> bool,
+    ) -> Result<Self, RecordError> {
         let w: FolderRecordWire = from_cbor(bytes, Self::MAX_BYTES, "folder record")?;
         if w.format != FORMAT {
             return Err(RecordError::Format {
@@ -512,7 +549,11 @@ impl FolderRecord {
         }
         let mut rec = FolderRecord::new(w.owner, w.locator);
         for e in w.entries {
-            rec.insert(e)?;
+            if verify(&e) {
+                rec.insert(e)?;
+            } else {
+                rec.insert_sealed(e)?;
+            }
         }
         Ok(rec)
     }

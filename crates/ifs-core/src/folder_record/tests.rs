@@ -339,3 +339,26 @@ fn a_pack_slice_that_disagrees_with_its_child_is_refused() {
         Err(OpenError::WrongSlot)
     );
 }
+
+#[test]
+fn a_copy_decoded_against_a_known_one_still_verifies_what_is_new() {
+    let r = root();
+    let a = entry(&r, &file("a", 1), 1, false, 1);
+    let mut known = record(&r);
+    known.insert(a.clone()).unwrap();
+    // Unchanged entries are accepted as the known copy holds them.
+    let same = FolderRecord::decode_against(&known.encode(), &known).unwrap();
+    assert_eq!(same.get(&a.slot), Some(&a));
+    // A forged entry in another slot is refused.
+    let mut forged = entry(&r, &file("b", 2), 1, false, 1);
+    forged.sealed[20] ^= 1;
+    let mut wire = known.clone();
+    wire.entries.insert(forged.slot, forged);
+    assert!(FolderRecord::decode_against(&wire.encode(), &known).is_err());
+    // So is a forged entry in the known entry's own slot.
+    let mut changed = a.clone();
+    changed.version = 9;
+    let mut wire = record(&r);
+    wire.entries.insert(changed.slot, changed);
+    assert!(FolderRecord::decode_against(&wire.encode(), &known).is_err());
+}

@@ -14,6 +14,10 @@ use tracing::{debug, info, warn};
 
 use super::Shared;
 
+/// Local copies whose validation is remembered (see `Shared::record_merge`);
+/// past this many the memory is dropped and copies are verified afresh.
+const VALIDATED_KEPT: usize = 4096;
+
 /// A validated record of any kind.
 enum Record {
     File(Box<FileRecord>),
@@ -22,8 +26,22 @@ enum Record {
 }
 
 impl Record {
-    /// Decode and validate `value` as the record `key` names.
-    fn parse(key: &[u8], value: &[u8]) -> Result<Record, String> {
+    /// Decode and validate `value` as the record `key` names, beside
+    /// `known`, the local copy (validated when it was stored): a folder
+    /// entry the local copy holds as it is is not verified again.
+    fn parse_against(key: &[u8], value: &[u8], known: Option<&Record>) -> Result<Record, String> {
+        Self::parse_with(key, value, known, false)
+    }
+
+    /// [`Record::parse_against`]; with `validated` (a folder record's local
+    /// copy whose bytes this node validated before), its entries'
+    /// signatures are not checked again, everything else is.
+    fn parse_with(
+        key: &[u8],
+        value: &[u8],
+        known: Option<&Record>,
+        validated: bool,
+    ) -> Result<Record, String> {
         match RecordKey::from_bytes(key) {
             Some(RecordKey::File(k)) => {
                 let r = FileRecord::decode(value).map_err(|e| e.to_string())?;
@@ -40,7 +58,12 @@ impl Record {
                 Ok(Record::Dir(r))
             }
             Some(RecordKey::Folder(locator)) => {
-                let r = FolderRecord::decode(value).map_err(|e| e.to_string())?;
+                let r = match known {
+                    _ if validated => FolderRecord::decode_validated(value),
+                    Some(Record::Folder(k)) => FolderRecord::decode_against(value, k),
+                    _ => FolderRecord::decode(value),
+                }
+                .map_err(|e| e.to_string())?;
                 if *r.locator() != locator {
                     return Err("folder record stored under a key that is not its own".into());
                 }
@@ -104,17 +127,21 @@ impl Shared {
     /// Merge `value` into the local copy of `key`; returns the merged bytes
     /// and whether they changed.
     async fn merge_local(&self, key: &[u8], value: &[u8]) -> Result<(Vec<u8>, bool), String> {
-        let mut incoming = Record::parse(key, value)?;
-        let _merging = self.record_merge.lock().await;
+        let mut validated = self.record_merge.lock().await;
+        if validated.len() > VALIDATED_KEPT {
+            validated.clear();
+        }
         let local = self
             .store
             .meta_get(MetaTable::Records, key.to_vec())
             .await
             .map_err(|e| e.to_string())?;
         let before = local.clone();
+        let mut mine = None;
         if let Some(bytes) = local {
-            match Record::parse(key, &bytes) {
-                Ok(mine) => incoming.merge(&mine),
+            let known_good = validated.get(key) == Some(blake3::hash(&bytes).as_bytes());
+            match Record::parse_with(key, &bytes, None, known_good) {
+                Ok(r) => mine = Some(r),
                 Err(e) => {
                     // Kept aside, never silently lost: an operator (or a
                     // later version that reads it) can still recover it.
@@ -128,12 +155,17 @@ impl Shared {
                 }
             }
         }
+        let mut incoming = Record::parse_against(key, value, mine.as_ref())?;
+        if let Some(mine) = &mine {
+            incoming.merge(mine);
+        }
         incoming.compact(crate::now_ms());
         let merged = incoming.encode();
         // The merge of two valid copies may still pass a cap (receipts per
         // chunk, total size): then the local copy stays as it is.
         incoming.check_limits(merged.len())?;
         let changed = before.as_deref() != Some(merged.as_slice());
+        validated.insert(key.to_vec(), *blake3::hash(&merged).as_bytes());
         if changed {
             self.store
                 .meta_put(MetaTable::Records, key.to_vec(), merged.clone())

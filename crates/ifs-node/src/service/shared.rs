@@ -50,7 +50,10 @@ pub(crate) struct Shared {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Serializes record read-merge-write cycles, so two copies of a record
     /// arriving at once cannot both merge into the same old local copy.
-    pub record_merge: tokio::sync::Mutex<()>,
+    /// Holds, by record key, the BLAKE3 of the local copy this node last
+    /// validated or wrote: bytes on disk that still hash to it are not
+    /// verified again signature by signature (bytes that changed are).
+    pub record_merge: tokio::sync::Mutex<std::collections::HashMap<Vec<u8>, [u8; 32]>>,
     /// Open reservation grants, by user (quotas; see `ifs_core::quota`).
     pub grants: Mutex<ifs_core::quota::GrantLedger>,
     /// Serializes reservation admission with the store's grant.
@@ -114,7 +117,7 @@ impl Shared {
             load: AtomicU32::new(0),
             durability,
             telemetry,
-            record_merge: tokio::sync::Mutex::new(()),
+            record_merge: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             grants: Mutex::new(ifs_core::quota::GrantLedger::new()),
             admitting: tokio::sync::Mutex::new(()),
             unrouted: Mutex::new(std::collections::HashMap::new()),
