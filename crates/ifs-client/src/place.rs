@@ -27,6 +27,30 @@ use crate::transfer::send_chunk;
 /// Attempts per node and chunk before the node is passed over for it.
 const MAX_TRIES_PER_NODE: usize = 2;
 
+/// What a placer leaves for the next part of the same upload: its ranked
+/// nodes (less those it dropped) and the reservations it did not use.
+#[derive(Debug)]
+pub struct WarmTable {
+    ranked: Vec<NodeId>,
+    peers: HashMap<NodeId, PeerId>,
+    behind_nat: HashSet<NodeId>,
+    replicas: usize,
+    topup: u64,
+    book: Book,
+}
+
+impl WarmTable {
+    /// Whether enough nodes are left to place `replicas` copies.
+    pub fn usable(&self, replicas: usize) -> bool {
+        self.ranked.len() >= replicas
+    }
+
+    /// The reservations held.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+}
+
 /// Shared state of the chunks of one put.
 pub struct Placer<'a> {
     session: &'a Session,
@@ -79,6 +103,37 @@ impl<'a> Placer<'a> {
     pub fn with_behind_nat(mut self, nodes: HashSet<NodeId>) -> Self {
         self.behind_nat = nodes;
         self
+    }
+
+    /// A placer over a table a previous part left (see [`Self::into_warm`]).
+    pub fn warm(session: &'a Session, key: &'a UserKey, t: WarmTable) -> Self {
+        Placer::new(
+            session,
+            key,
+            t.ranked,
+            t.peers,
+            t.book,
+            (t.replicas, t.topup),
+        )
+        .with_behind_nat(t.behind_nat)
+    }
+
+    /// The table and the reservations left, for the next part of the same
+    /// upload: the nodes this placer dropped are left out.
+    pub fn into_warm(self) -> WarmTable {
+        let dropped = lock(&self.dropped).clone();
+        WarmTable {
+            ranked: self
+                .ranked
+                .into_iter()
+                .filter(|n| !dropped.contains(n))
+                .collect(),
+            peers: self.peers,
+            behind_nat: self.behind_nat,
+            replicas: self.replicas,
+            topup: self.topup,
+            book: self.book.into_inner().unwrap_or_else(|e| e.into_inner()),
+        }
     }
 
     /// The reservations held, to settle them.

@@ -50,7 +50,7 @@ pub struct RangeReader<'a> {
     file_key: FileKey,
     prefix: NoncePrefix,
     /// The whole file's plaintext size (the pack's, for a packed file).
-    size: u64,
+    whole_size: u64,
     /// What is served: the whole file, or a packed file's slice of its
     /// pack, as `[base, base + shown_size)`.
     base: u64,
@@ -182,7 +182,7 @@ impl<'a> RangeReader<'a> {
             shown: name.to_string(),
             owner: *record.owner(),
             prefix: manifest.nonce_prefix,
-            size: manifest.size,
+            whole_size: manifest.size,
             base,
             shown_size,
             shown_version,
@@ -347,7 +347,7 @@ impl<'a> RangeReader<'a> {
         })
         .await
         .map_err(|_| GetError::DecoderGone)??;
-        let (start, want) = span_of(i, total, self.size, seg);
+        let (start, want) = span_of(i, total, self.whole_size, seg);
         if plain.len() as u64 != want {
             return Err(GetError::Codec(if plain.len() as u64 > want {
                 ifs_core::CodecError::SegmentTooLarge {

@@ -88,6 +88,27 @@ async fn live(
     Ok((rec, m))
 }
 
+/// Put `key`'s packed file `name` again alone (its own record, chunks and
+/// file key), so it can be shared without the key of the pack it shared
+/// with other files. `false` when `name` is not a packed file.
+async fn unpack(session: &Session, key: &UserKey, name: &str) -> Result<bool, ShareError> {
+    let Some((slice, _)) = crate::pack::packed_slice(session, key, name).await? else {
+        return Ok(false);
+    };
+    let (_, bytes) = crate::get::get(
+        session,
+        key,
+        name,
+        Vec::with_capacity(slice.len as usize),
+        crate::get::GetOptions::default(),
+    )
+    .await?;
+    let mut opts = crate::put::PutOptions::new(name);
+    opts.size_hint = Some(bytes.len() as u64);
+    crate::put::put(session, key, std::io::Cursor::new(bytes), opts).await?;
+    Ok(true)
+}
+
 /// The file key of `m` (the manifest of `name`), opened with the owner's
 /// own wrap.
 fn file_key(key: &UserKey, name: &str, m: &Manifest) -> Result<[u8; 32], GetError> {
@@ -110,7 +131,12 @@ pub async fn share(
     if grantee.user == key.user_id() || grantee.x25519 == key.x25519_public() {
         return Err(ShareError::OwnKey);
     }
-    let (mut rec, m) = live(session, key, name).await?;
+    let (mut rec, m) = match live(session, key, name).await {
+        Err(GetError::NotFound(_)) if unpack(session, key, name).await? => {
+            live(session, key, name).await?
+        }
+        other => other?,
+    };
     if m.readers.contains(&grantee.user) && m.wrap_for(&grantee.x25519).is_some() {
         return Ok(ShareReport {
             version: m.version,

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use crate::error::{ClientError, PutError};
 use crate::folders::{self, FileState};
 use crate::pages;
-use crate::place::Placer;
+use crate::place::{Placer, WarmTable};
 use crate::plan::cipher_estimate;
 use crate::put::{
     PlacedChunk, PutOptions, PutReport, TableAsk, commit_records, now_ms, open_table,
@@ -94,7 +94,15 @@ pub struct Upload {
     changes: AtomicU64,
     /// The `changes` value the last completed save covered.
     saved: AtomicU64,
+    /// The table the last part was placed through, with the reservations
+    /// it has left: the next part starts from it instead of probing and
+    /// reserving again. Settled by the commit or abort.
+    warm: Mutex<Option<(std::time::Instant, WarmTable)>>,
 }
+
+/// How long a warm table is used for the next part: well inside the
+/// reservations' lifetime ([`crate::RESERVATION_TTL`]).
+const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What the chunks are bound to, fixed before the first is sent.
 #[derive(Clone)]
@@ -145,6 +153,7 @@ impl Upload {
             saving: tokio::sync::Mutex::new(()),
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
+            warm: Mutex::new(None),
         }
     }
 
@@ -258,7 +267,16 @@ impl Upload {
             overprovision_pct: self.opts.overprovision_pct,
             max_chunk: chunk_cap,
         };
-        let placer = open_table(session, key, &ask, max_chunk).await?;
+        let warm = lock(&self.warm)
+            .take()
+            .filter(|(at, _)| at.elapsed() < WARM_FOR);
+        let (since, placer) = match warm {
+            Some((at, table)) => (at, Placer::warm(session, key, table)),
+            None => (
+                std::time::Instant::now(),
+                open_table(session, key, &ask, max_chunk).await?,
+            ),
+        };
         let part = Segments {
             data: std::io::Cursor::new(head).chain(rest),
             first_index: part.first_index,
@@ -267,7 +285,22 @@ impl Upload {
             keep_placed: part.keep_placed,
         };
         let placed = self.place_segments(part, &placer).await;
-        settle_all(session, key, &placer.into_book()).await;
+        let table = placer.into_warm();
+        // Kept for the next part when this one went well and no other
+        // part left its table meanwhile; settled otherwise.
+        let keep = placed.is_ok() && table.usable(self.opts.replicas.max(1));
+        let spare = {
+            let mut slot = lock(&self.warm);
+            if keep && slot.is_none() {
+                *slot = Some((since, table));
+                None
+            } else {
+                Some(table)
+            }
+        };
+        if let Some(t) = spare {
+            settle_all(session, key, t.book()).await;
+        }
         let saved = self.save_now().await;
         let placed = placed?;
         saved?;
@@ -434,6 +467,7 @@ impl Upload {
             chunks[top] = self.reseal(session, key, &chunks[top]).await?;
             self.save_now().await?;
         }
+        self.settle_warm(session, key).await;
         let (report, manifest) = self.write_records(session, key, chunks).await?;
         folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
             .await
@@ -457,6 +491,14 @@ impl Upload {
             chunks,
         )
         .await
+    }
+
+    /// Settle the reservations the warm table still holds.
+    async fn settle_warm(&self, session: &Session, key: &UserKey) {
+        let warm = lock(&self.warm).take();
+        if let Some((_, t)) = warm {
+            settle_all(session, key, t.book()).await;
+        }
     }
 
     /// Write the records of a complete upload (no folder entry: the caller
@@ -597,6 +639,7 @@ impl Upload {
     /// nodes collect them after their grace instead.
     pub async fn abort(self, session: &Session, key: &UserKey) -> Result<AbortReport, PutError> {
         self.check_key(key)?;
+        self.settle_warm(session, key).await;
         let chunks = self.placed();
         let mut report = AbortReport {
             chunks: chunks.len(),

@@ -547,13 +547,23 @@ impl FolderRecord {
         if w.entries.len() > Self::MAX_ENTRIES {
             return Err(RecordError::OverLimit("too many entries in one folder"));
         }
+        // The entries to check are checked together (one batch), and one
+        // by one only when the batch fails, to name the bad entry.
+        let check: Vec<&FolderEntry> = w.entries.iter().filter(|e| verify(e)).collect();
+        if !check.is_empty() {
+            let msgs: Vec<Vec<u8>> = check.iter().map(|e| e.signed_bytes()).collect();
+            let sigs: Vec<Sig> = check.iter().map(|e| e.sig).collect();
+            let batch =
+                crate::keys::verify_all(w.owner.as_bytes(), domain::FOLDER_ENTRY, &msgs, &sigs);
+            if batch.is_err() {
+                for e in &check {
+                    e.verify()?;
+                }
+            }
+        }
         let mut rec = FolderRecord::new(w.owner, w.locator);
         for e in w.entries {
-            if verify(&e) {
-                rec.insert(e)?;
-            } else {
-                rec.insert_sealed(e)?;
-            }
+            rec.insert_sealed(e)?;
         }
         Ok(rec)
     }

@@ -128,6 +128,40 @@ pub fn verify(
         .map_err(|_| SigError::Invalid)
 }
 
+/// Verify many signatures of one signer over `msgs` at once (ed25519
+/// batch verification, about twice as fast per signature as one by one
+/// for long batches). `Ok` only when every signature is valid; on an error
+/// [`verify`] each one to learn which. Batch verification uses the
+/// cofactored equation, which [`verify`]'s strict check does not: a
+/// signature with a small-order component made on purpose by the signer
+/// (never by an honest one) may pass here and fail there. Only the signer
+/// can make such a signature, and only over its own records.
+pub fn verify_all(
+    signer_pubkey: &[u8; 32],
+    domain: &str,
+    msgs: &[Vec<u8>],
+    sigs: &[Sig],
+) -> Result<(), SigError> {
+    if msgs.len() != sigs.len() {
+        return Err(SigError::Invalid);
+    }
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let vk = VerifyingKey::from_bytes(signer_pubkey).map_err(|_| SigError::BadPublicKey)?;
+    if vk.is_weak() {
+        return Err(SigError::BadPublicKey);
+    }
+    let inputs: Vec<Vec<u8>> = msgs.iter().map(|m| signed_input(domain, m)).collect();
+    let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+    let sigs: Vec<ed25519_dalek::Signature> = sigs
+        .iter()
+        .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
+        .collect();
+    let keys = vec![vk; msgs.len()];
+    ed25519_dalek::verify_batch(&refs, &sigs, &keys).map_err(|_| SigError::Invalid)
+}
+
 /// A node's ed25519 identity key. Its public half is the node's [`NodeId`].
 #[derive(Clone)]
 pub struct NodeKey {

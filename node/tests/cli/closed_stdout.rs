@@ -243,6 +243,8 @@ fn every_subcommand_does_its_work_and_ends_quietly_on_a_closed_stdout() {
     quiet(c.command(0, &["rm", "hello.txt"]), "rm");
     assert!(the_file(&c).is_none(), "rm removed the file");
     case("rm");
+    quiet(c.command(0, &["gc", "--dry-run"]), "gc");
+    case("gc");
     let tree = work.join("tree");
     std::fs::create_dir_all(&tree).unwrap();
     std::fs::write(tree.join("a.txt"), b"synced through a closed pipe\n").unwrap();

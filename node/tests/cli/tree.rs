@@ -301,6 +301,39 @@ fn small_files_travel_packed_and_rm_sync_and_gc_account_for_them() {
     );
     assert_fails_with_output(&gone, "no file named");
 
+    // Sharing a packed file puts it alone first; the reader gets it
+    // through another node, and the owner still reads it.
+    let public_key = |home: &Path| -> String {
+        let out = std::process::Command::new(crate::cluster::bin())
+            .args(["key", "show", "--json"])
+            .env("IFS_HOME", home)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["public_key"].as_str().unwrap().to_string()
+    };
+    let reader_home = c.dir.path().join("reader");
+    let reader_pub = public_key(&reader_home);
+    let reader_pub = reader_pub.as_str();
+    c.ok(0, &["share", "s/a/f10", "--to", reader_pub]);
+    let owner = public_key(&c.home());
+    let shared = c.dir.path().join("shared10");
+    let got_shared = c.cli_as(
+        &reader_home,
+        2,
+        &["get", &format!("{owner}/s/a/f10"), shared.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        got_shared.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got_shared.stderr)
+    );
+    assert_eq!(std::fs::read(&shared).unwrap(), files["a/f10"]);
+    let mine = c.dir.path().join("mine10");
+    c.ok(1, &["get", "s/a/f10", mine.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&mine).unwrap(), files["a/f10"]);
+
     // sync: unchanged packed files are skipped; f03 (changed remotely)
     // and f05 (removed) are sent again, packed, over the file put alone.
     let out = c.ok(0, &["sync", src_s, "s", "--json"]);

@@ -140,6 +140,7 @@ impl Upload {
             saving: tokio::sync::Mutex::new(()),
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
+            warm: Mutex::new(None),
         })
     }
 
