@@ -29,7 +29,8 @@ use crate::drive::{Drive, DriveError, Entry};
 use crate::s3keys;
 use crate::s3list::{self, Item};
 use crate::s3multipart::{
-    MAX_PART_NUMBER, Multipart, PartDone, Uploads, WAIT_FOR_FIRST, check_complete, segment_for,
+    Completed, Done, MAX_PART_NUMBER, Multipart, PartDone, Uploads, WAIT_FOR_FIRST, check_complete,
+    segment_for,
 };
 use ifs_client::PutError;
 
@@ -44,6 +45,7 @@ const MAX_KEYS: usize = 1_000;
 pub struct IfsS3 {
     drive: Drive,
     uploads: Uploads,
+    completed: Completed,
 }
 
 impl IfsS3 {
@@ -52,6 +54,7 @@ impl IfsS3 {
         IfsS3 {
             drive,
             uploads: Uploads::default(),
+            completed: Completed::default(),
         }
     }
 }
@@ -495,6 +498,19 @@ impl S3 for IfsS3 {
         let input = req.input;
         self.bucket(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
+        if let Some(folder) = name.strip_suffix('/') {
+            // A key ending in `/` is a folder (PutObject of `a/` makes
+            // one): it exists, empty, while the folder does.
+            return match self.drive.stat(folder).await.map_err(drive_error)? {
+                Entry::Folder => Ok(S3Response::new(HeadObjectOutput {
+                    content_length: Some(0),
+                    content_type: Some(octet_stream()?),
+                    e_tag: Some(etag(&name, 0)),
+                    ..Default::default()
+                })),
+                Entry::File { .. } => Err(s3_error!(NoSuchKey)),
+            };
+        }
         let o = self.object(&name).await?;
         Ok(S3Response::new(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -747,10 +763,23 @@ impl S3 for IfsS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let m = self
+        let Some(m) = self
             .uploads
             .get(&input.upload_id, &input.bucket, &input.key)
-            .ok_or_else(|| s3_error!(NoSuchUpload))?;
+        else {
+            // A retry of a Complete that succeeded gets the same answer.
+            let done = self
+                .completed
+                .get(&input.upload_id, &input.bucket, &input.key)
+                .ok_or_else(|| s3_error!(NoSuchUpload))?;
+            return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                bucket: Some(input.bucket.clone()),
+                key: Some(input.key.clone()),
+                e_tag: Some(ETag::Strong(done.etag)),
+                location: Some(format!("/{}/{}", input.bucket, input.key)),
+                ..Default::default()
+            }));
+        };
         let named: Vec<(i32, String)> = input
             .multipart_upload
             .and_then(|u| u.parts)
@@ -774,10 +803,17 @@ impl S3 for IfsS3 {
             .map_err(drive_error)?;
         self.uploads.remove(&input.upload_id);
         let o = self.object(&m.name).await?;
+        let tag = etag(&o.name, o.version);
+        self.completed.add(Done {
+            id: input.upload_id.clone(),
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            etag: tag.value().to_string(),
+        });
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
-            e_tag: Some(etag(&o.name, o.version)),
+            e_tag: Some(tag),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             ..Default::default()
         }))

@@ -195,8 +195,32 @@ fn random_from(alphabet: &[u8], n: usize) -> String {
         .collect()
 }
 
+/// Run `f` (a read and rewrite of the key file at `path`) holding an
+/// exclusive lock on a lock file beside it, so two `s3-key create` (or
+/// `delete`) at once cannot lose each other's change.
+fn locked<T>(path: &Path, f: impl FnOnce() -> Result<T, KeysError>) -> Result<T, KeysError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let lock_path = dir.join(".s3-keys.lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(io_err(&lock_path))?;
+    held.lock().map_err(io_err(&lock_path))?;
+    // Released when `held` is dropped, after `f`.
+    f()
+}
+
 /// Make a new key, add it to the file at `path` and return it.
 pub fn create(path: &Path, now_ms: u64) -> Result<AccessKey, KeysError> {
+    locked(path, || create_unlocked(path, now_ms))
+}
+
+fn create_unlocked(path: &Path, now_ms: u64) -> Result<AccessKey, KeysError> {
     let mut keys = load(path)?;
     if keys.len() >= MAX_KEYS {
         return Err(KeysError::Full(path.display().to_string()));
@@ -220,6 +244,10 @@ pub fn create(path: &Path, now_ms: u64) -> Result<AccessKey, KeysError> {
 
 /// Remove the key `id` from the file; whether it was there.
 pub fn delete(path: &Path, id: &str) -> Result<bool, KeysError> {
+    locked(path, || delete_unlocked(path, id))
+}
+
+fn delete_unlocked(path: &Path, id: &str) -> Result<bool, KeysError> {
     let mut keys = load(path)?;
     let before = keys.len();
     keys.retain(|k| k.id != id);
@@ -233,6 +261,24 @@ pub fn delete(path: &Path, id: &str) -> Result<bool, KeysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_created_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ifs").join(KEY_FILE);
+        let p = &path;
+        let made: Vec<AccessKey> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| s.spawn(move || create(p, i).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let kept = load(&path).unwrap();
+        assert_eq!(kept.len(), 8);
+        for k in made {
+            assert!(kept.iter().any(|x| x.id == k.id && x.secret == k.secret));
+        }
+    }
 
     #[test]
     fn keys_are_created_listed_and_deleted_with_mode_0600() {

@@ -173,6 +173,48 @@ impl Multipart {
 #[derive(Clone, Default)]
 pub struct Uploads(Arc<Mutex<HashMap<String, Arc<Multipart>>>>);
 
+/// Uploads completed lately, by id: a Complete that is retried after it
+/// succeeded (its answer lost on the way) gets the same answer, not
+/// NoSuchUpload.
+#[derive(Clone, Default)]
+pub struct Completed(Arc<Mutex<std::collections::VecDeque<Done>>>);
+
+/// One completed upload.
+#[derive(Clone, Debug)]
+pub struct Done {
+    /// The upload id.
+    pub id: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// Its key.
+    pub key: String,
+    /// The ETag the Complete answered with.
+    pub etag: String,
+}
+
+/// Completed uploads remembered.
+const COMPLETED_KEPT: usize = 1024;
+
+impl Completed {
+    /// Remember `done`, forgetting the oldest past [`COMPLETED_KEPT`].
+    pub fn add(&self, done: Done) {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= COMPLETED_KEPT {
+            q.pop_front();
+        }
+        q.push_back(done);
+    }
+
+    /// The completed upload `id` of `bucket`/`key`, if remembered.
+    pub fn get(&self, id: &str, bucket: &str, key: &str) -> Option<Done> {
+        let q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.iter()
+            .rev()
+            .find(|d| d.id == id && d.bucket == bucket && d.key == key)
+            .cloned()
+    }
+}
+
 impl Uploads {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Multipart>>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())

@@ -223,6 +223,20 @@ r2 = s3.list_objects(Bucket="pages", Prefix="k1/", Marker=r["NextMarker"])
 assert len(r2["Contents"]) == 200 and not r2["IsTruncated"]
 # One object's bytes.
 assert s3.get_object(Bucket="pages", Key="k2/obj-00007")["Body"].read() == b"7"
+# A small object is copied by naming its bytes again; both read back.
+s3.copy_object(Bucket="pages", Key="copies/obj-7", CopySource={"Bucket": "pages", "Key": "k2/obj-00007"})
+assert s3.get_object(Bucket="pages", Key="copies/obj-7")["Body"].read() == b"7"
+assert s3.get_object(Bucket="pages", Key="k2/obj-00007")["Body"].read() == b"7"
+# Folder keys: PutObject of "made/" makes a folder; HEAD finds it (and a
+# folder its objects made), empty; a folder that is not there is a 404.
+s3.put_object(Bucket="pages", Key="made/", Body=b"")
+assert s3.head_object(Bucket="pages", Key="made/")["ContentLength"] == 0
+assert s3.head_object(Bucket="pages", Key="k1/")["ContentLength"] == 0
+try:
+    s3.head_object(Bucket="pages", Key="none/")
+    raise SystemExit("a folder that is not there was found")
+except s3.exceptions.ClientError as e:
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
 # A 20 MiB object, then ranges across and within chunks.
 s3.create_bucket(Bucket="ranges")
 s3.put_object(Bucket="ranges", Key="a/big.bin", Body=big)
@@ -425,7 +439,10 @@ with open(path, "rb") as f:
             etag = s3.upload_part(Bucket="backups", Key="disk/big.bin", UploadId=up, PartNumber=n, Body=chunk)["ETag"]
         parts.append({"PartNumber": n, "ETag": etag})
         n += 1
-s3.complete_multipart_upload(Bucket="backups", Key="disk/big.bin", UploadId=up, MultipartUpload={"Parts": parts})
+first = s3.complete_multipart_upload(Bucket="backups", Key="disk/big.bin", UploadId=up, MultipartUpload={"Parts": parts})
+# A Complete retried after it succeeded (its answer lost) gets the same answer.
+again = s3.complete_multipart_upload(Bucket="backups", Key="disk/big.bin", UploadId=up, MultipartUpload={"Parts": parts})
+assert again["ETag"] == first["ETag"], (first, again)
 assert not s3.list_multipart_uploads(Bucket="backups").get("Uploads")
 data = open(path, "rb").read()
 got = s3.get_object(Bucket="backups", Key="disk/big.bin")["Body"].read()

@@ -362,3 +362,38 @@ fn a_copy_decoded_against_a_known_one_still_verifies_what_is_new() {
     wire.entries.insert(changed.slot, changed);
     assert!(FolderRecord::decode_against(&wire.encode(), &known).is_err());
 }
+
+#[test]
+fn one_forged_entry_among_many_fails_the_whole_copy() {
+    // The entries are checked as one batch: a single bad signature among
+    // valid ones must still refuse the copy, and name no valid entry.
+    let r = root();
+    let mut rec = record(&r);
+    for i in 0..64u64 {
+        rec.insert(entry(&r, &file(&format!("f{i}"), i), 1, false, 1))
+            .unwrap();
+    }
+    let good = rec.encode();
+    assert_eq!(FolderRecord::decode(&good).unwrap().len(), 64);
+    let mut forged = entry(&r, &file("x", 5), 2, false, 2);
+    forged.version = 3; // signed at 2: the signature no longer matches
+    let mut bad = rec.clone();
+    bad.entries.insert(forged.slot, forged);
+    assert!(FolderRecord::decode(&bad.encode()).is_err());
+    // Another owner's key cannot sign into this record either.
+    let other = UserKey::generate(&mut StdRng::seed_from_u64(77));
+    let foreign = FolderEntry::seal(
+        &other,
+        &r,
+        &file("y", 1),
+        EntryFields {
+            version: 1,
+            deleted: false,
+            at_ms: 1,
+        },
+        &mut StdRng::seed_from_u64(3),
+    );
+    let mut bad = rec.clone();
+    bad.entries.insert(foreign.slot, foreign);
+    assert!(FolderRecord::decode(&bad.encode()).is_err());
+}
