@@ -237,11 +237,8 @@ pub async fn link_packed(
     if let Some((_, e)) = flushed.failed.into_iter().next() {
         return Err(e);
     }
-    for s in flushed.superseded {
-        match retire(session, key, &s.name).await {
-            Ok(_) | Err(GetError::NotFound(_)) => {}
-            Err(e) => warn!(name = %s.name, "replaced, but its old record not deleted: {e}"),
-        }
+    for (name, e) in retire_superseded(session, key, &flushed.superseded).await {
+        warn!(name = %name, "replaced, but its old record not deleted: {e}");
     }
     if remove {
         batch.add_deleted(from, version);
@@ -250,6 +247,25 @@ pub async fn link_packed(
         }
     }
     Ok(true)
+}
+
+/// Delete the records of the files whose packed entries replaced them
+/// (see [`crate::folder_batch::Superseded`]): otherwise `get`, which looks
+/// for a file's own record first, would keep finding the older bytes.
+/// The files whose record could not be deleted, with why.
+pub(crate) async fn retire_superseded(
+    session: &Session,
+    key: &UserKey,
+    superseded: &[crate::folder_batch::Superseded],
+) -> Vec<(String, GetError)> {
+    let mut failed = Vec::new();
+    for s in superseded {
+        match retire(session, key, &s.name).await {
+            Ok(_) | Err(GetError::NotFound(_)) => {}
+            Err(e) => failed.push((s.name.clone(), e)),
+        }
+    }
+    failed
 }
 
 /// What [`gc`] found and did.

@@ -23,12 +23,13 @@ use ifs_core::name::validate_name;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
-use crate::catalog::retire;
 use crate::catalog::{LsOptions, ls};
 use crate::error::{GetError, PutError};
 use crate::folder_batch::{FolderBatch, ensure_folders};
 use crate::get::{GetOptions, get_to_file, probe_nodes};
-use crate::pack::{PACK_SEGMENT, PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, send_pack};
+use crate::pack::{
+    PACK_SEGMENT, PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, retire_superseded, send_pack,
+};
 use crate::plan::cipher_estimate;
 use crate::put::{PutOptions, Replaced, TableAsk, open_table, upload};
 use crate::range::RangeReader;
@@ -345,13 +346,8 @@ pub async fn put_tree(
             report.files[i].replaced = w.replaced;
         }
     }
-    // A packed version over a file that had a record of its own: delete
-    // that record, or `get` would keep finding the older bytes.
-    for s in superseded {
-        if let Err(e) = retire(session, key, &s.name).await
-            && !matches!(e, GetError::NotFound(_))
-            && let Some(&i) = index.get(&s.name)
-        {
+    for (name, e) in retire_superseded(session, key, &superseded).await {
+        if let Some(&i) = index.get(&name) {
             report.files[i].error = Some(format!(
                 "stored, but the version it replaces could not be deleted: {e}"
             ));
@@ -410,11 +406,8 @@ pub async fn put_small_files(
         batch.add_packed(&name, slice);
     }
     let flushed = batch.flush(session, key).await;
-    for s in &flushed.superseded {
-        match retire(session, key, &s.name).await {
-            Ok(_) | Err(GetError::NotFound(_)) => {}
-            Err(e) => warn!(name = %s.name, "replaced, but its old record not deleted: {e}"),
-        }
+    for (name, e) in retire_superseded(session, key, &flushed.superseded).await {
+        warn!(name = %name, "replaced, but its old record not deleted: {e}");
     }
     let failed: HashMap<String, String> = flushed
         .failed
