@@ -51,9 +51,11 @@ use std::fmt;
 /// Bytes a chunk adds to its segment at most: the 5-byte trailer and the 16-byte tag.
 pub const CHUNK_OVERHEAD: usize = segment::TRAILER_LEN + segment::TAG_LEN;
 
-/// Largest accepted `segment_size`; the trailer stores lengths as `u32`, and
-/// a few of these per thread must fit comfortably in memory.
-pub const MAX_SEGMENT_SIZE: usize = 256 << 20;
+/// Largest accepted `segment_size`: its chunk (segment plus
+/// [`CHUNK_OVERHEAD`]) is the largest a node accepts on a stream
+/// ([`crate::proto::MAX_CHUNK_BYTES`]), and a few of these per thread must
+/// fit comfortably in memory.
+pub const MAX_SEGMENT_SIZE: usize = 64 << 20;
 
 /// Default plaintext bytes per segment (and so per chunk).
 pub const DEFAULT_SEGMENT_SIZE: usize = 8 << 20;

@@ -18,8 +18,10 @@ pub const MAX_CTL_REQUEST: usize = 8 << 20;
 pub const MAX_CTL_RESPONSE: usize = 16 << 20;
 /// Largest header frame on a chunk stream.
 pub const MAX_STREAM_FRAME: usize = 256 << 10;
-/// Largest chunk a node accepts on a stream (a segment plus codec overhead).
-pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
+/// Largest chunk a node accepts on a stream: the largest segment plus the
+/// codec's overhead.
+pub const MAX_CHUNK_BYTES: u64 =
+    (crate::codec::MAX_SEGMENT_SIZE + crate::codec::CHUNK_OVERHEAD) as u64;
 
 /// The CBOR encoding of a protocol message.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {

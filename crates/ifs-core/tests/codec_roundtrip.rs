@@ -375,3 +375,23 @@ fn parts_encode_to_the_chunks_of_one_pass() {
     dec.finish().unwrap();
     assert_eq!(out, four);
 }
+
+#[test]
+fn the_largest_segment_makes_a_chunk_a_node_accepts() {
+    // Incompressible input at the largest segment size: its chunk is the
+    // largest any client can produce, and a node must take it on a stream
+    // (a larger one is refused mid-send, which a client only sees as a
+    // timed-out hop).
+    let (key, prefix) = key();
+    let max = ifs_core::codec::MAX_SEGMENT_SIZE;
+    for kind in [Kind::Random, Kind::Text] {
+        let plain = input(kind, max, 7);
+        let chunk = ifs_core::codec::seal_segment(&key, prefix, 0, true, plain.clone(), 1).unwrap();
+        assert!(chunk.data.len() <= max + CHUNK_OVERHEAD, "{kind:?}");
+        assert!(chunk.data.len() as u64 <= ifs_core::proto::MAX_CHUNK_BYTES);
+        let back = decode_segment(&key, &prefix, 0, true, &chunk.id, chunk.data, max).unwrap();
+        assert!(back == plain, "{kind:?}");
+    }
+    let over = vec![0u8; max + 1];
+    assert!(ifs_core::codec::seal_segment(&key, prefix, 0, true, over, 1).is_err());
+}

@@ -371,24 +371,23 @@ impl Drive {
         .await
     }
 
-    /// Place the `size` bytes of the file at `path` as the segments from
+    /// Place the `size` bytes read from `data` as the segments from
     /// `first_index` on (sealing the final one as the file's last when
     /// `last`); a part placed before at these indices is replaced.
-    pub async fn upload_part(
+    pub async fn upload_part<R: std::io::Read + Send + 'static>(
         &self,
         id: u64,
         first_index: u32,
-        path: &Path,
+        data: R,
         size: u64,
         last: bool,
     ) -> Result<(), DriveError> {
-        let path = path.to_path_buf();
         self.run(move |d| {
             async move {
                 let up = d.upload(id)?;
                 let part = Segments {
                     first_index,
-                    data: std::fs::File::open(&path)?,
+                    data,
                     size_hint: Some(size),
                     last,
                     keep_placed: false,

@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -40,12 +41,22 @@ const MAX_BODY: u64 = 5 << 30;
 /// Keys in one listing page unless the client asks for fewer.
 const MAX_KEYS: usize = 1_000;
 
+/// Bytes of multipart parts the gateway holds in memory at once, across
+/// all uploads. A part that does not fit (or is larger than
+/// [`MEM_PART_MAX`], or has no declared length) goes to the disk spool.
+const MEM_PARTS_BUDGET: u64 = 256 << 20;
+
+/// Largest part held in memory instead of spooled to disk.
+const MEM_PART_MAX: u64 = 64 << 20;
+
 /// The S3 view of a drive.
 #[derive(Clone)]
 pub struct IfsS3 {
     drive: Drive,
     uploads: Uploads,
     completed: Completed,
+    /// KiB of [`MEM_PARTS_BUDGET`] free for parts held in memory.
+    mem_parts: Arc<tokio::sync::Semaphore>,
 }
 
 impl IfsS3 {
@@ -55,8 +66,18 @@ impl IfsS3 {
             drive,
             uploads: Uploads::default(),
             completed: Completed::default(),
+            mem_parts: Arc::new(tokio::sync::Semaphore::new(
+                (MEM_PARTS_BUDGET >> 10) as usize,
+            )),
         }
     }
+}
+
+/// A part's bytes on their way to the network: in memory while the
+/// budget allows, else in a spool file.
+enum PartBytes {
+    Memory(Vec<u8>, tokio::sync::OwnedSemaphorePermit),
+    Disk(tempfile::NamedTempFile),
 }
 
 /// Access keys read from the key file on every request, so keys created
@@ -292,25 +313,25 @@ impl IfsS3 {
         max: u64,
     ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
         let spool = self.drive.spool_file().map_err(drive_error)?;
-        let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
-        let mut size = 0u64;
-        let mut hash = blake3::Hasher::new();
-        if let Some(mut body) = body {
-            while let Some(frame) = body.next().await {
-                let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
-                size += frame.len() as u64;
-                if size > max {
-                    return Err(s3_error!(
-                        EntityTooLarge,
-                        "a body may hold at most {max} bytes here"
-                    ));
-                }
-                hash.update(&frame);
-                file.write_all(&frame).await.map_err(internal)?;
+        spool_into(spool, body, max).await
+    }
+
+    /// A part's body, capped at `max` bytes: held in memory when its
+    /// declared `length` fits what is left of [`MEM_PARTS_BUDGET`],
+    /// spooled to disk otherwise.
+    async fn part_body(
+        &self,
+        body: Option<StreamingBlob>,
+        length: Option<i64>,
+        max: u64,
+    ) -> S3Result<(PartBytes, u64, String)> {
+        match mem_permit(&self.mem_parts, length, max) {
+            Some((length, permit)) => read_in_memory(body, length, permit).await,
+            None => {
+                let (spool, size, hash) = self.spool_capped(body, max).await?;
+                Ok((PartBytes::Disk(spool), size, hash))
             }
         }
-        file.flush().await.map_err(internal)?;
-        Ok((spool, size, hash.finalize().to_hex()[..40].to_string()))
     }
 
     /// Store the request body as file `name`; its size and version.
@@ -323,6 +344,82 @@ impl IfsS3 {
             .map_err(drive_error)?;
         Ok((size, version))
     }
+}
+
+/// 40 hex digits of a BLAKE3: an ETag.
+fn etag_of(hash: blake3::Hasher) -> String {
+    hash.finalize().to_hex()[..40].to_string()
+}
+
+/// `body` written to `spool`, refused as soon as it passes `max` bytes:
+/// the file, its size and its ETag.
+async fn spool_into(
+    spool: tempfile::NamedTempFile,
+    body: Option<StreamingBlob>,
+    max: u64,
+) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
+    let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
+    let mut size = 0u64;
+    let mut hash = blake3::Hasher::new();
+    if let Some(mut body) = body {
+        while let Some(frame) = body.next().await {
+            let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+            size += frame.len() as u64;
+            if size > max {
+                return Err(s3_error!(
+                    EntityTooLarge,
+                    "a body may hold at most {max} bytes here"
+                ));
+            }
+            hash.update(&frame);
+            file.write_all(&frame).await.map_err(internal)?;
+        }
+    }
+    file.flush().await.map_err(internal)?;
+    Ok((spool, size, etag_of(hash)))
+}
+
+/// Room in `budget` (KiB) for a part whose declared length is `length`,
+/// when it has one of at most [`MEM_PART_MAX`] and `max`, and the budget
+/// has room now: the length and the permit.
+fn mem_permit(
+    budget: &Arc<tokio::sync::Semaphore>,
+    length: Option<i64>,
+    max: u64,
+) -> Option<(u64, tokio::sync::OwnedSemaphorePermit)> {
+    let length = u64::try_from(length?).ok()?;
+    if length > MEM_PART_MAX.min(max) {
+        return None;
+    }
+    let kib = u32::try_from(length.div_ceil(1024).max(1)).ok()?;
+    Some((length, budget.clone().try_acquire_many_owned(kib).ok()?))
+}
+
+/// `body` read into memory under `permit`, refused as soon as it passes
+/// its declared `length` (so no more than that is ever held): its bytes,
+/// size and ETag.
+async fn read_in_memory(
+    body: Option<StreamingBlob>,
+    length: u64,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> S3Result<(PartBytes, u64, String)> {
+    let mut buf = Vec::with_capacity(length as usize);
+    let mut hash = blake3::Hasher::new();
+    if let Some(mut body) = body {
+        while let Some(frame) = body.next().await {
+            let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+            if (buf.len() + frame.len()) as u64 > length {
+                return Err(s3_error!(
+                    IncompleteBody,
+                    "the body is longer than its Content-Length of {length}"
+                ));
+            }
+            hash.update(&frame);
+            buf.extend_from_slice(&frame);
+        }
+    }
+    let size = buf.len() as u64;
+    Ok((PartBytes::Memory(buf, permit), size, etag_of(hash)))
 }
 
 fn internal(e: std::io::Error) -> S3Error {
@@ -700,7 +797,9 @@ impl S3 for IfsS3 {
             Some((p, _)) => p,
             None => MAX_BODY,
         };
-        let (spool, size, hash) = self.spool_capped(input.body, cap).await?;
+        let (bytes, size, hash) = self
+            .part_body(input.body, input.content_length, cap)
+            .await?;
         let (part_size, upload) = if n == 1 {
             let _one = m.begin.lock().await;
             let known = *m.first.borrow();
@@ -714,7 +813,12 @@ impl S3 for IfsS3 {
                 Some(first) => first,
                 None => {
                     let seg = segment_for(size)
-                        .ok_or_else(|| s3_error!(EntityTooLarge, "use parts of at most 256 MiB"))?;
+                        .ok_or_else(|| {
+                            s3_error!(
+                                InvalidArgument,
+                                "a part of {size} bytes splits into no whole number of segments of 1 KiB to 64 MiB; use a part size that is a multiple of 1 MiB"
+                            )
+                        })?;
                     let id = self
                         .drive
                         .upload_begin(&m.name, seg)
@@ -740,10 +844,20 @@ impl S3 for IfsS3 {
         let first_index = u32::try_from((n as u64 - 1) * per_part)
             .map_err(|_| s3_error!(InvalidArgument, "part {n} is past the largest file"))?;
         let last = size < part_size || part_size < seg;
-        self.drive
-            .upload_part(upload, first_index, spool.path(), size, last)
-            .await
-            .map_err(drive_error)?;
+        match bytes {
+            PartBytes::Memory(buf, _permit) => {
+                self.drive
+                    .upload_part(upload, first_index, std::io::Cursor::new(buf), size, last)
+                    .await
+            }
+            PartBytes::Disk(spool) => {
+                let file = std::fs::File::open(spool.path()).map_err(internal)?;
+                self.drive
+                    .upload_part(upload, first_index, file, size, last)
+                    .await
+            }
+        }
+        .map_err(drive_error)?;
         m.record(
             n,
             PartDone {
@@ -990,4 +1104,73 @@ fn render(page: &s3list::Page<Obj>) -> (Vec<Object>, Vec<CommonPrefix>) {
         })
         .collect();
     (contents, prefixes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use s3s::S3ErrorCode;
+
+    fn blob(frames: &[&[u8]]) -> Option<StreamingBlob> {
+        let frames: Vec<Result<Bytes, std::io::Error>> = frames
+            .iter()
+            .map(|f| Ok(Bytes::copy_from_slice(f)))
+            .collect();
+        Some(StreamingBlob::wrap(futures::stream::iter(frames)))
+    }
+
+    #[tokio::test]
+    async fn a_part_is_held_in_memory_only_within_its_declared_length_and_the_budget() {
+        let budget = Arc::new(tokio::sync::Semaphore::new(8)); // 8 KiB
+        // Fits: read whole, the ETag is the BLAKE3 of the bytes.
+        let (len, permit) = mem_permit(&budget, Some(6000), MAX_BODY).unwrap();
+        assert_eq!(budget.available_permits(), 2, "6000 bytes hold 6 KiB");
+        let (bytes, size, etag) = read_in_memory(blob(&[&[1; 4000], &[2; 2000]]), len, permit)
+            .await
+            .unwrap();
+        let mut want = vec![1u8; 4000];
+        want.extend_from_slice(&[2; 2000]);
+        assert_eq!(size, 6000);
+        assert_eq!(etag, blake3::hash(&want).to_hex()[..40].to_string());
+        let PartBytes::Memory(buf, _held) = bytes else {
+            panic!("held in memory")
+        };
+        assert_eq!(buf, want);
+        // While that part is held, another that does not fit goes to disk.
+        assert!(mem_permit(&budget, Some(4096), MAX_BODY).is_none());
+        drop(_held);
+        assert_eq!(budget.available_permits(), 8, "the budget comes back");
+        // No declared length, one over the cap, or one over MEM_PART_MAX:
+        // disk.
+        assert!(mem_permit(&budget, None, MAX_BODY).is_none());
+        assert!(mem_permit(&budget, Some(-1), MAX_BODY).is_none());
+        assert!(mem_permit(&budget, Some(5000), 4000).is_none());
+        let big = Arc::new(tokio::sync::Semaphore::new(1 << 20));
+        assert!(mem_permit(&big, Some(MEM_PART_MAX as i64 + 1), MAX_BODY).is_none());
+        // A body longer than it declared is refused, never buffered past
+        // its length.
+        let (len, permit) = mem_permit(&budget, Some(100), MAX_BODY).unwrap();
+        let err = read_in_memory(blob(&[&[0; 60], &[0; 60]]), len, permit)
+            .await
+            .err()
+            .expect("a body over its Content-Length is refused");
+        assert_eq!(err.code(), &S3ErrorCode::IncompleteBody);
+        assert_eq!(budget.available_permits(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_spooled_body_over_its_cap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let (file, size, etag) = spool_into(spool, blob(&[b"abc", b"def"]), 6).await.unwrap();
+        assert_eq!(size, 6);
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"abcdef");
+        assert_eq!(etag, blake3::hash(b"abcdef").to_hex()[..40].to_string());
+        let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let err = spool_into(spool, blob(&[b"abc", b"defg"]), 6)
+            .await
+            .expect_err("over the cap");
+        assert_eq!(err.code(), &S3ErrorCode::EntityTooLarge);
+    }
 }

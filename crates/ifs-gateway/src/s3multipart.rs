@@ -7,7 +7,7 @@
 //! A file's segments all have one size, so parts map onto segments by
 //! their size: part 1 fixes the part size P (every part but the last has
 //! P bytes, as every common client sends them), the segment size S is P
-//! (or P split evenly when P is over the codec's 256 MiB limit), and part
+//! (or P split evenly when P is over the codec's 64 MiB limit), and part
 //! n holds segments `(n-1)·P/S ..`. Parts after the first wait for part
 //! 1's size. A part shorter than P is sealed as the file's last; when the
 //! last part has exactly P bytes the commit seals its final chunk again
@@ -286,9 +286,12 @@ mod tests {
         assert_eq!(segment_for(8 << 20), Some(8 << 20));
         assert_eq!(segment_for(5 << 20), Some(5 << 20));
         assert_eq!(segment_for(3), Some(1024), "a one-part upload of 3 bytes");
-        assert_eq!(segment_for(512 << 20), Some(256 << 20));
-        assert_eq!(segment_for(600 << 20), Some(200 << 20));
-        let odd = (256 << 20) + 1; // a prime-ish size: no even split
+        assert_eq!(segment_for(64 << 20), Some(64 << 20));
+        // Every segment's chunk fits what a node accepts on a stream.
+        assert_eq!(segment_for(128 << 20), Some(64 << 20));
+        assert_eq!(segment_for(96 << 20), Some(48 << 20));
+        assert_eq!(segment_for(600 << 20), Some(60 << 20));
+        let odd = (64 << 20) + 1; // a prime-ish size: no even split
         let s = segment_for(odd);
         assert!(s.is_none_or(|s| odd.is_multiple_of(s) && s <= MAX_SEGMENT_SIZE as u64));
     }

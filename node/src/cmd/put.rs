@@ -41,7 +41,7 @@ pub struct PutArgs {
     /// Extra space reserved beyond the estimate, percent
     #[arg(long, value_name = "PCT", default_value_t = 20)]
     pub overprovision: u32,
-    /// Plaintext bytes per chunk (1KiB..=256MiB): smaller segments mean
+    /// Plaintext bytes per chunk (1KiB..=64MiB): smaller segments mean
     /// more chunks, a larger manifest (paged past 112 chunks) and more
     /// per-chunk overhead
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_segment)]
@@ -67,7 +67,7 @@ fn parse_segment(s: &str) -> Result<u64, String> {
     let n = crate::cmd::local_roundtrip::parse_size(s)?;
     let max = ifs_core::codec::MAX_SEGMENT_SIZE as u64;
     if !(1024..=max).contains(&n) {
-        return Err(format!("{s} is outside 1KiB..=256MiB"));
+        return Err(format!("{s} is outside 1KiB..=64MiB"));
     }
     Ok(n)
 }
