@@ -938,3 +938,177 @@ async fn made_up_nodes_in_a_table_exchange_are_never_alive() {
     intruder.shutdown().await;
     net.shutdown().await;
 }
+
+/// The wire layout of a folder record, as an attacker would write it by
+/// hand (entries copied, altered or signed with the wrong key).
+#[derive(serde::Serialize)]
+struct HandWrittenFolder {
+    format: u32,
+    owner: ifs_core::UserId,
+    #[serde(with = "serde_bytes")]
+    locator: [u8; 32],
+    entries: Vec<ifs_core::folder_record::FolderEntry>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_folder_entries_neither_hide_nor_replace_packed_files() {
+    use ifs_core::folder_record::{Child, EntryFields, FolderEntry, FolderKey, PackSlice};
+    let net = cluster(4, ClusterOptions::default()).await;
+    let victim = UserKey::generate(&mut rand::rng());
+    let s = session(&net, 0).await;
+    // Small files travel in one pack; each has a signed, sealed entry
+    // naming its slice of the pack.
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| (format!("f{i}.txt"), random_bytes(3000 + i * 100)))
+        .collect();
+    let opts = ifs_client::TreeOptions {
+        replicas: 3,
+        ..Default::default()
+    };
+    let placed = ifs_client::put_small_files(&s, &victim, files.clone(), &opts)
+        .await
+        .unwrap();
+    assert!(placed.iter().all(|r| r.is_ok()), "{placed:?}");
+    let root = FolderKey::root(&victim);
+    let honest = ifs_client::folders::get_folder(&s, &victim.user_id(), &root)
+        .await
+        .unwrap()
+        .expect("the folder record");
+    let entries: Vec<FolderEntry> = honest.entries().cloned().collect();
+    assert!(entries.len() >= files.len());
+
+    // 1. Every entry replayed at a higher version, marked deleted, its
+    //    signature kept: if taken it would hide every file.
+    let bumped: Vec<FolderEntry> = entries
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.version += 100;
+            e.deleted = true;
+            e
+        })
+        .collect();
+    // 2. The honest copy plus one entry sealed under the victim's folder
+    //    key (the attacker is assumed to know it) but signed by another
+    //    user: a file pointing at another slice of the victim's pack.
+    let thief = UserKey::generate(&mut rand::rng());
+    let slice = entries
+        .iter()
+        .find_map(|e| e.open(&root).ok()?.pack)
+        .expect("a packed entry");
+    let stolen = Child {
+        name: "f0.txt".into(),
+        kind: ifs_client::ChildKind::File,
+        size: files[1].1.len() as u64,
+        chunks: 1,
+        readers: vec![],
+        handle: None,
+        pack: Some(PackSlice {
+            len: files[1].1.len() as u64,
+            ..slice
+        }),
+    };
+    let mut signed_by_thief = FolderEntry::seal(
+        &thief,
+        &root,
+        &stolen,
+        EntryFields {
+            version: 1_000,
+            deleted: false,
+            at_ms: now_ms(),
+        },
+        &mut rand::rng(),
+    );
+    signed_by_thief.owner = victim.user_id();
+    let mut with_thief = entries.clone();
+    with_thief.retain(|e| e.slot != signed_by_thief.slot);
+    with_thief.push(signed_by_thief);
+    // 3. An entry moved in from another folder of the victim.
+    let other = root.child("elsewhere");
+    let mut moved = entries[0].clone();
+    moved.locator = other.locator();
+    let copies = [
+        ("replayed entries at a higher version", bumped),
+        ("one entry signed by another key", with_thief),
+    ];
+    let intruder = intruder(&net).await;
+    let key = ifs_client::folders::folder_key(&root);
+    for (what, entries) in &copies {
+        let value = cbor4ii::serde::to_vec(
+            Vec::new(),
+            &HandWrittenFolder {
+                format: ifs_core::folder_record::FORMAT,
+                owner: victim.user_id(),
+                locator: root.locator(),
+                entries: entries.clone(),
+            },
+        )
+        .unwrap();
+        for i in net.running() {
+            let answer = raw(
+                &intruder,
+                net.node(i).unwrap().peer_id(),
+                &CtlRequest::PutRecord {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            )
+            .await;
+            assert!(
+                matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
+                "{what} at node {i}: {answer:?}"
+            );
+        }
+    }
+    let value = cbor4ii::serde::to_vec(
+        Vec::new(),
+        &HandWrittenFolder {
+            format: ifs_core::folder_record::FORMAT,
+            owner: victim.user_id(),
+            locator: other.locator(),
+            entries: vec![moved],
+        },
+    )
+    .unwrap();
+    for i in net.running() {
+        let answer = raw(
+            &intruder,
+            net.node(i).unwrap().peer_id(),
+            &CtlRequest::PutRecord {
+                key: ifs_client::folders::folder_key(&other),
+                value: value.clone(),
+            },
+        )
+        .await;
+        assert!(
+            matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
+            "a moved entry at node {i}: {answer:?}"
+        );
+    }
+    // Through another node, after durability passes: the folder is the
+    // owner's, every file is listed at its version and reads back whole.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s3 = session(&net, 3).await;
+    let after = ifs_client::folders::get_folder(&s3, &victim.user_id(), &root)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.entries().cloned().collect::<Vec<_>>(),
+        entries,
+        "no forged entry was merged"
+    );
+    assert!(
+        ifs_client::folders::get_folder(&s3, &victim.user_id(), &other)
+            .await
+            .unwrap()
+            .is_none(),
+        "no record for the folder the entry was moved to"
+    );
+    for (name, data) in &files {
+        assert_eq!(&get_bytes(&s3, &victim, name).await, data, "{name}");
+    }
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
