@@ -16,8 +16,8 @@
 #   scripts/bench-gateway.sh
 #
 # Env: BENCH_FILES (10000), BENCH_LARGE_MIB (1024), BENCH_S3_FILES (1000:
-# the files of the tree sent through S3); BENCH_PROFILE=release
-# builds with --release (default: the dev profile, optimized here);
+# the files of the tree sent through S3); BENCH_PROFILE=dev builds the
+# dev profile (default: --release, what users run);
 # IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir. Needs the
 # aws CLI (pip install awscli); restic and rclone are measured when
 # installed (apt-get install restic rclone).
@@ -25,6 +25,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
+export BENCH_PROFILE="${BENCH_PROFILE:-release}"
 files="${BENCH_FILES:-10000}"
 large_mib="${BENCH_LARGE_MIB:-1024}"
 command -v aws >/dev/null || { echo "the aws CLI is missing: pip install awscli" >&2; exit 1; }
@@ -75,10 +76,28 @@ done
 mb=$(echo "$large_mib * 1048576 / 1000000" | bc -l)
 
 printf '\n%-34s %12s\n' "large file (${large_mib} MiB)" "MB/s"
-t=$(now); "$ifsnode" put "$work/large.bin" --peer "$peer" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+# CPU seconds each side spent, to tell where the time of a run went (on a
+# small machine the nodes, the gateway and the S3 client share the cores).
+hz=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+node_ticks() {
+    local t=0 p
+    for p in $(pgrep -f "run --data-dir $work/net/"); do t=$((t + $(ticks "$p"))); done
+    echo "$t"
+}
+cpu_s() { printf '%.1f' "$(echo "$1 / $hz" | bc -l)"; }
+TIMEFORMAT='%U %S'
+client_cpu() { awk '{printf "%.1f", $1 + $2}' "$work/time"; }
+n0=$(node_ticks)
+t=$(now)
+{ time "$ifsnode" put "$work/large.bin" --peer "$peer" >/dev/null 2>"$work/err"; } 2>"$work/time" || { cat "$work/err"; exit 1; }
 put_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$put_mbs"
-t=$(now); s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin
+put_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, client $(client_cpu) s"
+n0=$(node_ticks) g0=$(ticks "$serve_pid")
+t=$(now)
+{ time s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin; } 2>"$work/time"
 s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp via the gateway (R=3)" "$s3_mbs"
+s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
 if have restic; then
     restic init -q -r "$work/restic-large"
     t=$(now); restic backup -q -r "$work/restic-large" "$work/large.bin"
@@ -89,6 +108,7 @@ if have rclone; then
     printf '%-34s %12s\n' "rclone copy (local folder)" "$(rate "$mb" "$(secs "$t")")"
 fi
 printf '%-34s %12s\n' "ratio S3 / ifsnode put" "$(printf '%.2f' "$(echo "$s3_mbs / $put_mbs" | bc -l)")"
+printf 'CPU of the put: %s\nCPU of the S3 copy: %s\n' "$put_cpu" "$s3_cpu"
 rm -f "$work/large.bin"
 rm -rf "$work/restic-large" "$work/rclone-large"
 
