@@ -57,8 +57,8 @@ pub struct RangeReader<'a> {
     shown_size: u64,
     /// The version shown: the file's manifest's, or a packed file's entry's.
     shown_version: u64,
-    packed: bool,
-    /// A packed file's BLAKE3, from its folder entry.
+    /// A packed file's BLAKE3, from its folder entry; `None` for a file
+    /// with a record of its own.
     packed_hash: Option<[u8; 32]>,
     segment: u64,
     sources: Sources<'a>,
@@ -186,7 +186,6 @@ impl<'a> RangeReader<'a> {
             base,
             shown_size,
             shown_version,
-            packed: window.is_some(),
             packed_hash: window.as_ref().map(|(s, _)| s.hash),
             segment: manifest.segment_size,
             root: Arc::new(Page { record, manifest }),
@@ -216,7 +215,7 @@ impl<'a> RangeReader<'a> {
 
     /// Whether the file's bytes are a slice of a pack.
     pub fn is_packed(&self) -> bool {
-        self.packed
+        self.packed_hash.is_some()
     }
 
     /// Plaintext bytes per chunk.
