@@ -18,7 +18,8 @@
 # Env: BENCH_FILES (10000), BENCH_LARGE_MIB (1024), BENCH_S3_FILES (1000:
 # the files of the tree sent through S3); BENCH_PROFILE=dev builds the
 # dev profile (default: --release, what users run);
-# IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir. Needs the
+# IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir;
+# BENCH_PIN=1 keeps the nodes on CPU 0 and the clients on CPU 1. Needs the
 # aws CLI (pip install awscli); restic and rclone are measured when
 # installed (apt-get install restic rclone).
 set -euo pipefail
@@ -41,6 +42,15 @@ stop_serve() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true; b
 trap stop_serve EXIT
 
 bench_devnet 3
+# BENCH_PIN=1: the nodes on CPU 0, everything on the client's side (ifsnode
+# put, the gateway, the aws CLI, restic, rclone) on CPU 1, as when the
+# nodes are other machines; by default all share every core.
+if [[ "${BENCH_PIN:-0}" == 1 ]]; then
+    (($(nproc) >= 2)) || { echo "BENCH_PIN=1 needs 2 CPUs" >&2; exit 1; }
+    for p in $(pgrep -f "run --data-dir $work/net/"); do taskset -a -p -c 0 "$p" >/dev/null; done
+    taskset -p -c 1 $$ >/dev/null
+    echo "==> pinned: the nodes on CPU 0, the clients and tools on CPU 1"
+fi
 
 key_json="$("$ifsnode" s3-key create --json)"
 export AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
