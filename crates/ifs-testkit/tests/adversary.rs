@@ -128,6 +128,32 @@ async fn raw(intruder: &Intruder, peer: PeerId, req: &CtlRequest) -> CtlResponse
     decode(&bytes, MAX_CTL_RESPONSE).unwrap()
 }
 
+/// Send record `value` under `key` to every node of `net`, each of which
+/// must refuse it as invalid.
+async fn refused_by_every_node(
+    net: &Cluster,
+    intruder: &Intruder,
+    what: &str,
+    key: &[u8],
+    value: &[u8],
+) {
+    for i in net.running() {
+        let answer = raw(
+            intruder,
+            net.node(i).unwrap().peer_id(),
+            &CtlRequest::PutRecord {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            },
+        )
+        .await;
+        assert!(
+            matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
+            "{what} at node {i}: {answer:?}"
+        );
+    }
+}
+
 async fn record_of(s: &Session, owner: &UserKey, name: &str) -> FileRecord {
     ifs_client::records::get_file_record(s, &owner.user_id(), &owner.file_handle(name))
         .await
@@ -423,21 +449,7 @@ async fn receipts_cannot_be_moved_and_records_cannot_be_stuffed() {
         ("over-long name", &long_name),
     ] {
         let value = cbor4ii::serde::to_vec(Vec::new(), rec).unwrap();
-        for i in net.running() {
-            let answer = raw(
-                &intruder,
-                net.node(i).unwrap().peer_id(),
-                &CtlRequest::PutRecord {
-                    key: key_a.clone(),
-                    value: value.clone(),
-                },
-            )
-            .await;
-            assert!(
-                matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
-                "{what} at node {i}: {answer:?}"
-            );
-        }
+        refused_by_every_node(&net, &intruder, what, &key_a, &value).await;
     }
     // Let durability passes run over whatever they hold, then read both.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -1044,21 +1056,7 @@ async fn forged_folder_entries_neither_hide_nor_replace_packed_files() {
             },
         )
         .unwrap();
-        for i in net.running() {
-            let answer = raw(
-                &intruder,
-                net.node(i).unwrap().peer_id(),
-                &CtlRequest::PutRecord {
-                    key: key.clone(),
-                    value: value.clone(),
-                },
-            )
-            .await;
-            assert!(
-                matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
-                "{what} at node {i}: {answer:?}"
-            );
-        }
+        refused_by_every_node(&net, &intruder, what, &key, &value).await;
     }
     let value = cbor4ii::serde::to_vec(
         Vec::new(),
@@ -1070,21 +1068,8 @@ async fn forged_folder_entries_neither_hide_nor_replace_packed_files() {
         },
     )
     .unwrap();
-    for i in net.running() {
-        let answer = raw(
-            &intruder,
-            net.node(i).unwrap().peer_id(),
-            &CtlRequest::PutRecord {
-                key: ifs_client::folders::folder_key(&other),
-                value: value.clone(),
-            },
-        )
-        .await;
-        assert!(
-            matches!(answer, CtlResponse::Error(CtlError::Invalid(_))),
-            "a moved entry at node {i}: {answer:?}"
-        );
-    }
+    let other_key = ifs_client::folders::folder_key(&other);
+    refused_by_every_node(&net, &intruder, "a moved entry", &other_key, &value).await;
     // Through another node, after durability passes: the folder is the
     // owner's, every file is listed at its version and reads back whole.
     tokio::time::sleep(Duration::from_secs(3)).await;
