@@ -346,9 +346,48 @@ impl IfsS3 {
     }
 }
 
-/// 40 hex digits of a BLAKE3: an ETag.
-fn etag_of(hash: blake3::Hasher) -> String {
-    hash.finalize().to_hex()[..40].to_string()
+/// A request body read frame by frame, refused with `over` as soon as it
+/// passes `max` bytes, and hashed on the way for its ETag.
+struct CappedBody {
+    body: Option<StreamingBlob>,
+    max: u64,
+    over: fn(u64) -> S3Error,
+    size: u64,
+    hash: blake3::Hasher,
+}
+
+impl CappedBody {
+    fn new(body: Option<StreamingBlob>, max: u64, over: fn(u64) -> S3Error) -> Self {
+        CappedBody {
+            body,
+            max,
+            over,
+            size: 0,
+            hash: blake3::Hasher::new(),
+        }
+    }
+
+    /// The next frame, `None` at the end.
+    async fn next(&mut self) -> S3Result<Option<bytes::Bytes>> {
+        let Some(body) = self.body.as_mut() else {
+            return Ok(None);
+        };
+        let Some(frame) = body.next().await else {
+            return Ok(None);
+        };
+        let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
+        self.size += frame.len() as u64;
+        if self.size > self.max {
+            return Err((self.over)(self.max));
+        }
+        self.hash.update(&frame);
+        Ok(Some(frame))
+    }
+
+    /// The body's size and ETag (40 hex digits of its BLAKE3).
+    fn finish(self) -> (u64, String) {
+        (self.size, self.hash.finalize().to_hex()[..40].to_string())
+    }
 }
 
 /// `body` written to `spool`, refused as soon as it passes `max` bytes:
@@ -359,24 +398,15 @@ async fn spool_into(
     max: u64,
 ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
     let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
-    let mut size = 0u64;
-    let mut hash = blake3::Hasher::new();
-    if let Some(mut body) = body {
-        while let Some(frame) = body.next().await {
-            let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
-            size += frame.len() as u64;
-            if size > max {
-                return Err(s3_error!(
-                    EntityTooLarge,
-                    "a body may hold at most {max} bytes here"
-                ));
-            }
-            hash.update(&frame);
-            file.write_all(&frame).await.map_err(internal)?;
-        }
+    let mut body = CappedBody::new(body, max, |max| {
+        s3_error!(EntityTooLarge, "a body may hold at most {max} bytes here")
+    });
+    while let Some(frame) = body.next().await? {
+        file.write_all(&frame).await.map_err(internal)?;
     }
     file.flush().await.map_err(internal)?;
-    Ok((spool, size, etag_of(hash)))
+    let (size, etag) = body.finish();
+    Ok((spool, size, etag))
 }
 
 /// Room in `budget` (KiB) for a part whose declared length is `length`,
@@ -404,22 +434,17 @@ async fn read_in_memory(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> S3Result<(PartBytes, u64, String)> {
     let mut buf = Vec::with_capacity(length as usize);
-    let mut hash = blake3::Hasher::new();
-    if let Some(mut body) = body {
-        while let Some(frame) = body.next().await {
-            let frame = frame.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
-            if (buf.len() + frame.len()) as u64 > length {
-                return Err(s3_error!(
-                    IncompleteBody,
-                    "the body is longer than its Content-Length of {length}"
-                ));
-            }
-            hash.update(&frame);
-            buf.extend_from_slice(&frame);
-        }
+    let mut body = CappedBody::new(body, length, |length| {
+        s3_error!(
+            IncompleteBody,
+            "the body is longer than its Content-Length of {length}"
+        )
+    });
+    while let Some(frame) = body.next().await? {
+        buf.extend_from_slice(&frame);
     }
-    let size = buf.len() as u64;
-    Ok((PartBytes::Memory(buf, permit), size, etag_of(hash)))
+    let (size, etag) = body.finish();
+    Ok((PartBytes::Memory(buf, permit), size, etag))
 }
 
 fn internal(e: std::io::Error) -> S3Error {
