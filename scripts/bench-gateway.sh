@@ -42,12 +42,13 @@ stop_serve() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true; b
 trap stop_serve EXIT
 
 bench_devnet 3
+node_pids() { pgrep -f "run --data-dir $work/net/"; }
 # BENCH_PIN=1: the nodes on CPU 0, everything on the client's side (ifsnode
 # put, the gateway, the aws CLI, restic, rclone) on CPU 1, as when the
 # nodes are other machines; by default all share every core.
 if [[ "${BENCH_PIN:-0}" == 1 ]]; then
     (($(nproc) >= 2)) || { echo "BENCH_PIN=1 needs 2 CPUs" >&2; exit 1; }
-    for p in $(pgrep -f "run --data-dir $work/net/"); do taskset -a -p -c 0 "$p" >/dev/null; done
+    for p in $(node_pids); do taskset -a -p -c 0 "$p" >/dev/null; done
     taskset -p -c 1 $$ >/dev/null
     echo "==> pinned: the nodes on CPU 0, the clients and tools on CPU 1"
 fi
@@ -92,7 +93,7 @@ hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 node_ticks() {
     local t=0 p
-    for p in $(pgrep -f "run --data-dir $work/net/"); do t=$((t + $(ticks "$p"))); done
+    for p in $(node_pids); do t=$((t + $(ticks "$p"))); done
     echo "$t"
 }
 cpu_s() { printf '%.1f' "$(echo "$1 / $hz" | bc -l)"; }
