@@ -140,6 +140,7 @@ pub async fn put<R: Read + Send + 'static>(
         first_index: 0,
         data: input,
         size_hint,
+        exact_size: false,
         last: true,
         keep_placed: false,
     };
@@ -191,6 +192,7 @@ pub(crate) async fn upload<R: Read + Send + 'static>(
         first_index: 0,
         data: input,
         size_hint: opts.size_hint,
+        exact_size: false,
         last: true,
         keep_placed: false,
     };

@@ -63,6 +63,10 @@ pub struct Segments<R> {
     pub data: R,
     /// Bytes in `data` when known, to size reservations.
     pub size_hint: Option<u64>,
+    /// `size_hint` is `data`'s exact length: the part starts without
+    /// reading ahead to learn its size, and `data` holding more or fewer
+    /// bytes fails it.
+    pub exact_size: bool,
     /// Whether `data` ends the file (its final segment is sealed as last).
     pub last: bool,
     /// Leave chunks already placed (within [`RESUME_WINDOW`]) as they are
@@ -243,16 +247,22 @@ impl Upload {
     ) -> Result<Vec<PlacedChunk>, PutError> {
         self.check_key(key)?;
         let seg = self.head.segment_size as usize;
-        let (head, rest) = read_head(part.data, seg).await?;
-        if head.is_empty() && part.first_index > 0 {
+        let (head, rest, size_hint) = match (part.exact_size, part.size_hint) {
+            (true, Some(size)) => (Vec::new(), Tail::Exact(Exact::new(part.data, size)), Some(size)),
+            _ => {
+                let (head, rest) = read_head(part.data, seg).await?;
+                let hint = if head.len() <= seg {
+                    Some(head.len() as u64)
+                } else {
+                    part.size_hint
+                };
+                (head, Tail::Any(rest), hint)
+            }
+        };
+        if size_hint == Some(0) && part.first_index > 0 {
             // An empty final part: the commit seals the chunk before it as last.
             return Ok(Vec::new());
         }
-        let size_hint = if head.len() <= seg {
-            Some(head.len() as u64)
-        } else {
-            part.size_hint
-        };
         if let Some(size) = size_hint {
             let before = u64::from(part.first_index) * self.head.segment_size;
             pages::check_size(before + size, self.head.segment_size)?;
@@ -281,6 +291,7 @@ impl Upload {
             data: std::io::Cursor::new(head).chain(rest),
             first_index: part.first_index,
             size_hint,
+            exact_size: false,
             last: part.last,
             keep_placed: part.keep_placed,
         };
@@ -715,6 +726,64 @@ pub(crate) fn lookup_failed(session: &Session, e: crate::error::GetError) -> Put
 struct PartRules {
     ends_file: bool,
     keep_placed: bool,
+}
+
+/// The input of a part after its head: any length, or exactly as long
+/// as the caller said.
+enum Tail<R> {
+    Any(R),
+    Exact(Exact<R>),
+}
+
+impl<R: Read> Read for Tail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Tail::Any(r) => r.read(buf),
+            Tail::Exact(r) => r.read(buf),
+        }
+    }
+}
+
+/// `inner`, which must hold exactly `left` more bytes: a read past them,
+/// or an end before them, is an error rather than a part of another size.
+pub(crate) struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R> Exact<R> {
+    pub(crate) fn new(inner: R, len: u64) -> Self {
+        Exact { inner, left: len }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::{Error, ErrorKind};
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(Error::new(
+                    ErrorKind::InvalidData,
+                    "the part holds more bytes than its declared length",
+                )),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("the part ended {} bytes short of its declared length", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Up to `segment + 1` bytes from the start of `input` (fewer only when it

@@ -289,6 +289,7 @@ fn part(
     Segments {
         first_index: range.start as u32,
         size_hint: Some(bytes.len() as u64),
+        exact_size: true,
         data: Cursor::new(bytes),
         last,
         keep_placed: false,
@@ -323,6 +324,7 @@ async fn parts_placed_out_of_order_and_at_once_commit_with_the_last_sealed_again
     let short = Segments {
         first_index: 2,
         size_hint: None,
+        exact_size: false,
         data: Cursor::new(data[2 * seg..3 * seg - 1].to_vec()),
         last: false,
         keep_placed: false,
@@ -331,6 +333,20 @@ async fn parts_placed_out_of_order_and_at_once_commit_with_the_last_sealed_again
         up.put_segments(&s1, &user, short).await,
         Err(PutError::NotWholeSegments { index: 2, .. })
     ));
+    // A part that is not the exact size it declared fails, whether it
+    // holds a byte more or a byte less.
+    for (declared, held) in [(seg, seg - 1), (seg - 1, seg)] {
+        let wrong = Segments {
+            first_index: 2,
+            size_hint: Some(declared as u64),
+            exact_size: true,
+            data: Cursor::new(data[2 * seg..2 * seg + held].to_vec()),
+            last: false,
+            keep_placed: false,
+        };
+        let got = up.put_segments(&s1, &user, wrong).await;
+        assert!(matches!(got, Err(PutError::Codec(_))), "{declared} {held}: {got:?}");
+    }
 
     // Saved, loaded by another process, finished there.
     let dir = tempfile::tempdir().unwrap();

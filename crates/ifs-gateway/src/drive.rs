@@ -21,6 +21,7 @@ use ifs_client::{
     ChildKind, FileInfo, GetError, GetOptions, LsOptions, NodeRtts, PutError, PutOptions,
     RangeReader, Segments, Session, Upload,
 };
+use ifs_core::ChunkId;
 use ifs_core::keys::UserKey;
 use ifs_core::name::validate_name;
 
@@ -371,9 +372,10 @@ impl Drive {
         .await
     }
 
-    /// Place the `size` bytes read from `data` as the segments from
-    /// `first_index` on (sealing the final one as the file's last when
-    /// `last`); a part placed before at these indices is replaced.
+    /// Place the `size` bytes read from `data` (exactly that many, or the
+    /// part fails) as the segments from `first_index` on, sealing the
+    /// final one as the file's last when `last`; a part placed before at
+    /// these indices is replaced. The ids of the chunks placed, in order.
     pub async fn upload_part<R: std::io::Read + Send + 'static>(
         &self,
         id: u64,
@@ -381,7 +383,7 @@ impl Drive {
         data: R,
         size: u64,
         last: bool,
-    ) -> Result<(), DriveError> {
+    ) -> Result<Vec<ChunkId>, DriveError> {
         self.run(move |d| {
             async move {
                 let up = d.upload(id)?;
@@ -389,11 +391,12 @@ impl Drive {
                     first_index,
                     data,
                     size_hint: Some(size),
+                    exact_size: true,
                     last,
                     keep_placed: false,
                 };
-                up.put_segments(&d.session, &d.key, part).await?;
-                Ok(())
+                let placed = up.put_segments(&d.session, &d.key, part).await?;
+                Ok(placed.into_iter().map(|c| c.id).collect())
             }
             .boxed_local()
         })

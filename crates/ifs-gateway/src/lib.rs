@@ -11,7 +11,9 @@
 
 pub mod davfs;
 mod drive;
+mod pipe;
 pub mod s3;
+mod s3check;
 pub mod s3keys;
 mod s3list;
 pub mod s3multipart;

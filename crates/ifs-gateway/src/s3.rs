@@ -27,6 +27,8 @@ use tokio::io::AsyncWriteExt;
 use tracing::warn;
 
 use crate::drive::{Drive, DriveError, Entry};
+use crate::pipe::{PipeWriter, pipe};
+use crate::s3check::BodyCheck;
 use crate::s3keys;
 use crate::s3list::{self, Item};
 use crate::s3multipart::{
@@ -34,6 +36,7 @@ use crate::s3multipart::{
     segment_for,
 };
 use ifs_client::PutError;
+use ifs_core::ChunkId;
 
 /// Largest PutObject or UploadPart body (S3's own limit).
 const MAX_BODY: u64 = 5 << 30;
@@ -41,13 +44,18 @@ const MAX_BODY: u64 = 5 << 30;
 /// Keys in one listing page unless the client asks for fewer.
 const MAX_KEYS: usize = 1_000;
 
-/// Bytes of multipart parts the gateway holds in memory at once, across
-/// all uploads. A part that does not fit (or is larger than
-/// [`MEM_PART_MAX`], or has no declared length) goes to the disk spool.
+/// Bytes of multipart parts the gateway streams to the network at once,
+/// across all uploads (each streamed part holds about its own size in
+/// encoder buffers). A part that does not fit (or is larger than
+/// [`MEM_PART_MAX`], or has no declared length) goes to the disk spool
+/// first.
 const MEM_PARTS_BUDGET: u64 = 256 << 20;
 
-/// Largest part held in memory instead of spooled to disk.
+/// Largest part streamed instead of spooled to disk.
 const MEM_PART_MAX: u64 = 64 << 20;
+
+/// Frames of a streamed part queued between the request and the encoder.
+const PIPE_FRAMES: usize = 16;
 
 /// The S3 view of a drive.
 #[derive(Clone)]
@@ -55,7 +63,7 @@ pub struct IfsS3 {
     drive: Drive,
     uploads: Uploads,
     completed: Completed,
-    /// KiB of [`MEM_PARTS_BUDGET`] free for parts held in memory.
+    /// KiB of [`MEM_PARTS_BUDGET`] free for streamed parts.
     mem_parts: Arc<tokio::sync::Semaphore>,
 }
 
@@ -73,10 +81,10 @@ impl IfsS3 {
     }
 }
 
-/// A part's bytes on their way to the network: in memory while the
-/// budget allows, else in a spool file.
-enum PartBytes {
-    Memory(Vec<u8>, tokio::sync::OwnedSemaphorePermit),
+/// Where a part's bytes come from on their way to the network: the
+/// request itself, streamed while the budget allows, else a spool file.
+enum PartSource {
+    Stream(RequestBody, tokio::sync::OwnedSemaphorePermit),
     Disk(tempfile::NamedTempFile),
 }
 
@@ -296,12 +304,8 @@ impl IfsS3 {
         Ok(s3list::page(&items, prefix, delimiter, marker, max))
     }
 
-    /// The request body in a spool file: the file, its size and the
-    /// BLAKE3 of its bytes (40 hex digits).
-    async fn spool_body(
-        &self,
-        body: Option<StreamingBlob>,
-    ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
+    /// The request body in a spool file: the file and its size.
+    async fn spool_body(&self, body: RequestBody) -> S3Result<(tempfile::NamedTempFile, u64)> {
         self.spool_capped(body, MAX_BODY).await
     }
 
@@ -309,34 +313,35 @@ impl IfsS3 {
     /// soon as it passes them.
     async fn spool_capped(
         &self,
-        body: Option<StreamingBlob>,
+        body: RequestBody,
         max: u64,
-    ) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
+    ) -> S3Result<(tempfile::NamedTempFile, u64)> {
         let spool = self.drive.spool_file().map_err(drive_error)?;
         spool_into(spool, body, max).await
     }
 
-    /// A part's body, capped at `max` bytes: held in memory when its
-    /// declared `length` fits what is left of [`MEM_PARTS_BUDGET`],
-    /// spooled to disk otherwise.
-    async fn part_body(
+    /// A part's body, capped at `max` bytes, and its size: streamed when
+    /// its declared `length` fits what is left of [`MEM_PARTS_BUDGET`]
+    /// (its size is that length, checked as it streams), spooled to disk
+    /// first otherwise.
+    async fn part_source(
         &self,
-        body: Option<StreamingBlob>,
+        body: RequestBody,
         length: Option<i64>,
         max: u64,
-    ) -> S3Result<(PartBytes, u64, String)> {
+    ) -> S3Result<(PartSource, u64)> {
         match mem_permit(&self.mem_parts, length, max) {
-            Some((length, permit)) => read_in_memory(body, length, permit).await,
+            Some((length, permit)) => Ok((PartSource::Stream(body, permit), length)),
             None => {
-                let (spool, size, hash) = self.spool_capped(body, max).await?;
-                Ok((PartBytes::Disk(spool), size, hash))
+                let (spool, size) = self.spool_capped(body, max).await?;
+                Ok((PartSource::Disk(spool), size))
             }
         }
     }
 
     /// Store the request body as file `name`; its size and version.
-    async fn store_body(&self, name: &str, body: Option<StreamingBlob>) -> S3Result<(u64, u64)> {
-        let (spool, size, _) = self.spool_body(body).await?;
+    async fn store_body(&self, name: &str, body: RequestBody) -> S3Result<(u64, u64)> {
+        let (spool, size) = self.spool_body(body).await?;
         let version = self
             .drive
             .store(name, spool.path())
@@ -346,24 +351,44 @@ impl IfsS3 {
     }
 }
 
+/// A request's body and the checksums its headers declared for it.
+pub(crate) struct RequestBody {
+    blob: Option<StreamingBlob>,
+    check: BodyCheck,
+}
+
+impl RequestBody {
+    /// The body `take` takes out of `req`'s input, to be checked against
+    /// what `req`'s headers (or trailers) declare.
+    fn of<T>(
+        req: &mut S3Request<T>,
+        take: impl FnOnce(&mut T) -> Option<StreamingBlob>,
+    ) -> S3Result<Self> {
+        Ok(RequestBody {
+            check: BodyCheck::new(&req.headers, req.trailing_headers.clone())?,
+            blob: take(&mut req.input),
+        })
+    }
+}
+
 /// A request body read frame by frame, refused with `over` as soon as it
-/// passes `max` bytes, and hashed on the way for its ETag.
+/// passes `max` bytes, and checked against the checksums it was sent with.
 struct CappedBody {
     body: Option<StreamingBlob>,
+    check: BodyCheck,
     max: u64,
     over: fn(u64) -> S3Error,
     size: u64,
-    hash: blake3::Hasher,
 }
 
 impl CappedBody {
-    fn new(body: Option<StreamingBlob>, max: u64, over: fn(u64) -> S3Error) -> Self {
+    fn new(body: RequestBody, max: u64, over: fn(u64) -> S3Error) -> Self {
         CappedBody {
-            body,
+            body: body.blob,
+            check: body.check,
             max,
             over,
             size: 0,
-            hash: blake3::Hasher::new(),
         }
     }
 
@@ -380,13 +405,14 @@ impl CappedBody {
         if self.size > self.max {
             return Err((self.over)(self.max));
         }
-        self.hash.update(&frame);
+        self.check.update(&frame);
         Ok(Some(frame))
     }
 
-    /// The body's size and ETag (40 hex digits of its BLAKE3).
-    fn finish(self) -> (u64, String) {
-        (self.size, self.hash.finalize().to_hex()[..40].to_string())
+    /// The body's size, once its checksums matched.
+    fn finish(self) -> S3Result<u64> {
+        self.check.finish()?;
+        Ok(self.size)
     }
 }
 
@@ -394,9 +420,9 @@ impl CappedBody {
 /// the file, its size and its ETag.
 async fn spool_into(
     spool: tempfile::NamedTempFile,
-    body: Option<StreamingBlob>,
+    body: RequestBody,
     max: u64,
-) -> S3Result<(tempfile::NamedTempFile, u64, String)> {
+) -> S3Result<(tempfile::NamedTempFile, u64)> {
     let mut file = tokio::fs::File::from_std(spool.reopen().map_err(internal)?);
     let mut body = CappedBody::new(body, max, |max| {
         s3_error!(EntityTooLarge, "a body may hold at most {max} bytes here")
@@ -405,8 +431,8 @@ async fn spool_into(
         file.write_all(&frame).await.map_err(internal)?;
     }
     file.flush().await.map_err(internal)?;
-    let (size, etag) = body.finish();
-    Ok((spool, size, etag))
+    let size = body.finish()?;
+    Ok((spool, size))
 }
 
 /// Room in `budget` (KiB) for a part whose declared length is `length`,
@@ -425,15 +451,12 @@ fn mem_permit(
     Some((length, budget.clone().try_acquire_many_owned(kib).ok()?))
 }
 
-/// `body` read into memory under `permit`, refused as soon as it passes
-/// its declared `length` (so no more than that is ever held): its bytes,
-/// size and ETag.
-async fn read_in_memory(
-    body: Option<StreamingBlob>,
-    length: u64,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) -> S3Result<(PartBytes, u64, String)> {
-    let mut buf = Vec::with_capacity(length as usize);
+/// `body`, which declared `length` bytes, written into `pipe` as it
+/// arrives. It is refused as soon as it passes that length, and when it
+/// ends short of it or unlike its checksums; the pipe's reader then sees
+/// an error, never an end. `Ok(false)` when the reader went away first
+/// (its upload failed and says why).
+async fn feed_pipe(body: RequestBody, length: u64, pipe: PipeWriter) -> S3Result<bool> {
     let mut body = CappedBody::new(body, length, |length| {
         s3_error!(
             IncompleteBody,
@@ -441,10 +464,29 @@ async fn read_in_memory(
         )
     });
     while let Some(frame) = body.next().await? {
-        buf.extend_from_slice(&frame);
+        if pipe.send(frame).await.is_err() {
+            return Ok(false);
+        }
     }
-    let (size, etag) = body.finish();
-    Ok((PartBytes::Memory(buf, permit), size, etag))
+    let size = body.finish()?;
+    if size != length {
+        return Err(s3_error!(
+            IncompleteBody,
+            "the body ended after {size} of its {length} bytes"
+        ));
+    }
+    pipe.end().await;
+    Ok(true)
+}
+
+/// A part's ETag: 40 hex digits of the BLAKE3 of the ids of the chunks
+/// that hold it, which name its bytes as stored.
+fn part_etag(chunks: &[ChunkId]) -> String {
+    let mut h = blake3::Hasher::new();
+    for c in chunks {
+        h.update(&c.0);
+    }
+    h.finalize().to_hex()[..40].to_string()
 }
 
 fn internal(e: std::io::Error) -> S3Error {
@@ -692,8 +734,9 @@ impl S3 for IfsS3 {
 
     async fn put_object(
         &self,
-        req: S3Request<PutObjectInput>,
+        mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let body = RequestBody::of(&mut req, |i| i.body.take())?;
         let input = req.input;
         self.bucket(&input.bucket).await?;
         let name = object_name(&input.bucket, &input.key)?;
@@ -710,7 +753,7 @@ impl S3 for IfsS3 {
                 .map_err(drive_error)?;
             return Ok(S3Response::new(PutObjectOutput::default()));
         }
-        let (size, version) = self.store_body(&name, input.body).await?;
+        let (size, version) = self.store_body(&name, body).await?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&name, version)),
             size: Some(size as i64),
@@ -794,8 +837,9 @@ impl S3 for IfsS3 {
 
     async fn upload_part(
         &self,
-        req: S3Request<UploadPartInput>,
+        mut req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let body = RequestBody::of(&mut req, |i| i.body.take())?;
         let input = req.input;
         let m = self
             .uploads
@@ -822,8 +866,8 @@ impl S3 for IfsS3 {
             Some((p, _)) => p,
             None => MAX_BODY,
         };
-        let (bytes, size, hash) = self
-            .part_body(input.body, input.content_length, cap)
+        let (source, size) = self
+            .part_source(body, input.content_length, cap)
             .await?;
         let (part_size, upload) = if n == 1 {
             let _one = m.begin.lock().await;
@@ -869,13 +913,19 @@ impl S3 for IfsS3 {
         let first_index = u32::try_from((n as u64 - 1) * per_part)
             .map_err(|_| s3_error!(InvalidArgument, "part {n} is past the largest file"))?;
         let last = size < part_size || part_size < seg;
-        match bytes {
-            PartBytes::Memory(buf, _permit) => {
-                self.drive
-                    .upload_part(upload, first_index, std::io::Cursor::new(buf), size, last)
-                    .await
+        let chunks = match source {
+            PartSource::Stream(body, _permit) => {
+                let (writer, reader) = pipe(PIPE_FRAMES);
+                let (placed, fed) = tokio::join!(
+                    self.drive
+                        .upload_part(upload, first_index, reader, size, last),
+                    feed_pipe(body, size, writer)
+                );
+                // A body refused half-way is why its upload stopped.
+                fed?;
+                placed
             }
-            PartBytes::Disk(spool) => {
+            PartSource::Disk(spool) => {
                 let file = std::fs::File::open(spool.path()).map_err(internal)?;
                 self.drive
                     .upload_part(upload, first_index, file, size, last)
@@ -883,16 +933,17 @@ impl S3 for IfsS3 {
             }
         }
         .map_err(drive_error)?;
+        let etag = part_etag(&chunks);
         m.record(
             n,
             PartDone {
                 size,
-                etag: hash.clone(),
+                etag: etag.clone(),
                 at_ms: now_ms(),
             },
         );
         Ok(S3Response::new(UploadPartOutput {
-            e_tag: Some(ETag::Strong(hash)),
+            e_tag: Some(ETag::Strong(etag)),
             ..Default::default()
         }))
     }
@@ -1137,34 +1188,34 @@ mod tests {
     use bytes::Bytes;
     use s3s::S3ErrorCode;
 
-    fn blob(frames: &[&[u8]]) -> Option<StreamingBlob> {
+    fn blob(frames: &[&[u8]]) -> RequestBody {
+        checked(frames, &[])
+    }
+
+    /// A body sent in `frames` with the headers `declared`.
+    fn checked(frames: &[&[u8]], declared: &[(&'static str, &str)]) -> RequestBody {
         let frames: Vec<Result<Bytes, std::io::Error>> = frames
             .iter()
             .map(|f| Ok(Bytes::copy_from_slice(f)))
             .collect();
-        Some(StreamingBlob::wrap(futures::stream::iter(frames)))
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in declared {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        RequestBody {
+            blob: Some(StreamingBlob::wrap(futures::stream::iter(frames))),
+            check: BodyCheck::new(&headers, None).unwrap(),
+        }
     }
 
     #[tokio::test]
-    async fn a_part_is_held_in_memory_only_within_its_declared_length_and_the_budget() {
+    async fn a_part_streams_only_within_its_declared_length_and_the_budget() {
         let budget = Arc::new(tokio::sync::Semaphore::new(8)); // 8 KiB
-        // Fits: read whole, the ETag is the BLAKE3 of the bytes.
         let (len, permit) = mem_permit(&budget, Some(6000), MAX_BODY).unwrap();
         assert_eq!(budget.available_permits(), 2, "6000 bytes hold 6 KiB");
-        let (bytes, size, etag) = read_in_memory(blob(&[&[1; 4000], &[2; 2000]]), len, permit)
-            .await
-            .unwrap();
-        let mut want = vec![1u8; 4000];
-        want.extend_from_slice(&[2; 2000]);
-        assert_eq!(size, 6000);
-        assert_eq!(etag, blake3::hash(&want).to_hex()[..40].to_string());
-        let PartBytes::Memory(buf, _held) = bytes else {
-            panic!("held in memory")
-        };
-        assert_eq!(buf, want);
-        // While that part is held, another that does not fit goes to disk.
+        // While that part streams, another that does not fit goes to disk.
         assert!(mem_permit(&budget, Some(4096), MAX_BODY).is_none());
-        drop(_held);
+        drop(permit);
         assert_eq!(budget.available_permits(), 8, "the budget comes back");
         // No declared length, one over the cap, or one over MEM_PART_MAX:
         // disk.
@@ -1173,25 +1224,101 @@ mod tests {
         assert!(mem_permit(&budget, Some(5000), 4000).is_none());
         let big = Arc::new(tokio::sync::Semaphore::new(1 << 20));
         assert!(mem_permit(&big, Some(MEM_PART_MAX as i64 + 1), MAX_BODY).is_none());
-        // A body longer than it declared is refused, never buffered past
-        // its length.
-        let (len, permit) = mem_permit(&budget, Some(100), MAX_BODY).unwrap();
-        let err = read_in_memory(blob(&[&[0; 60], &[0; 60]]), len, permit)
-            .await
-            .err()
-            .expect("a body over its Content-Length is refused");
-        assert_eq!(err.code(), &S3ErrorCode::IncompleteBody);
-        assert_eq!(budget.available_permits(), 8);
+
+        // The reader gets the body, then its end.
+        let read = |r: crate::pipe::PipeReader| {
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                std::io::Read::read_to_end(&mut { r }, &mut got).map(|_| got)
+            })
+        };
+        let (w, r) = pipe(2);
+        let reader = read(r);
+        assert!(feed_pipe(blob(&[&[1; 4000], &[2; 2000]]), len, w).await.unwrap());
+        let mut want = vec![1u8; 4000];
+        want.extend_from_slice(&[2; 2000]);
+        assert_eq!(reader.join().unwrap().unwrap(), want);
+        // A body longer than it declared, shorter, or unlike its checksum
+        // is refused, and its reader sees an error, never an end.
+        for (frames, declared) in [
+            (&[&[0u8; 60][..], &[0; 60]][..], &[][..]),
+            (&[&[0u8; 60][..]][..], &[][..]),
+            (&[&[0u8; 100][..]][..], &[("x-amz-checksum-crc32", "AAAAAA==")][..]),
+        ] {
+            let (w, r) = pipe(2);
+            let reader = read(r);
+            let err = feed_pipe(checked(frames, declared), 100, w)
+                .await
+                .expect_err("refused");
+            assert!(
+                [S3ErrorCode::IncompleteBody, S3ErrorCode::BadDigest].contains(err.code()),
+                "{err:?}"
+            );
+            assert!(reader.join().unwrap().is_err());
+        }
+    }
+
+    #[test]
+    fn a_part_etag_names_its_chunks_in_order() {
+        let (a, b) = (ChunkId([1; 32]), ChunkId([2; 32]));
+        assert_eq!(part_etag(&[a, b]).len(), 40);
+        assert_eq!(part_etag(&[a, b]), part_etag(&[a, b]));
+        assert_ne!(part_etag(&[a, b]), part_etag(&[b, a]));
+        assert_ne!(part_etag(&[a]), part_etag(&[a, b]));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_match_its_declared_checksums_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = || tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        const CRC32: (&str, &str) = ("x-amz-checksum-crc32", "S4457w==");
+        const MD5: (&str, &str) = ("content-md5", "6AtQFwmJUPxYqtg8jBSXjg==");
+        const SHA256: (&str, &str) = (
+            "x-amz-checksum-sha256",
+            "vvV+x/U6bUC+tkCngKY5yDvCmsipgW8fxsXG3Nk8RyE=",
+        );
+        let frames: &[&[u8]] = &[b"abc", b"def"];
+        // Each right value, alone or together, is accepted.
+        for declared in [&[CRC32][..], &[MD5], &[SHA256], &[CRC32, MD5, SHA256]] {
+            let (_, size) = spool_into(spool(), checked(frames, declared), 6)
+                .await
+                .unwrap();
+            assert_eq!(size, 6);
+        }
+        // A body that differs from what was declared, by one byte, is
+        // refused, whichever checksum declared it.
+        let corrupt: &[&[u8]] = &[b"abc", b"deg"];
+        for declared in [&[CRC32][..], &[MD5], &[SHA256], &[CRC32, MD5, SHA256]] {
+            let err = spool_into(spool(), checked(corrupt, declared), 6)
+                .await
+                .expect_err("a corrupt body");
+            assert_eq!(err.code(), &S3ErrorCode::BadDigest, "{declared:?}");
+        }
+        // A trailer announced but never sent is refused too.
+        let err = spool_into(
+            spool(),
+            checked(frames, &[("x-amz-trailer", "x-amz-checksum-crc32")]),
+            6,
+        )
+        .await
+        .expect_err("no trailer");
+        assert_eq!(err.code(), &S3ErrorCode::InvalidRequest);
+        // A checksum header that is not text is refused before the body.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-amz-checksum-crc32",
+            http::HeaderValue::from_bytes(&[0xff, 0xfe]).unwrap(),
+        );
+        assert!(BodyCheck::new(&headers, None).is_err());
     }
 
     #[tokio::test]
     async fn a_spooled_body_over_its_cap_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
-        let (file, size, etag) = spool_into(spool, blob(&[b"abc", b"def"]), 6).await.unwrap();
+        let (file, size) = spool_into(spool, blob(&[b"abc", b"def"]), 6).await.unwrap();
         assert_eq!(size, 6);
         assert_eq!(std::fs::read(file.path()).unwrap(), b"abcdef");
-        assert_eq!(etag, blake3::hash(b"abcdef").to_hex()[..40].to_string());
         let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
         let err = spool_into(spool, blob(&[b"abc", b"defg"]), 6)
             .await

@@ -1,7 +1,8 @@
 //! The S3 gateway with real clients: rclone's s3 backend copies a tree in,
 //! `rclone check --download` compares it byte for byte, then files and a
 //! folder are moved and deleted; boto3 pages through 2,500 keys, reads
-//! ranges byte for byte, and is refused without a valid signature.
+//! ranges byte for byte, and is refused without a valid signature or with
+//! a body unlike the checksum it came with.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -274,7 +275,7 @@ print("ok")
 }
 
 #[test]
-fn requests_without_a_valid_signature_are_refused_and_change_nothing() {
+fn forged_or_corrupt_requests_are_refused_and_change_nothing() {
     if !have_boto3() {
         return;
     }
@@ -307,12 +308,53 @@ for client in (bad_secret, unknown, anon):
     print(refused(client, lambda c: c.put_object(Bucket="vault", Key="secret.txt", Body=b"theirs")))
     print(refused(client, lambda c: c.list_objects_v2(Bucket="vault")))
 assert s3.get_object(Bucket="vault", Key="secret.txt")["Body"].read() == b"mine"
+# A body unlike the checksum it came with is refused, whether the payload
+# is signed or not (S3's payload_signing_enabled = false), whole or as a
+# part; the object keeps its bytes.
+import base64, hashlib, zlib
+unsigned = boto3.client("s3", endpoint_url=os.environ["S3_URL"],
+    aws_access_key_id=os.environ["S3_KEY"], aws_secret_access_key=os.environ["S3_SECRET"],
+    region_name="us-east-1",
+    config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False},
+                  retries={"max_attempts": 1}))
+def digest_refused(what):
+    try:
+        what()
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    raise SystemExit("a body unlike its checksum was stored")
+b64 = lambda b: base64.b64encode(b).decode()
+crc_of = lambda d: b64(zlib.crc32(d).to_bytes(4, "big"))
+part = os.urandom(1 << 20)
+for c in (s3, unsigned):
+    print("digest", digest_refused(lambda: c.put_object(Bucket="vault", Key="secret.txt",
+        Body=b"theirs", ChecksumCRC32=crc_of(b"their"))))
+    print("digest", digest_refused(lambda: c.put_object(Bucket="vault", Key="secret.txt",
+        Body=b"theirs", ContentMD5=b64(hashlib.md5(b"their").digest()))))
+    print("digest", digest_refused(lambda: c.put_object(Bucket="vault", Key="secret.txt",
+        Body=b"theirs", ChecksumSHA256=b64(hashlib.sha256(b"their").digest()))))
+    up = c.create_multipart_upload(Bucket="vault", Key="secret.txt")["UploadId"]
+    print("digest", digest_refused(lambda: c.upload_part(Bucket="vault", Key="secret.txt",
+        UploadId=up, PartNumber=1, Body=part, ChecksumCRC32=crc_of(part[1:]))))
+    assert not c.list_parts(Bucket="vault", Key="secret.txt", UploadId=up).get("Parts")
+    c.abort_multipart_upload(Bucket="vault", Key="secret.txt", UploadId=up)
+    assert s3.get_object(Bucket="vault", Key="secret.txt")["Body"].read() == b"mine"
+# The right checksums, signed payload or not, store the bytes.
+unsigned.put_object(Bucket="vault", Key="unsigned.bin", Body=part, ChecksumCRC32=crc_of(part))
+assert s3.get_object(Bucket="vault", Key="unsigned.bin")["Body"].read() == part
+s3.put_object(Bucket="vault", Key="md5.bin", Body=part, ContentMD5=b64(hashlib.md5(part).digest()))
+assert unsigned.get_object(Bucket="vault", Key="md5.bin")["Body"].read() == part
 print("ok")
 "#,
         &[],
     );
     assert!(out.trim_end().ends_with("ok"), "{out}");
-    let codes: Vec<&str> = out.lines().filter(|l| *l != "ok").collect();
+    let digests: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("digest ")).collect();
+    assert_eq!(digests, ["BadDigest"; 8], "{out}");
+    let codes: Vec<&str> = out
+        .lines()
+        .filter(|l| *l != "ok" && !l.starts_with("digest "))
+        .collect();
     assert_eq!(codes.len(), 12, "{out}");
     assert!(
         codes.iter().all(|c| [

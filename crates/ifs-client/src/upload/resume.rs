@@ -91,6 +91,7 @@ pub async fn put_file(
             first_index: from,
             data: reader.take(size - skip),
             size_hint: Some(size - skip),
+            exact_size: false,
             last: true,
             keep_placed: true,
         };
