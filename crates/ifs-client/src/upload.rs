@@ -248,7 +248,11 @@ impl Upload {
         self.check_key(key)?;
         let seg = self.head.segment_size as usize;
         let (head, rest, size_hint) = match (part.exact_size, part.size_hint) {
-            (true, Some(size)) => (Vec::new(), Tail::Exact(Exact::new(part.data, size)), Some(size)),
+            (true, Some(size)) => (
+                Vec::new(),
+                Tail::Exact(Exact::new(part.data, size)),
+                Some(size),
+            ),
             _ => {
                 let (head, rest) = read_head(part.data, seg).await?;
                 let hint = if head.len() <= seg {
@@ -773,12 +777,17 @@ impl<R: Read> Read for Exact<R> {
                 )),
             };
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Err(Error::new(
                 ErrorKind::UnexpectedEof,
-                format!("the part ended {} bytes short of its declared length", self.left),
+                format!(
+                    "the part ended {} bytes short of its declared length",
+                    self.left
+                ),
             ));
         }
         self.left -= n as u64;

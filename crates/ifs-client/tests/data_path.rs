@@ -345,7 +345,10 @@ async fn parts_placed_out_of_order_and_at_once_commit_with_the_last_sealed_again
             keep_placed: false,
         };
         let got = up.put_segments(&s1, &user, wrong).await;
-        assert!(matches!(got, Err(PutError::Codec(_))), "{declared} {held}: {got:?}");
+        assert!(
+            matches!(got, Err(PutError::Codec(_))),
+            "{declared} {held}: {got:?}"
+        );
     }
 
     // Saved, loaded by another process, finished there.

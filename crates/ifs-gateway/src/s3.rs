@@ -84,7 +84,7 @@ impl IfsS3 {
 /// Where a part's bytes come from on their way to the network: the
 /// request itself, streamed while the budget allows, else a spool file.
 enum PartSource {
-    Stream(RequestBody, tokio::sync::OwnedSemaphorePermit),
+    Stream(Box<RequestBody>, tokio::sync::OwnedSemaphorePermit),
     Disk(tempfile::NamedTempFile),
 }
 
@@ -331,7 +331,7 @@ impl IfsS3 {
         max: u64,
     ) -> S3Result<(PartSource, u64)> {
         match mem_permit(&self.mem_parts, length, max) {
-            Some((length, permit)) => Ok((PartSource::Stream(body, permit), length)),
+            Some((length, permit)) => Ok((PartSource::Stream(Box::new(body), permit), length)),
             None => {
                 let (spool, size) = self.spool_capped(body, max).await?;
                 Ok((PartSource::Disk(spool), size))
@@ -866,9 +866,7 @@ impl S3 for IfsS3 {
             Some((p, _)) => p,
             None => MAX_BODY,
         };
-        let (source, size) = self
-            .part_source(body, input.content_length, cap)
-            .await?;
+        let (source, size) = self.part_source(body, input.content_length, cap).await?;
         let (part_size, upload) = if n == 1 {
             let _one = m.begin.lock().await;
             let known = *m.first.borrow();
@@ -919,7 +917,7 @@ impl S3 for IfsS3 {
                 let (placed, fed) = tokio::join!(
                     self.drive
                         .upload_part(upload, first_index, reader, size, last),
-                    feed_pipe(body, size, writer)
+                    feed_pipe(*body, size, writer)
                 );
                 // A body refused half-way is why its upload stopped.
                 fed?;
@@ -1234,7 +1232,11 @@ mod tests {
         };
         let (w, r) = pipe(2);
         let reader = read(r);
-        assert!(feed_pipe(blob(&[&[1; 4000], &[2; 2000]]), len, w).await.unwrap());
+        assert!(
+            feed_pipe(blob(&[&[1; 4000], &[2; 2000]]), len, w)
+                .await
+                .unwrap()
+        );
         let mut want = vec![1u8; 4000];
         want.extend_from_slice(&[2; 2000]);
         assert_eq!(reader.join().unwrap().unwrap(), want);
@@ -1243,7 +1245,10 @@ mod tests {
         for (frames, declared) in [
             (&[&[0u8; 60][..], &[0; 60]][..], &[][..]),
             (&[&[0u8; 60][..]][..], &[][..]),
-            (&[&[0u8; 100][..]][..], &[("x-amz-checksum-crc32", "AAAAAA==")][..]),
+            (
+                &[&[0u8; 100][..]][..],
+                &[("x-amz-checksum-crc32", "AAAAAA==")][..],
+            ),
         ] {
             let (w, r) = pipe(2);
             let reader = read(r);

@@ -349,7 +349,10 @@ print("ok")
         &[],
     );
     assert!(out.trim_end().ends_with("ok"), "{out}");
-    let digests: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("digest ")).collect();
+    let digests: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("digest "))
+        .collect();
     assert_eq!(digests, ["BadDigest"; 8], "{out}");
     let codes: Vec<&str> = out
         .lines()
