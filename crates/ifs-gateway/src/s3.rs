@@ -416,8 +416,8 @@ impl CappedBody {
     }
 }
 
-/// `body` written to `spool`, refused as soon as it passes `max` bytes:
-/// the file, its size and its ETag.
+/// `body` written to `spool`, refused as soon as it passes `max` bytes
+/// and when it does not match its checksums: the file and its size.
 async fn spool_into(
     spool: tempfile::NamedTempFile,
     body: RequestBody,
@@ -454,9 +454,9 @@ fn mem_permit(
 /// `body`, which declared `length` bytes, written into `pipe` as it
 /// arrives. It is refused as soon as it passes that length, and when it
 /// ends short of it or unlike its checksums; the pipe's reader then sees
-/// an error, never an end. `Ok(false)` when the reader went away first
-/// (its upload failed and says why).
-async fn feed_pipe(body: RequestBody, length: u64, pipe: PipeWriter) -> S3Result<bool> {
+/// an error, never an end. `Ok` too when the reader went away first: its
+/// upload failed and says why.
+async fn feed_pipe(body: RequestBody, length: u64, pipe: PipeWriter) -> S3Result<()> {
     let mut body = CappedBody::new(body, length, |length| {
         s3_error!(
             IncompleteBody,
@@ -465,7 +465,7 @@ async fn feed_pipe(body: RequestBody, length: u64, pipe: PipeWriter) -> S3Result
     });
     while let Some(frame) = body.next().await? {
         if pipe.send(frame).await.is_err() {
-            return Ok(false);
+            return Ok(());
         }
     }
     let size = body.finish()?;
@@ -476,7 +476,7 @@ async fn feed_pipe(body: RequestBody, length: u64, pipe: PipeWriter) -> S3Result
         ));
     }
     pipe.end().await;
-    Ok(true)
+    Ok(())
 }
 
 /// A part's ETag: 40 hex digits of the BLAKE3 of the ids of the chunks
@@ -1232,11 +1232,9 @@ mod tests {
         };
         let (w, r) = pipe(2);
         let reader = read(r);
-        assert!(
-            feed_pipe(blob(&[&[1; 4000], &[2; 2000]]), len, w)
-                .await
-                .unwrap()
-        );
+        feed_pipe(blob(&[&[1; 4000], &[2; 2000]]), len, w)
+            .await
+            .unwrap();
         let mut want = vec![1u8; 4000];
         want.extend_from_slice(&[2; 2000]);
         assert_eq!(reader.join().unwrap().unwrap(), want);

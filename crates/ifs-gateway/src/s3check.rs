@@ -7,24 +7,53 @@
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+use s3s::dto::Checksum;
 use s3s::{S3Result, TrailingHeaders, s3_error};
 
-/// The checksum headers S3 defines, in the order they are checked.
-const NAMES: [&str; 5] = [
-    "x-amz-checksum-crc32",
-    "x-amz-checksum-crc32c",
-    "x-amz-checksum-crc64nvme",
-    "x-amz-checksum-sha1",
-    "x-amz-checksum-sha256",
+/// One checksum S3 defines: its header, how to start computing it, and
+/// where the computed value lands.
+struct Algo {
+    name: &'static str,
+    start: fn(&mut ChecksumHasher),
+    value: fn(&Checksum) -> Option<&str>,
+}
+
+/// The checksums S3 defines, in the order they are checked.
+static ALGOS: [Algo; 5] = [
+    Algo {
+        name: "x-amz-checksum-crc32",
+        start: |h| h.crc32 = Some(Crc32::new()),
+        value: |c| c.checksum_crc32.as_deref(),
+    },
+    Algo {
+        name: "x-amz-checksum-crc32c",
+        start: |h| h.crc32c = Some(Crc32c::new()),
+        value: |c| c.checksum_crc32c.as_deref(),
+    },
+    Algo {
+        name: "x-amz-checksum-crc64nvme",
+        start: |h| h.crc64nvme = Some(Crc64Nvme::new()),
+        value: |c| c.checksum_crc64nvme.as_deref(),
+    },
+    Algo {
+        name: "x-amz-checksum-sha1",
+        start: |h| h.sha1 = Some(Sha1::new()),
+        value: |c| c.checksum_sha1.as_deref(),
+    },
+    Algo {
+        name: "x-amz-checksum-sha256",
+        start: |h| h.sha256 = Some(Sha256::new()),
+        value: |c| c.checksum_sha256.as_deref(),
+    },
 ];
 
 /// A request's declared checksums, computed over its body as it streams.
 pub(crate) struct BodyCheck {
     hasher: ChecksumHasher,
     md5: Option<(Md5, String)>,
-    /// Each declared checksum: its header name and its value, `None`
-    /// when it comes in a trailer.
-    want: Vec<(&'static str, Option<String>)>,
+    /// Each declared checksum and its value, `None` when it comes in a
+    /// trailer.
+    want: Vec<(&'static Algo, Option<String>)>,
     trailers: Option<TrailingHeaders>,
 }
 
@@ -54,19 +83,13 @@ impl BodyCheck {
             want: Vec::new(),
             trailers,
         };
-        for name in NAMES {
-            let value = text(name)?;
-            if value.is_none() && !announced.iter().any(|a| a == name) {
+        for algo in &ALGOS {
+            let value = text(algo.name)?;
+            if value.is_none() && !announced.iter().any(|a| a == algo.name) {
                 continue;
             }
-            match name {
-                "x-amz-checksum-crc32" => check.hasher.crc32 = Some(Crc32::new()),
-                "x-amz-checksum-crc32c" => check.hasher.crc32c = Some(Crc32c::new()),
-                "x-amz-checksum-crc64nvme" => check.hasher.crc64nvme = Some(Crc64Nvme::new()),
-                "x-amz-checksum-sha1" => check.hasher.sha1 = Some(Sha1::new()),
-                _ => check.hasher.sha256 = Some(Sha256::new()),
-            }
-            check.want.push((name, value));
+            (algo.start)(&mut check.hasher);
+            check.want.push((algo, value));
         }
         if let Some(md5) = text("content-md5")? {
             check.md5 = Some((Md5::new(), md5));
@@ -100,7 +123,8 @@ impl BodyCheck {
         }
         let trailers = self.trailers.and_then(|t| t.take());
         let got = self.hasher.finalize();
-        for (name, want) in self.want {
+        for (algo, want) in self.want {
+            let name = algo.name;
             let want = match want {
                 Some(v) => v,
                 None => trailers
@@ -115,14 +139,7 @@ impl BodyCheck {
                         )
                     })?,
             };
-            let got = match name {
-                "x-amz-checksum-crc32" => got.checksum_crc32.as_deref(),
-                "x-amz-checksum-crc32c" => got.checksum_crc32c.as_deref(),
-                "x-amz-checksum-crc64nvme" => got.checksum_crc64nvme.as_deref(),
-                "x-amz-checksum-sha1" => got.checksum_sha1.as_deref(),
-                _ => got.checksum_sha256.as_deref(),
-            }
-            .unwrap_or_default();
+            let got = (algo.value)(&got).unwrap_or_default();
             if got != want {
                 return Err(s3_error!(
                     BadDigest,

@@ -67,7 +67,7 @@ fn parse_segment(s: &str) -> Result<u64, String> {
     let n = crate::cmd::local_roundtrip::parse_size(s)?;
     let max = ifs_core::codec::MAX_SEGMENT_SIZE as u64;
     if !(1024..=max).contains(&n) {
-        return Err(format!("{s} is outside 1KiB..=64MiB"));
+        return Err(format!("{s} is outside 1KiB..={}MiB", max >> 20));
     }
     Ok(n)
 }
