@@ -47,6 +47,8 @@ pub struct FileInfo {
     /// Where a packed file's bytes are in its pack; `None` for a file
     /// with a record of its own, and for folders.
     pub pack: Option<PackSlice>,
+    /// Properties a client set on it (WebDAV's dead properties).
+    pub props: Vec<ifs_core::folder_record::DeadProp>,
 }
 
 /// What `ls` lists.
@@ -106,6 +108,7 @@ pub async fn ls(
             readers: l.child.readers,
             modified_ms: Some(l.at_ms),
             pack: l.child.pack,
+            props: l.child.props,
         })
         .collect();
     let legacy = records::get_dir_record(session, &owner).await?;
@@ -133,6 +136,7 @@ pub async fn ls(
             readers,
             modified_ms: None,
             pack: None,
+            props: Vec::new(),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -330,6 +330,16 @@ pub enum GetError {
         /// The file's size.
         size: u64,
     },
+    /// Setting these properties would put more than
+    /// [`ifs_core::folder_record::MAX_PROPS`] properties, or more than
+    /// [`ifs_core::folder_record::MAX_PROPS_BYTES`] bytes of them, on one
+    /// file or folder (or name one property twice).
+    #[error(
+        "the properties of {0:?} would exceed {max} properties or {bytes} bytes",
+        max = ifs_core::folder_record::MAX_PROPS,
+        bytes = ifs_core::folder_record::MAX_PROPS_BYTES
+    )]
+    TooManyProps(String),
     /// The manifest's chunk count or segment size does not fit its size,
     /// so no byte offset can be mapped to a chunk.
     #[error("the manifest of {name:?} lists {chunks} chunks of {segment} bytes for {size} bytes")]

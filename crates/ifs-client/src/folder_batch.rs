@@ -78,6 +78,7 @@ pub(crate) async fn ensure_folders(
                 version,
                 deleted: false,
                 at_ms: now,
+                rev: 0,
             };
             let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
             rec.insert_sealed(e).map_err(|source| GetError::BadRecord {
@@ -115,6 +116,7 @@ pub async fn remove_folder(session: &Session, key: &UserKey, path: &str) -> Resu
         version,
         deleted: true,
         at_ms: now_ms(),
+        rev: 0,
     };
     let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
     rec.insert_sealed(e).map_err(|source| GetError::BadRecord {
@@ -299,19 +301,27 @@ async fn write_folder(
     let mut superseded = Vec::new();
     let mut replaced: HashMap<String, Replaced> = HashMap::new();
     for mut f in files {
+        let slot = here.slot(&f.leaf, ChildKind::File);
+        let old = rec.get(&slot).map(|e| {
+            let live = if e.deleted { None } else { e.open(&here).ok() };
+            (e.version, live)
+        });
+        // A file written over keeps the properties a client set on it.
+        let props = match (&old, f.deleted) {
+            (Some((_, Some(c))), false) => c.props.clone(),
+            _ => Vec::new(),
+        };
         if f.pack.is_some() {
             // A packed file has no record of its own to take a version
             // from: it supersedes whatever entry the name has.
-            let slot = here.slot(&f.leaf, ChildKind::File);
-            f.version = match rec.get(&slot) {
-                Some(e) => {
-                    let live = if e.deleted { None } else { e.open(&here).ok() };
+            f.version = match old {
+                Some((version, live)) => {
                     if let Some(c) = &live {
                         replaced.insert(
                             f.name.clone(),
                             Replaced {
                                 size: c.size,
-                                version: e.version,
+                                version,
                             },
                         );
                     }
@@ -321,7 +331,7 @@ async fn write_folder(
                             name: f.name.clone(),
                         });
                     }
-                    e.version + 1
+                    version + 1
                 }
                 None => 1,
             };
@@ -334,11 +344,13 @@ async fn write_folder(
             readers: f.readers.clone(),
             handle: None,
             pack: f.pack.clone(),
+            props,
         };
         let fields = EntryFields {
             version: f.version,
             deleted: f.deleted,
             at_ms: now,
+            rev: 0,
         };
         let e = FolderEntry::seal(key, &here, &child, fields, &mut rand::rng());
         match rec.insert_sealed(e) {

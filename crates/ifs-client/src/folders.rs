@@ -10,7 +10,8 @@ use std::collections::hash_map::Entry;
 use futures::StreamExt;
 use ifs_core::UserId;
 use ifs_core::folder_record::{
-    Child, ChildKind, EntryFields, FolderEntry, FolderKey, FolderRecord, PackSlice, split_path,
+    Child, ChildKind, DeadProp, EntryFields, FolderEntry, FolderKey, FolderRecord, PackSlice,
+    props_fit, split_path,
 };
 use ifs_core::keys::{UserKey, UserPublic};
 use ifs_core::proto::RecordKey;
@@ -197,12 +198,18 @@ async fn record_file_in(
                 version: 1,
                 deleted: false,
                 at_ms: now,
+                rev: 0,
             };
             let e = FolderEntry::seal(key, &chain[i], &child, fields, &mut rand::rng());
             parent.insert_sealed(e).map_err(bad(file.name))?;
             put_folder(session, &mut parent).await?;
         }
     }
+    // A file written over keeps the properties a client set on it.
+    let props = match rec.get(&here.slot(leaf, ChildKind::File)) {
+        Some(e) if !e.deleted && !file.deleted => e.open(here).map(|c| c.props).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let child = Child {
         name: leaf.to_string(),
         kind: ChildKind::File,
@@ -211,11 +218,13 @@ async fn record_file_in(
         readers: file.readers,
         handle: file.handle,
         pack: file.pack,
+        props,
     };
     let fields = EntryFields {
         version: file.version,
         deleted: file.deleted,
         at_ms: now,
+        rev: 0,
     };
     let e = FolderEntry::seal(key, here, &child, fields, &mut rand::rng());
     rec.insert_sealed(e).map_err(bad(file.name))?;
@@ -341,6 +350,89 @@ pub(crate) async fn own_entry(
         };
         (e.version, e.deleted, child)
     }))
+}
+
+/// The live entry of `key`'s file or folder `name` (not the top folder),
+/// opened, with the record that holds it and the folder's key.
+async fn live_child(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+) -> Result<Option<(FolderRecord, FolderKey, FolderEntry, Child)>, GetError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let folder = FolderKey::of_parent(&FolderKey::root(key), name);
+    let Some(rec) = get_folder(session, &key.user_id(), &folder).await? else {
+        return Ok(None);
+    };
+    let leaf = split_path(name).1;
+    for kind in [ChildKind::File, ChildKind::Folder] {
+        if let Some(e) = rec.get(&folder.slot(leaf, kind)).filter(|e| !e.deleted)
+            && let Ok(child) = e.open(&folder)
+        {
+            let e = e.clone();
+            return Ok(Some((rec, folder, e, child)));
+        }
+    }
+    Ok(None)
+}
+
+/// The properties a client set on `key`'s file or folder `name` (WebDAV's
+/// dead properties); `None` when no such file or folder is listed.
+pub async fn props(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+) -> Result<Option<Vec<DeadProp>>, GetError> {
+    Ok(live_child(session, key, name)
+        .await?
+        .map(|(_, _, _, child)| child.props))
+}
+
+/// Change the properties of `key`'s file or folder `name`: `patch` gives
+/// each property to set (`Some` value) or remove (`None`), keyed by
+/// namespace and name, applied in order. The entry is written again at
+/// the same version with the next properties revision, so the content is
+/// untouched and the change outranks the entry it replaces. Fails with
+/// [`GetError::NotFound`] when no such file or folder is listed, and with
+/// [`GetError::TooManyProps`] (changing nothing) when the result would
+/// not fit.
+pub async fn patch_props(
+    session: &Session,
+    key: &UserKey,
+    name: &str,
+    patch: Vec<(DeadProp, bool)>,
+) -> Result<(), GetError> {
+    let Some((mut rec, folder, old, mut child)) = live_child(session, key, name).await? else {
+        return Err(GetError::NotFound(name.to_string()));
+    };
+    for (p, set) in patch {
+        child
+            .props
+            .retain(|q| (&q.namespace, &q.name) != (&p.namespace, &p.name));
+        if set {
+            child.props.push(p);
+        }
+    }
+    if !props_fit(&child.props) {
+        return Err(GetError::TooManyProps(name.to_string()));
+    }
+    let fields = EntryFields {
+        version: old.version,
+        deleted: false,
+        at_ms: now_ms(),
+        rev: old.rev + 1,
+    };
+    let e = FolderEntry::seal(key, &folder, &child, fields, &mut rand::rng());
+    rec.insert_sealed(e).map_err(|source| match source {
+        ifs_core::crdt::RecordError::Wire(_) => GetError::TooManyProps(name.to_string()),
+        source => GetError::BadRecord {
+            name: name.to_string(),
+            source,
+        },
+    })?;
+    put_folder(session, &mut rec).await
 }
 
 /// The non-empty segments of a prefix (`a/b/` → `a`, `b`).

@@ -32,8 +32,23 @@ use crate::wire::{MAX_READERS, WireError, ensure, from_cbor, sig_err, to_cbor, w
 
 const WHAT: &str = "folder entry";
 
-/// The folder record format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The newest folder record format this build writes and reads. Format 2
+/// added the entry's [`FolderEntry::rev`] (dead properties on a child,
+/// changed without a new version); a record none of whose entries has a
+/// revision is still written as format 1, which builds that predate
+/// format 2 read, and format-1 records already stored read as they are.
+pub const FORMAT: u32 = 2;
+
+/// The oldest folder record format this build reads.
+pub const OLDEST_FORMAT: u32 = 1;
+
+/// Most dead properties one child carries.
+pub const MAX_PROPS: usize = 32;
+
+/// Most bytes of dead properties (names, namespaces, prefixes and values
+/// together) one child carries. The whole sealed child must still fit in
+/// [`MAX_SEALED`].
+pub const MAX_PROPS_BYTES: usize = 4096;
 
 /// How long a deletion marker is kept: 30 days. A copy of a live entry
 /// older than the marker that reaches a node within this window is beaten
@@ -160,6 +175,49 @@ pub struct Child {
     /// record of its own. Entries written before packs lack the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack: Option<PackSlice>,
+    /// Properties a client set on the child (WebDAV's dead properties),
+    /// sealed like the name. Entries written before format 2 lack the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub props: Vec<DeadProp>,
+}
+
+/// One property a client set on a file or folder and reads back as it
+/// was set: WebDAV's dead property, keyed by namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeadProp {
+    /// The XML namespace URI (`None`: no namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The prefix the client used for the namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// The local name.
+    pub name: String,
+    /// The value, as the XML element the client sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml: Option<serde_bytes::ByteBuf>,
+}
+
+impl DeadProp {
+    /// What the property counts against [`MAX_PROPS_BYTES`].
+    pub fn weight(&self) -> usize {
+        self.namespace.as_ref().map_or(0, String::len)
+            + self.prefix.as_ref().map_or(0, String::len)
+            + self.name.len()
+            + self.xml.as_ref().map_or(0, |x| x.len())
+    }
+}
+
+/// Whether `props` are within [`MAX_PROPS`] and [`MAX_PROPS_BYTES`] and
+/// name each (namespace, name) once.
+pub fn props_fit(props: &[DeadProp]) -> bool {
+    let mut keys: Vec<(&Option<String>, &String)> =
+        props.iter().map(|p| (&p.namespace, &p.name)).collect();
+    keys.sort();
+    keys.dedup();
+    props.len() <= MAX_PROPS
+        && keys.len() == props.len()
+        && props.iter().map(DeadProp::weight).sum::<usize>() <= MAX_PROPS_BYTES
 }
 
 /// A packed file's bytes: `len` plaintext bytes at `offset` of version
@@ -198,6 +256,7 @@ impl Child {
             readers: vec![],
             handle: None,
             pack: None,
+            props: vec![],
         }
     }
 }
@@ -233,6 +292,13 @@ pub struct FolderEntry {
     pub deleted: bool,
     /// When written, ms since the Unix epoch (client's clock).
     pub updated_at_ms: u64,
+    /// Revision of the child's properties at this version: a change of
+    /// its dead properties alone is written as the same version with the
+    /// next revision, which outranks the last. 0 (and absent from the
+    /// encoding and the signed bytes) until a property is set, so entries
+    /// written before format 2 keep their encoding and signature.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rev: u64,
     /// Nonce ‖ AES-256-GCM of the CBOR [`Child`].
     #[serde(with = "serde_bytes")]
     pub sealed: Vec<u8>,
@@ -242,6 +308,10 @@ pub struct FolderEntry {
 
 wire_codec!(FolderEntry, WHAT, 16 * 1024);
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What [`FolderEntry::seal`] writes.
 pub struct EntryFields {
     /// Version.
@@ -250,6 +320,8 @@ pub struct EntryFields {
     pub deleted: bool,
     /// Client clock, ms.
     pub at_ms: u64,
+    /// Properties revision ([`FolderEntry::rev`]); 0 for a new version.
+    pub rev: u64,
 }
 
 impl FolderEntry {
@@ -287,6 +359,7 @@ impl FolderEntry {
             version: f.version,
             deleted: f.deleted,
             updated_at_ms: f.at_ms,
+            rev: f.rev,
             sealed,
             sig: Sig([0; 64]),
         };
@@ -321,11 +394,14 @@ impl FolderEntry {
         {
             return Err(OpenError::WrongSlot);
         }
+        if !props_fit(&child.props) {
+            return Err(OpenError::Malformed);
+        }
         Ok(child)
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
-        to_cbor(&(
+        let fields = (
             &self.owner,
             &self.locator,
             &self.slot,
@@ -333,7 +409,13 @@ impl FolderEntry {
             self.deleted,
             self.updated_at_ms,
             serde_bytes::Bytes::new(&self.sealed),
-        ))
+        );
+        if self.rev == 0 {
+            // Format 1's signed bytes, unchanged.
+            to_cbor(&fields)
+        } else {
+            to_cbor(&(fields, self.rev))
+        }
     }
 
     /// Check structure and the owner's signature.
@@ -367,9 +449,15 @@ fn aad(locator: &[u8; 32], slot: &[u8; 32], version: u64, deleted: bool) -> Vec<
 }
 
 /// Higher version wins; at equal versions a delete beats the live entry it
-/// deletes; then the content hash, so merges commute.
-fn rank(e: &FolderEntry) -> (u64, bool, [u8; 32]) {
-    (e.version, e.deleted, *blake3::hash(&e.encode()).as_bytes())
+/// deletes, and then the higher properties revision wins; then the content
+/// hash, so merges commute.
+fn rank(e: &FolderEntry) -> (u64, bool, u64, [u8; 32]) {
+    (
+        e.version,
+        e.deleted,
+        e.rev,
+        *blake3::hash(&e.encode()).as_bytes(),
+    )
 }
 
 /// One folder: the newest signed entry per slot.
@@ -502,8 +590,15 @@ impl FolderRecord {
 
     /// The encoding, for the DHT and for disk.
     pub fn encode(&self) -> Vec<u8> {
+        // Format 1 while no entry needs format 2, so builds that read only
+        // format 1 still read folders without properties.
+        let format = if self.entries.values().any(|e| e.rev > 0) {
+            FORMAT
+        } else {
+            OLDEST_FORMAT
+        };
         to_cbor(&FolderRecordWire {
-            format: FORMAT,
+            format,
             owner: self.owner,
             locator: self.locator,
             entries: self.entries.values().cloned().collect(),
@@ -538,7 +633,7 @@ impl FolderRecord {
         verify: impl Fn(&FolderEntry) -> bool,
     ) -> Result<Self, RecordError> {
         let w: FolderRecordWire = from_cbor(bytes, Self::MAX_BYTES, "folder record")?;
-        if w.format != FORMAT {
+        if !(OLDEST_FORMAT..=FORMAT).contains(&w.format) {
             return Err(RecordError::Format {
                 found: w.format,
                 supported: FORMAT,

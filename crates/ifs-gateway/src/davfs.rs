@@ -10,17 +10,22 @@
 //! in memory, never the file. A file opened for writing collects the body
 //! in the spool and is put when the handler flushes it.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes};
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
-    DavDirEntry, DavFile, DavMetaData, FsError, FsFuture, FsResult, FsStream, GuardedFileSystem,
-    OpenOptions, ReadDirMeta,
+    DavDirEntry, DavFile, DavMetaData, DavProp, FsError, FsFuture, FsResult, FsStream,
+    GuardedFileSystem, OpenOptions, ReadDirMeta,
 };
 use futures::{FutureExt, StreamExt};
+use http::StatusCode;
+use ifs_client::DeadProp;
 use tracing::warn;
 
 use crate::drive::{Drive, DriveError, Entry, RangeRead};
@@ -29,13 +34,118 @@ use crate::drive::{Drive, DriveError, Entry, RangeRead};
 #[derive(Clone)]
 pub struct IfsFs {
     drive: Drive,
+    /// The properties of the children of the folder listed last, so a
+    /// PROPFIND of a folder that asks for properties the drive does not
+    /// compute (as clients do) reads no record per child.
+    listed: Arc<Mutex<Option<Listed>>>,
 }
+
+/// Properties of the children of one folder, by full name, as listed at
+/// `at`.
+struct Listed {
+    at: Instant,
+    props: HashMap<String, Vec<DeadProp>>,
+}
+
+/// How long a listing's properties stand in for reading them again. Every
+/// change made through this filesystem forgets them at once; this bounds
+/// how long a change made through another gateway goes unseen.
+const LISTED_FRESH: Duration = Duration::from_secs(2);
 
 impl IfsFs {
     /// A filesystem over `drive`.
     pub fn new(drive: Drive) -> Box<IfsFs> {
-        Box::new(IfsFs { drive })
+        Box::new(IfsFs {
+            drive,
+            listed: Arc::default(),
+        })
     }
+
+    /// Forget the listed properties (after any change).
+    fn forget(&self) {
+        if let Ok(mut l) = self.listed.lock() {
+            *l = None;
+        }
+    }
+
+    /// The properties of `path`, from the last listing when it is fresh.
+    async fn props_of(&self, path: &DavPath) -> FsResult<Vec<DeadProp>> {
+        let name = name_of(path)?;
+        if name.is_empty() {
+            // The top folder has no entry to hold properties.
+            return Ok(Vec::new());
+        }
+        let cached = self.listed.lock().ok().and_then(|l| {
+            l.as_ref()
+                .filter(|l| l.at.elapsed() < LISTED_FRESH)
+                .and_then(|l| l.props.get(&name).cloned())
+        });
+        match cached {
+            Some(p) => Ok(p),
+            None => self.drive.props(&name).await.map_err(fs_error),
+        }
+    }
+
+    async fn patch(
+        &self,
+        path: &DavPath,
+        patch: Vec<(bool, DavProp)>,
+    ) -> FsResult<Vec<(StatusCode, DavProp)>> {
+        let name = name_of(path)?;
+        let all = |code: StatusCode, patch: Vec<(bool, DavProp)>| {
+            patch
+                .into_iter()
+                .map(|(_, p)| (code, without_value(p)))
+                .collect()
+        };
+        if name.is_empty() {
+            return Ok(all(StatusCode::FORBIDDEN, patch));
+        }
+        let wanted = patch
+            .iter()
+            .map(|(set, p)| (dead_prop(p, *set), *set))
+            .collect();
+        self.forget();
+        match self.drive.patch_props(&name, wanted).await {
+            Ok(()) => Ok(all(StatusCode::OK, patch)),
+            Err(DriveError::Get(ifs_client::GetError::TooManyProps(_))) => {
+                Ok(all(StatusCode::INSUFFICIENT_STORAGE, patch))
+            }
+            Err(e) => Err(fs_error(e)),
+        }
+    }
+}
+
+/// A property as stored: the value only when it is set.
+fn dead_prop(p: &DavProp, set: bool) -> DeadProp {
+    DeadProp {
+        namespace: p.namespace.clone(),
+        prefix: p.prefix.clone(),
+        name: p.name.clone(),
+        xml: if set {
+            p.xml.clone().map(serde_bytes::ByteBuf::from)
+        } else {
+            None
+        },
+    }
+}
+
+/// A stored property for `dav-server`, with its value when `content`.
+fn dav_prop(p: DeadProp, content: bool) -> DavProp {
+    DavProp {
+        name: p.name,
+        prefix: p.prefix,
+        namespace: p.namespace,
+        xml: if content {
+            p.xml.map(serde_bytes::ByteBuf::into_vec)
+        } else {
+            None
+        },
+    }
+}
+
+fn without_value(p: DavProp) -> DavProp {
+    DavProp { xml: None, ..p }
 }
 
 fn fs_error(e: DriveError) -> FsError {
@@ -466,6 +576,15 @@ impl IfsFs {
             Entry::File { .. } => return Err(FsError::Forbidden),
         }
         let children = self.drive.list(&name).await.map_err(fs_error)?;
+        if let Ok(mut l) = self.listed.lock() {
+            *l = Some(Listed {
+                at: Instant::now(),
+                props: children
+                    .iter()
+                    .map(|f| (f.name.clone(), f.props.clone()))
+                    .collect(),
+            });
+        }
         let entries: Vec<FsResult<Box<dyn DavDirEntry>>> = children
             .into_iter()
             .map(|f| {
@@ -501,11 +620,13 @@ impl IfsFs {
     }
 
     async fn copy_to(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
+        self.forget();
         let (from, to) = (name_of(from)?, name_of(to)?);
         self.drive.copy_file(&from, &to).await.map_err(fs_error)
     }
 
     async fn move_to(&self, from: &DavPath, to: &DavPath) -> FsResult<()> {
+        self.forget();
         let (from, to) = (name_of(from)?, name_of(to)?);
         if from.is_empty() || to.is_empty() {
             return Err(FsError::Forbidden);
@@ -560,6 +681,7 @@ impl GuardedFileSystem<ReadHint> for IfsFs {
             if name.is_empty() {
                 return Err(FsError::Forbidden);
             }
+            self.forget();
             self.drive.remove_folder(&name).await.map_err(fs_error)
         }
         .boxed()
@@ -568,6 +690,7 @@ impl GuardedFileSystem<ReadHint> for IfsFs {
     fn remove_file<'a>(&'a self, path: &'a DavPath, _hint: &'a ReadHint) -> FsFuture<'a, ()> {
         async move {
             let name = name_of(path)?;
+            self.forget();
             self.drive.remove_file(&name).await.map_err(fs_error)
         }
         .boxed()
@@ -589,6 +712,54 @@ impl GuardedFileSystem<ReadHint> for IfsFs {
         _hint: &'a ReadHint,
     ) -> FsFuture<'a, ()> {
         self.copy_to(from, to).boxed()
+    }
+
+    fn have_props<'a>(
+        &'a self,
+        _path: &'a DavPath,
+        _hint: &'a ReadHint,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(futures::future::ready(true))
+    }
+
+    fn patch_props<'a>(
+        &'a self,
+        path: &'a DavPath,
+        patch: Vec<(bool, DavProp)>,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
+        self.patch(path, patch).boxed()
+    }
+
+    fn get_props<'a>(
+        &'a self,
+        path: &'a DavPath,
+        do_content: bool,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, Vec<DavProp>> {
+        async move {
+            let props = self.props_of(path).await?;
+            Ok(props.into_iter().map(|p| dav_prop(p, do_content)).collect())
+        }
+        .boxed()
+    }
+
+    fn get_prop<'a>(
+        &'a self,
+        path: &'a DavPath,
+        prop: DavProp,
+        _hint: &'a ReadHint,
+    ) -> FsFuture<'a, Vec<u8>> {
+        async move {
+            self.props_of(path)
+                .await?
+                .into_iter()
+                .find(|p| p.namespace == prop.namespace && p.name == prop.name)
+                .and_then(|p| p.xml)
+                .map(serde_bytes::ByteBuf::into_vec)
+                .ok_or(FsError::NotFound)
+        }
+        .boxed()
     }
 }
 

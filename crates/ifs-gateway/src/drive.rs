@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use ifs_client::{
-    ChildKind, FileInfo, GetError, GetOptions, LsOptions, NodeRtts, PutError, PutOptions,
+    ChildKind, DeadProp, FileInfo, GetError, GetOptions, LsOptions, NodeRtts, PutError, PutOptions,
     RangeReader, Segments, Session, Upload,
 };
 use ifs_core::ChunkId;
@@ -346,6 +346,29 @@ impl Drive {
         let (from, to) = (from.to_string(), to.to_string());
         self.run(move |d| async move { d.rename(&from, &to).await }.boxed_local())
             .await
+    }
+
+    /// The properties a client set on file or folder `name` (WebDAV's
+    /// dead properties); `NotFound` when there is no such file or folder.
+    pub async fn props(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
+        let name = name.to_string();
+        self.run(move |d| async move { d.props(&name).await }.boxed_local())
+            .await
+    }
+
+    /// Set (`true`) or remove (`false`) properties of file or folder
+    /// `name`, in order; all or nothing.
+    pub async fn patch_props(
+        &self,
+        name: &str,
+        patch: Vec<(DeadProp, bool)>,
+    ) -> Result<(), DriveError> {
+        let name = name.to_string();
+        self.run(move |d| {
+            async move { Ok(ifs_client::patch_props(&d.session, &d.key, &name, patch).await?) }
+                .boxed_local()
+        })
+        .await
     }
 }
 
@@ -725,12 +748,38 @@ impl Inner {
     /// Copy file `from` to `to` (through the spool: a new file with its
     /// own key and chunks).
     async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
+        let props = self.props_to_carry(from).await?;
         // A packed file is copied by naming its slice again.
-        if ifs_client::link_packed(&self.session, &self.key, from, to, false).await? {
+        if !ifs_client::link_packed(&self.session, &self.key, from, to, false).await? {
+            let tmp = self.fetch(from).await?;
+            self.store(to, tmp.path()).await?;
+        }
+        self.carry_props(to, props).await
+    }
+
+    /// The properties of file or folder `name`.
+    async fn props(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
+        ifs_client::props(&self.session, &self.key, name)
+            .await?
+            .ok_or_else(|| DriveError::NotFound(name.to_string()))
+    }
+
+    /// The properties to carry from `name` to a copy of it (none when the
+    /// entry cannot be read, as for a folder that only its files imply).
+    async fn props_to_carry(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
+        Ok(ifs_client::props(&self.session, &self.key, name)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Give `to` the properties `props` (those of what it was copied or
+    /// moved from).
+    async fn carry_props(&self, to: &str, props: Vec<DeadProp>) -> Result<(), DriveError> {
+        if props.is_empty() {
             return Ok(());
         }
-        let tmp = self.fetch(from).await?;
-        self.store(to, tmp.path()).await.map(|_| ())
+        let patch = props.into_iter().map(|p| (p, true)).collect();
+        Ok(ifs_client::patch_props(&self.session, &self.key, to, patch).await?)
     }
 
     /// Move `from` to `to`: a file is copied, then deleted; a folder has
@@ -738,24 +787,29 @@ impl Inner {
     async fn rename(&self, from: &str, to: &str) -> Result<(), DriveError> {
         match self.stat(from).await? {
             Entry::File { .. } => {
+                let props = self.props_to_carry(from).await?;
                 if ifs_client::link_packed(&self.session, &self.key, from, to, true).await? {
-                    return Ok(());
+                    return self.carry_props(to, props).await;
                 }
                 self.copy_file(from, to).await?;
                 self.remove_file(from).await
             }
             Entry::Folder => {
+                let props = self.props_to_carry(from).await?;
                 self.make_folder(to).await?;
+                self.carry_props(to, props).await?;
                 let below = self.list_all(from).await?;
                 let moved = |n: &str| format!("{to}{}", &n[from.len()..]);
                 for f in below.iter().filter(|f| f.kind == ChildKind::Folder) {
                     self.make_folder(&moved(&f.name)).await?;
+                    self.carry_props(&moved(&f.name), f.props.clone()).await?;
                 }
                 for f in below.iter().filter(|f| f.kind == ChildKind::File) {
                     let to = moved(&f.name);
-                    if !ifs_client::link_packed(&self.session, &self.key, &f.name, &to, true)
-                        .await?
+                    if ifs_client::link_packed(&self.session, &self.key, &f.name, &to, true).await?
                     {
+                        self.carry_props(&to, f.props.clone()).await?;
+                    } else {
                         self.copy_file(&f.name, &to).await?;
                         self.remove_file(&f.name).await?;
                     }

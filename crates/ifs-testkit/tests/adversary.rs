@@ -1019,6 +1019,7 @@ async fn forged_folder_entries_neither_hide_nor_replace_packed_files() {
             len: files[1].1.len() as u64,
             ..slice
         }),
+        props: vec![],
     };
     let mut signed_by_thief = FolderEntry::seal(
         &thief,
@@ -1028,6 +1029,7 @@ async fn forged_folder_entries_neither_hide_nor_replace_packed_files() {
             version: 1_000,
             deleted: false,
             at_ms: now_ms(),
+            rev: 0,
         },
         &mut rand::rng(),
     );

@@ -146,6 +146,7 @@ mod tests {
             readers: vec![],
             modified_ms: None,
             pack: None,
+            props: vec![],
         };
         let t = table(std::slice::from_ref(&d));
         assert!(
@@ -170,6 +171,7 @@ mod tests {
             readers: vec![ifs_core::UserId([7; 32])],
             modified_ms: Some(1),
             pack: None,
+            props: vec![],
         };
         let v = json(std::slice::from_ref(&f));
         assert_eq!(v[0]["min_live_replicas"], 3);
@@ -191,6 +193,7 @@ mod tests {
             readers: vec![],
             modified_ms: None,
             pack: None,
+            props: vec![],
         };
         let t = table(&[f]);
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t:?}");

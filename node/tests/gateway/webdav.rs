@@ -1,6 +1,8 @@
 //! rclone copies a tree in through the WebDAV gateway, `rclone check
 //! --download` compares it byte for byte, then a file and a folder are
-//! moved and deleted; litmus's basic, copymove and http suites pass.
+//! moved and deleted; litmus's basic, copymove, props and http suites
+//! pass; properties a client sets survive a move and an overwrite and read
+//! back through another node.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -26,10 +28,15 @@ impl Drop for Gateway {
 /// Start `ifsnode serve FLAG 127.0.0.1:0` through node 0 and wait for its
 /// `NAME: URL` line (`name` is the flag without its dashes).
 pub fn start(c: &Cluster, flag: &str) -> Gateway {
+    start_on(c, 0, flag)
+}
+
+/// [`start`] through node `node`.
+pub fn start_on(c: &Cluster, node: usize, flag: &str) -> Gateway {
     let name = flag.trim_start_matches('-');
-    let out = c.dir.path().join(format!("serve-{name}.out"));
+    let out = c.dir.path().join(format!("serve-{name}-{node}.out"));
     let mut child = c
-        .command(0, &["serve", flag, "127.0.0.1:0"])
+        .command(node, &["serve", flag, "127.0.0.1:0"])
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
@@ -139,7 +146,7 @@ fn rclone_copies_checks_moves_and_deletes_a_tree() {
 }
 
 #[test]
-fn litmus_basic_copymove_and_http_suites_pass() {
+fn litmus_basic_copymove_props_and_http_suites_pass() {
     if tool("litmus", "litmus").is_none() {
         return;
     }
@@ -162,12 +169,12 @@ fn litmus_basic_copymove_and_http_suites_pass() {
     assert_eq!(String::from_utf8_lossy(&made.stdout), "201");
     let out = Command::new("litmus")
         .arg(&base)
-        .env("TESTS", "basic copymove http")
+        .env("TESTS", "basic copymove props http")
         .current_dir(c.dir.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for suite in ["basic", "copymove", "http"] {
+    for suite in ["basic", "copymove", "props", "http"] {
         let line = text
             .lines()
             .find(|l| l.starts_with(&format!("<- summary for `{suite}'")))
@@ -303,4 +310,182 @@ fn range_gets_match_byte_for_byte_and_fetch_only_the_chunks_they_need() {
     let (_, code) = curl(&["-r", &format!("{size}-")], &url);
     assert_eq!(code, "416");
     assert_eq!(fetches_served(&admin), before);
+}
+
+/// A PROPPATCH body setting (`Some`) or removing (`None`) properties of
+/// namespace `urn:ifs-test`.
+fn proppatch(props: &[(&str, Option<&str>)]) -> String {
+    let mut body = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:T="urn:ifs-test">"#,
+    );
+    for (name, value) in props {
+        match value {
+            Some(v) => body.push_str(&format!(
+                "<D:set><D:prop><T:{name}>{v}</T:{name}></D:prop></D:set>"
+            )),
+            None => body.push_str(&format!(
+                "<D:remove><D:prop><T:{name}/></D:prop></D:remove>"
+            )),
+        }
+    }
+    body.push_str("</D:propertyupdate>");
+    body
+}
+
+/// The PROPFIND (depth `depth`) answer for properties `names` of
+/// namespace `urn:ifs-test`, and its status.
+fn propfind(url: &str, depth: &str, names: &[&str]) -> (String, String) {
+    let props: String = names.iter().map(|n| format!("<T:{n}/>")).collect();
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" xmlns:T="urn:ifs-test"><D:prop>{props}</D:prop></D:propfind>"#
+    );
+    let (out, code) = curl(
+        &[
+            "-X",
+            "PROPFIND",
+            "-H",
+            &format!("Depth: {depth}"),
+            "--data-binary",
+            &body,
+        ],
+        url,
+    );
+    (String::from_utf8_lossy(&out).into_owned(), code)
+}
+
+/// The `<D:response>` of `href_end` in a multistatus answer.
+fn response_of<'a>(multistatus: &'a str, href_end: &str) -> &'a str {
+    multistatus
+        .split("<D:response>")
+        .find(|r| {
+            r.split("</D:href>")
+                .next()
+                .is_some_and(|h| h.ends_with(href_end))
+        })
+        .unwrap_or_else(|| panic!("no response for {href_end}: {multistatus}"))
+}
+
+/// The text of property `name` in one `<D:response>`, when it was found
+/// (status 200); `None` when it was not.
+fn found_value(response: &str, name: &str) -> Option<String> {
+    response.split("<D:propstat>").find_map(|ps| {
+        if !ps.contains("200 OK") {
+            return None;
+        }
+        let open = ps.find(&format!(":{name}"))?;
+        let rest = &ps[open..];
+        let start = rest.find('>')? + 1;
+        let end = rest[start..].find("</")?;
+        Some(rest[start..start + end].to_string())
+    })
+}
+
+#[test]
+fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_another_node() {
+    if tool("curl", "curl").is_none() {
+        return;
+    }
+    let c = Cluster::start(3);
+    let a = start_on(&c, 0, "--webdav");
+    let data = random_bytes(200 * 1024);
+    let src = c.dir.path().join("notes.bin");
+    std::fs::write(&src, &data).unwrap();
+    let (_, code) = curl(
+        &["-T", src.to_str().unwrap()],
+        &format!("{}notes.bin", a.url),
+    );
+    assert_eq!(code, "201");
+
+    // Set two properties, then remove one.
+    let url = format!("{}notes.bin", a.url);
+    let set = proppatch(&[("color", Some("blue")), ("owner", Some("ann"))]);
+    let (out, code) = curl(&["-X", "PROPPATCH", "--data-binary", &set], &url);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, "207", "{out}");
+    assert!(
+        out.contains("200 OK") && !out.contains("HTTP/1.1 4"),
+        "{out}"
+    );
+    let (out, _) = propfind(&url, "0", &["color", "owner"]);
+    let r = response_of(&out, "notes.bin");
+    assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
+    assert_eq!(found_value(r, "owner").as_deref(), Some("ann"), "{out}");
+    let (_, code) = curl(
+        &[
+            "-X",
+            "PROPPATCH",
+            "--data-binary",
+            &proppatch(&[("owner", None)]),
+        ],
+        &url,
+    );
+    assert_eq!(code, "207");
+
+    // Move it into a folder.
+    let (_, code) = curl(&["-X", "MKCOL"], &format!("{}kept", a.url));
+    assert_eq!(code, "201");
+    let moved = format!("{}kept/moved.bin", a.url);
+    let (_, code) = curl(
+        &["-X", "MOVE", "-H", &format!("Destination: {moved}")],
+        &url,
+    );
+    assert_eq!(code, "201");
+
+    // Through another node's gateway: the folder lists the moved file with
+    // its one remaining property, and its bytes are the ones put.
+    let b = start_on(&c, 1, "--webdav");
+    let (out, code) = propfind(&format!("{}kept/", b.url), "1", &["color", "owner"]);
+    assert_eq!(code, "207", "{out}");
+    let r = response_of(&out, "kept/moved.bin");
+    assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
+    assert_eq!(
+        found_value(r, "owner"),
+        None,
+        "removed before the move: {out}"
+    );
+    let (got, code) = curl(&[], &format!("{}kept/moved.bin", b.url));
+    assert_eq!(code, "200");
+    assert!(got == data, "the moved file's bytes differ");
+    let (_, code) = curl(&[], &url);
+    assert_eq!(code, "404", "the old name is gone");
+
+    // Written over, the file keeps its properties.
+    let newer = random_bytes(1000);
+    std::fs::write(&src, &newer).unwrap();
+    let (_, code) = curl(
+        &["-T", src.to_str().unwrap()],
+        &format!("{}kept/moved.bin", b.url),
+    );
+    assert_eq!(code, "204");
+    let (out, _) = propfind(&format!("{}kept/moved.bin", a.url), "0", &["color"]);
+    assert_eq!(
+        found_value(response_of(&out, "moved.bin"), "color").as_deref(),
+        Some("blue"),
+        "{out}"
+    );
+
+    // Too much is refused whole (507), and what was there stays.
+    let huge = "z".repeat(5000);
+    let (out, code) = curl(
+        &[
+            "-X",
+            "PROPPATCH",
+            "--data-binary",
+            &proppatch(&[("color", Some("red")), ("blob", Some(&huge))]),
+        ],
+        &moved,
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, "207", "{out}");
+    assert!(out.contains("507"), "{out}");
+    let (out, _) = propfind(&moved, "0", &["color", "blob"]);
+    let r = response_of(&out, "moved.bin");
+    assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
+    assert_eq!(found_value(r, "blob"), None, "{out}");
+
+    // The top folder has no entry to hold properties.
+    let (out, code) = curl(&["-X", "PROPPATCH", "--data-binary", &set], &a.url);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, "207", "{out}");
+    assert!(out.contains("403"), "{out}");
 }

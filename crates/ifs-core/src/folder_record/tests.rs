@@ -23,6 +23,7 @@ fn file(name: &str, size: u64) -> Child {
         readers: vec![],
         handle: None,
         pack: None,
+        props: vec![],
     }
 }
 
@@ -42,9 +43,49 @@ fn entry(
             version,
             deleted,
             at_ms,
+            rev: 0,
         },
         &mut rng,
     )
+}
+
+/// `child` with dead property `name` = `value`, sealed at `version` with
+/// properties revision `rev`.
+fn with_prop(
+    folder: &FolderKey,
+    child: &Child,
+    version: u64,
+    rev: u64,
+    value: &str,
+) -> FolderEntry {
+    let child = Child {
+        props: vec![prop("color", value)],
+        ..child.clone()
+    };
+    let mut rng = StdRng::seed_from_u64(version ^ rev << 8);
+    FolderEntry::seal(
+        owner(),
+        folder,
+        &child,
+        EntryFields {
+            version,
+            deleted: false,
+            at_ms: 50 + rev,
+            rev,
+        },
+        &mut rng,
+    )
+}
+
+fn prop(name: &str, value: &str) -> DeadProp {
+    DeadProp {
+        namespace: Some("urn:example".into()),
+        prefix: Some("x".into()),
+        name: name.into(),
+        xml: Some(serde_bytes::ByteBuf::from(
+            format!(r#"<x:{name} xmlns:x="urn:example">{value}</x:{name}>"#).into_bytes(),
+        )),
+    }
 }
 
 fn record(folder: &FolderKey) -> FolderRecord {
@@ -134,6 +175,7 @@ fn foreign_moved_or_forged_entries_are_refused() {
             version: 1,
             deleted: false,
             at_ms: 1,
+            rev: 0,
         },
         &mut StdRng::seed_from_u64(3),
     );
@@ -245,6 +287,8 @@ fn pool() -> &'static Vec<FolderEntry> {
                     version,
                 ));
                 v.push(entry(&r, &file(name, 0), version, true, 7));
+                v.push(with_prop(&r, &file(name, version), version, 1, "red"));
+                v.push(with_prop(&r, &file(name, version), version, 2, "blue"));
             }
         }
         v
@@ -390,10 +434,141 @@ fn one_forged_entry_among_many_fails_the_whole_copy() {
             version: 1,
             deleted: false,
             at_ms: 1,
+            rev: 0,
         },
         &mut StdRng::seed_from_u64(3),
     );
     let mut bad = rec.clone();
     bad.entries.insert(foreign.slot, foreign);
     assert!(FolderRecord::decode(&bad.encode()).is_err());
+}
+
+#[test]
+fn a_property_change_outranks_its_version_but_not_a_delete_or_a_newer_version() {
+    let r = root();
+    let a = file("a", 3);
+    let plain = entry(&r, &a, 1, false, 10);
+    let red = with_prop(&r, &a, 1, 1, "red");
+    let blue = with_prop(&r, &a, 1, 2, "blue");
+    let slot = r.slot("a", ChildKind::File);
+    let colour = |rec: &FolderRecord| {
+        let e = rec.get(&slot).unwrap();
+        if e.deleted {
+            return "deleted".to_string();
+        }
+        let c = e.open(&r).unwrap();
+        assert_eq!((e.version, c.size), (e.version, 3), "content untouched");
+        c.props
+            .first()
+            .map(|p| String::from_utf8(p.xml.clone().unwrap().into_vec()).unwrap())
+            .unwrap_or_default()
+    };
+    // In every order the latest revision wins.
+    for order in [
+        [&plain, &red, &blue],
+        [&blue, &red, &plain],
+        [&red, &blue, &plain],
+    ] {
+        let mut rec = record(&r);
+        for e in order {
+            rec.insert(e.clone()).unwrap();
+        }
+        assert!(colour(&rec).contains("blue"), "{}", colour(&rec));
+    }
+    // A delete of that version, or a new version, outranks any revision.
+    let mut rec = record(&r);
+    rec.insert(blue.clone()).unwrap();
+    rec.insert(entry(&r, &file("a", 0), 1, true, 5)).unwrap();
+    assert_eq!(colour(&rec), "deleted");
+    let mut rec = record(&r);
+    rec.insert(blue.clone()).unwrap();
+    rec.insert(entry(&r, &file("a", 3), 2, false, 5)).unwrap();
+    assert_eq!(rec.get(&slot).unwrap().version, 2);
+    assert_eq!(colour(&rec), "");
+}
+
+#[test]
+fn a_node_cannot_raise_strip_or_lower_a_revision() {
+    // A node holding the folder would like an old value to win again: it
+    // raises the revision of the older entry, or strips the newer one's.
+    let r = root();
+    let a = file("a", 3);
+    let red = with_prop(&r, &a, 1, 1, "red");
+    let blue = with_prop(&r, &a, 1, 2, "blue");
+    let mut raised = red.clone();
+    raised.rev = 9;
+    let mut stripped = blue.clone();
+    stripped.rev = 0;
+    for forged in [raised, stripped] {
+        assert!(forged.verify().is_err());
+        let mut rec = record(&r);
+        rec.insert(blue.clone()).unwrap();
+        assert!(rec.insert(forged.clone()).is_err());
+        let copy = FolderRecordWire {
+            format: FORMAT,
+            owner: owner().user_id(),
+            locator: r.locator(),
+            entries: vec![forged],
+        };
+        assert!(FolderRecord::decode(&to_cbor(&copy)).is_err());
+        assert_eq!(rec.get(&blue.slot), Some(&blue));
+    }
+    // Replaying the older revision changes nothing.
+    let mut rec = record(&r);
+    rec.insert(blue.clone()).unwrap();
+    rec.insert(red).unwrap();
+    assert_eq!(rec.get(&blue.slot), Some(&blue));
+}
+
+#[test]
+fn a_record_is_format_1_until_an_entry_has_a_revision_and_both_formats_read() {
+    let r = root();
+    let format = |rec: &FolderRecord| {
+        from_cbor::<FolderRecordWire>(&rec.encode(), FolderRecord::MAX_BYTES, "t")
+            .unwrap()
+            .format
+    };
+    let mut rec = record(&r);
+    rec.insert(entry(&r, &file("a", 1), 1, false, 10)).unwrap();
+    assert_eq!(format(&rec), OLDEST_FORMAT);
+    // An entry without a revision encodes as format 1 wrote it: no field
+    // a format-1 build does not know.
+    let plain = rec.get(&r.slot("a", ChildKind::File)).unwrap().encode();
+    assert!(!plain.windows(3).any(|w| w == b"rev"));
+    assert_eq!(FolderRecord::decode(&rec.encode()), Ok(rec.clone()));
+    rec.insert(with_prop(&r, &file("b", 1), 1, 1, "red"))
+        .unwrap();
+    assert_eq!(format(&rec), FORMAT);
+    assert_eq!(FolderRecord::decode(&rec.encode()), Ok(rec.clone()));
+}
+
+#[test]
+fn properties_beyond_the_caps_are_never_opened() {
+    let r = root();
+    let many: Vec<DeadProp> = (0..=MAX_PROPS)
+        .map(|i| prop(&format!("p{i}"), "v"))
+        .collect();
+    let big = vec![prop("big", &"v".repeat(MAX_PROPS_BYTES))];
+    let twice = vec![prop("p", "1"), prop("p", "2")];
+    assert!(props_fit(&many[..MAX_PROPS]));
+    for props in [many, big, twice] {
+        assert!(!props_fit(&props));
+        let child = Child {
+            props,
+            ..file("a", 1)
+        };
+        let e = FolderEntry::seal(
+            owner(),
+            &r,
+            &child,
+            EntryFields {
+                version: 1,
+                deleted: false,
+                at_ms: 1,
+                rev: 1,
+            },
+            &mut StdRng::seed_from_u64(3),
+        );
+        assert_eq!(e.open(&r), Err(OpenError::Malformed));
+    }
 }
