@@ -5,7 +5,8 @@
 #          S3 gateway with the aws CLI (multipart, 8 MiB parts) as it
 #          comes and with `payload_signing_enabled = false` (CRC32
 #          checksums, checked by the gateway, instead of a SHA-256 of
-#          every payload: what README advises for a loopback gateway), by
+#          every payload: what README advises for a loopback gateway),
+#          through the S3 gateway with rclone's s3 backend as it comes, by
 #          `restic backup` to a local repository and by `rclone copy` to a
 #          local folder: MB/s and the ratios S3 / put (target >= 0.80);
 #   small: a tree of N files of 4 KiB (default 10,000, in folders of
@@ -118,6 +119,17 @@ t=$(now)
 { time AWS_CONFIG_FILE="$work/aws-unsigned.config" s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin; } 2>"$work/time"
 s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp, CRC32 (README)" "$s3_mbs"
 s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
+# rclone's s3 backend as it comes (multipart, 4 parts at once, an MD5 of
+# each part and of the whole file, signed payloads over plain HTTP).
+rclone_s3_mbs=""
+if have rclone; then
+    n0=$(node_ticks) g0=$(ticks "$serve_pid")
+    t=$(now)
+    { time rclone copyto "$work/large.bin" \
+        ":s3,provider=Other,env_auth=true,region=us-east-1,endpoint='$url':bench/large-rclone.bin"; } 2>"$work/time"
+    rclone_s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$rclone_s3_mbs"
+    rclone_s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, rclone $(client_cpu) s"
+fi
 if have restic; then
     restic init -q -r "$work/restic-large"
     t=$(now); restic backup -q -r "$work/restic-large" "$work/large.bin"
@@ -129,8 +141,12 @@ if have rclone; then
 fi
 printf '%-34s %12s\n' "ratio S3 signed / ifsnode put" "$(printf '%.2f' "$(echo "$signed_mbs / $put_mbs" | bc -l)")"
 printf '%-34s %12s\n' "ratio S3 CRC32 / ifsnode put" "$(printf '%.2f' "$(echo "$s3_mbs / $put_mbs" | bc -l)")"
+if [[ -n "$rclone_s3_mbs" ]]; then
+    printf '%-34s %12s\n' "ratio rclone S3 / ifsnode put" "$(printf '%.2f' "$(echo "$rclone_s3_mbs / $put_mbs" | bc -l)")"
+fi
 printf 'CPU of the put: %s\nCPU of the S3 copy, signed: %s\nCPU of the S3 copy, CRC32: %s\n' \
     "$put_cpu" "$signed_cpu" "$s3_cpu"
+[[ -z "$rclone_s3_mbs" ]] || printf 'CPU of the rclone S3 copy: %s\n' "$rclone_s3_cpu"
 rm -f "$work/large.bin"
 rm -rf "$work/restic-large" "$work/rclone-large"
 

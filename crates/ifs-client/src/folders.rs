@@ -397,7 +397,7 @@ pub async fn props(
 /// untouched and the change outranks the entry it replaces. Fails with
 /// [`GetError::NotFound`] when no such file or folder is listed, and with
 /// [`GetError::TooManyProps`] (changing nothing) when the result would
-/// not fit.
+/// not fit in the entry, or would make the folder's record too big.
 pub async fn patch_props(
     session: &Session,
     key: &UserKey,
@@ -432,6 +432,10 @@ pub async fn patch_props(
             source,
         },
     })?;
+    // Properties must not make the folder's record too big to store.
+    if rec.encode().len() > FolderRecord::MAX_BYTES {
+        return Err(GetError::TooManyProps(name.to_string()));
+    }
     put_folder(session, &mut rec).await
 }
 

@@ -1,7 +1,7 @@
 //! rclone copies a tree in through the WebDAV gateway, `rclone check
 //! --download` compares it byte for byte, then a file and a folder are
-//! moved and deleted; litmus's basic, copymove, props and http suites
-//! pass; properties a client sets survive a move and an overwrite and read
+//! moved and deleted; litmus's basic, copymove, props, locks and http
+//! suites pass; properties a client sets survive a move and an overwrite and read
 //! back through another node.
 
 use std::path::Path;
@@ -146,7 +146,7 @@ fn rclone_copies_checks_moves_and_deletes_a_tree() {
 }
 
 #[test]
-fn litmus_basic_copymove_props_and_http_suites_pass() {
+fn litmus_basic_copymove_props_locks_and_http_suites_pass() {
     if tool("litmus", "litmus").is_none() {
         return;
     }
@@ -169,12 +169,12 @@ fn litmus_basic_copymove_props_and_http_suites_pass() {
     assert_eq!(String::from_utf8_lossy(&made.stdout), "201");
     let out = Command::new("litmus")
         .arg(&base)
-        .env("TESTS", "basic copymove props http")
+        .env("TESTS", "basic copymove props locks http")
         .current_dir(c.dir.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for suite in ["basic", "copymove", "props", "http"] {
+    for suite in ["basic", "copymove", "props", "locks", "http"] {
         let line = text
             .lines()
             .find(|l| l.starts_with(&format!("<- summary for `{suite}'")))
