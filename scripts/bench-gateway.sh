@@ -79,6 +79,9 @@ secs() { echo "$(now) - $1" | bc; }
 rate() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 export RESTIC_PASSWORD=bench
+# rclone is given every remote on its command line: an empty config.
+export RCLONE_CONFIG="$work/rclone.conf"
+: >"$RCLONE_CONFIG"
 
 echo "==> data: ${large_mib} MiB random file, $files files of 4 KiB"
 head -c $((large_mib << 20)) /dev/urandom >"$work/large.bin"
@@ -126,7 +129,8 @@ if have rclone; then
     n0=$(node_ticks) g0=$(ticks "$serve_pid")
     t=$(now)
     { time rclone copyto "$work/large.bin" \
-        ":s3,provider=Other,env_auth=true,region=us-east-1,endpoint='$url':bench/large-rclone.bin"; } 2>"$work/time"
+        ":s3,provider=Other,env_auth=true,region=us-east-1,endpoint='$url':bench/large-rclone.bin" \
+        2>"$work/err" || { cat "$work/err"; exit 1; }; } 2>"$work/time"
     rclone_s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$rclone_s3_mbs"
     rclone_s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, rclone $(client_cpu) s"
 fi

@@ -387,17 +387,34 @@ fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_a
     }
     let c = Cluster::start(3);
     let a = start_on(&c, 0, "--webdav");
-    let data = random_bytes(200 * 1024);
-    let src = c.dir.path().join("notes.bin");
+    let b = start_on(&c, 1, "--webdav");
+    // A small file goes into a pack (MOVE writes a new entry naming its
+    // slice); a larger one has a record of its own (MOVE re-uploads it).
+    for (size, name) in [(200 * 1024, "small"), (700 * 1024, "large")] {
+        properties_follow_the_file(&c, &a, &b, size, name);
+    }
+
+    // The top folder has no entry to hold properties.
+    let set = proppatch(&[("color", Some("blue"))]);
+    let (out, code) = curl(&["-X", "PROPPATCH", "--data-binary", &set], &a.url);
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, "207", "{out}");
+    assert!(out.contains("403"), "{out}");
+}
+
+/// Through gateway `a`: put NAME.bin of `size` bytes, set two properties,
+/// remove one, move it into folder NAME/; through `b`: the moved file has
+/// the one property and the bytes put; written over (same size class),
+/// it keeps the property; a PROPPATCH over the caps changes nothing.
+fn properties_follow_the_file(c: &Cluster, a: &Gateway, b: &Gateway, size: usize, name: &str) {
+    let data = random_bytes(size);
+    let src = c.dir.path().join(format!("{name}.bin"));
     std::fs::write(&src, &data).unwrap();
-    let (_, code) = curl(
-        &["-T", src.to_str().unwrap()],
-        &format!("{}notes.bin", a.url),
-    );
+    let url = format!("{}{name}.bin", a.url);
+    let (_, code) = curl(&["-T", src.to_str().unwrap()], &url);
     assert_eq!(code, "201");
 
     // Set two properties, then remove one.
-    let url = format!("{}notes.bin", a.url);
     let set = proppatch(&[("color", Some("blue")), ("owner", Some("ann"))]);
     let (out, code) = curl(&["-X", "PROPPATCH", "--data-binary", &set], &url);
     let out = String::from_utf8_lossy(&out);
@@ -407,7 +424,7 @@ fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_a
         "{out}"
     );
     let (out, _) = propfind(&url, "0", &["color", "owner"]);
-    let r = response_of(&out, "notes.bin");
+    let r = response_of(&out, &format!("{name}.bin"));
     assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
     assert_eq!(found_value(r, "owner").as_deref(), Some("ann"), "{out}");
     let (_, code) = curl(
@@ -422,9 +439,9 @@ fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_a
     assert_eq!(code, "207");
 
     // Move it into a folder.
-    let (_, code) = curl(&["-X", "MKCOL"], &format!("{}kept", a.url));
+    let (_, code) = curl(&["-X", "MKCOL"], &format!("{}{name}", a.url));
     assert_eq!(code, "201");
-    let moved = format!("{}kept/moved.bin", a.url);
+    let moved = format!("{}{name}/moved.bin", a.url);
     let (_, code) = curl(
         &["-X", "MOVE", "-H", &format!("Destination: {moved}")],
         &url,
@@ -433,31 +450,30 @@ fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_a
 
     // Through another node's gateway: the folder lists the moved file with
     // its one remaining property, and its bytes are the ones put.
-    let b = start_on(&c, 1, "--webdav");
-    let (out, code) = propfind(&format!("{}kept/", b.url), "1", &["color", "owner"]);
+    let (out, code) = propfind(&format!("{}{name}/", b.url), "1", &["color", "owner"]);
     assert_eq!(code, "207", "{out}");
-    let r = response_of(&out, "kept/moved.bin");
+    let r = response_of(&out, &format!("{name}/moved.bin"));
     assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
     assert_eq!(
         found_value(r, "owner"),
         None,
         "removed before the move: {out}"
     );
-    let (got, code) = curl(&[], &format!("{}kept/moved.bin", b.url));
+    let (got, code) = curl(&[], &format!("{}{name}/moved.bin", b.url));
     assert_eq!(code, "200");
-    assert!(got == data, "the moved file's bytes differ");
+    assert!(got == data, "{name}: the moved file's bytes differ");
     let (_, code) = curl(&[], &url);
     assert_eq!(code, "404", "the old name is gone");
 
     // Written over, the file keeps its properties.
-    let newer = random_bytes(1000);
+    let newer = random_bytes(size + 1000);
     std::fs::write(&src, &newer).unwrap();
     let (_, code) = curl(
         &["-T", src.to_str().unwrap()],
-        &format!("{}kept/moved.bin", b.url),
+        &format!("{}{name}/moved.bin", b.url),
     );
     assert_eq!(code, "204");
-    let (out, _) = propfind(&format!("{}kept/moved.bin", a.url), "0", &["color"]);
+    let (out, _) = propfind(&moved, "0", &["color"]);
     assert_eq!(
         found_value(response_of(&out, "moved.bin"), "color").as_deref(),
         Some("blue"),
@@ -482,10 +498,6 @@ fn properties_set_by_a_client_survive_move_and_overwrite_and_read_back_through_a
     let r = response_of(&out, "moved.bin");
     assert_eq!(found_value(r, "color").as_deref(), Some("blue"), "{out}");
     assert_eq!(found_value(r, "blob"), None, "{out}");
-
-    // The top folder has no entry to hold properties.
-    let (out, code) = curl(&["-X", "PROPPATCH", "--data-binary", &set], &a.url);
-    let out = String::from_utf8_lossy(&out);
-    assert_eq!(code, "207", "{out}");
-    assert!(out.contains("403"), "{out}");
+    let (got, _) = curl(&[], &moved);
+    assert!(got == newer, "{name}: the file written over reads back");
 }
