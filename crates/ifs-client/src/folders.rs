@@ -391,8 +391,8 @@ pub async fn props(
 }
 
 /// Change the properties of `key`'s file or folder `name`: `patch` gives
-/// each property to set (`Some` value) or remove (`None`), keyed by
-/// namespace and name, applied in order. The entry is written again at
+/// each property to set (`true`, with its value) or remove (`false`),
+/// keyed by namespace and name, applied in order. The entry is written again at
 /// the same version with the next properties revision, so the content is
 /// untouched and the change outranks the entry it replaces. Fails with
 /// [`GetError::NotFound`] when no such file or folder is listed, and with
@@ -422,7 +422,7 @@ pub async fn patch_props(
         version: old.version,
         deleted: false,
         at_ms: now_ms(),
-        rev: old.rev + 1,
+        rev: old.rev.saturating_add(1),
     };
     let e = FolderEntry::seal(key, &folder, &child, fields, &mut rand::rng());
     rec.insert_sealed(e).map_err(|source| match source {
