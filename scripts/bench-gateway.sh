@@ -111,17 +111,22 @@ t=$(now)
 { time "$ifsnode" put "$work/large.bin" --peer "$peer" >/dev/null 2>"$work/err"; } 2>"$work/time" || { cat "$work/err"; exit 1; }
 put_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$put_mbs"
 put_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, client $(client_cpu) s"
+# Each copy is removed once measured, so the nodes' donations (the disk's
+# free space split three ways) hold one copy at a time.
+"$ifsnode" rm large.bin --peer "$peer" >/dev/null
 n0=$(node_ticks) g0=$(ticks "$serve_pid")
 t=$(now)
 { time s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large-signed.bin; } 2>"$work/time"
 signed_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp, signed payload" "$signed_mbs"
 signed_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
+s3 s3 rm --only-show-errors s3://bench/large-signed.bin
 printf '[default]\ns3 =\n    payload_signing_enabled = false\n' >"$work/aws-unsigned.config"
 n0=$(node_ticks) g0=$(ticks "$serve_pid")
 t=$(now)
 { time AWS_CONFIG_FILE="$work/aws-unsigned.config" s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin; } 2>"$work/time"
 s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp, CRC32 (README)" "$s3_mbs"
 s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
+s3 s3 rm --only-show-errors s3://bench/large.bin
 # rclone's s3 backend as it comes (multipart, 4 parts at once, an MD5 of
 # each part and of the whole file, signed payloads over plain HTTP).
 rclone_s3_mbs=""
@@ -133,6 +138,7 @@ if have rclone; then
         2>"$work/err" || { cat "$work/err"; exit 1; }; } 2>"$work/time"
     rclone_s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$rclone_s3_mbs"
     rclone_s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, rclone $(client_cpu) s"
+    s3 s3 rm --only-show-errors s3://bench/large-rclone.bin
 fi
 if have restic; then
     restic init -q -r "$work/restic-large"
