@@ -352,8 +352,10 @@ impl Drive {
     /// dead properties); `NotFound` when there is no such file or folder.
     pub async fn props(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
         let name = name.to_string();
-        self.run(move |d| async move { d.props(&name).await }.boxed_local())
-            .await
+        self.run(move |d| {
+            async move { d.props(&name).await?.ok_or(DriveError::NotFound(name)) }.boxed_local()
+        })
+        .await
     }
 
     /// Set (`true`) or remove (`false`) properties of file or folder
@@ -757,19 +759,15 @@ impl Inner {
         self.carry_props(to, props).await
     }
 
-    /// The properties of file or folder `name`.
-    async fn props(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
-        ifs_client::props(&self.session, &self.key, name)
-            .await?
-            .ok_or_else(|| DriveError::NotFound(name.to_string()))
+    /// The properties of file or folder `name`; `None` when it has no
+    /// entry to hold them (as a folder only its files imply).
+    async fn props(&self, name: &str) -> Result<Option<Vec<DeadProp>>, DriveError> {
+        Ok(ifs_client::props(&self.session, &self.key, name).await?)
     }
 
-    /// The properties to carry from `name` to a copy of it (none when the
-    /// entry cannot be read, as for a folder that only its files imply).
+    /// The properties to carry from `name` to a copy of it.
     async fn props_to_carry(&self, name: &str) -> Result<Vec<DeadProp>, DriveError> {
-        Ok(ifs_client::props(&self.session, &self.key, name)
-            .await?
-            .unwrap_or_default())
+        Ok(self.props(name).await?.unwrap_or_default())
     }
 
     /// Give `to` the properties `props` (those of what it was copied or
