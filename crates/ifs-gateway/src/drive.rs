@@ -751,6 +751,17 @@ impl Inner {
     /// own key and chunks).
     async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
         let props = self.props_to_carry(from).await?;
+        self.copy_file_with(from, to, props).await
+    }
+
+    /// [`Self::copy_file`] of a file whose properties, `props`, the caller
+    /// has already read.
+    async fn copy_file_with(
+        &self,
+        from: &str,
+        to: &str,
+        props: Vec<DeadProp>,
+    ) -> Result<(), DriveError> {
         // A packed file is copied by naming its slice again.
         if !ifs_client::link_packed(&self.session, &self.key, from, to, false).await? {
             let tmp = self.fetch(from).await?;
@@ -789,7 +800,7 @@ impl Inner {
                 if ifs_client::link_packed(&self.session, &self.key, from, to, true).await? {
                     return self.carry_props(to, props).await;
                 }
-                self.copy_file(from, to).await?;
+                self.copy_file_with(from, to, props).await?;
                 self.remove_file(from).await
             }
             Entry::Folder => {
@@ -808,7 +819,7 @@ impl Inner {
                     {
                         self.carry_props(&to, f.props.clone()).await?;
                     } else {
-                        self.copy_file(&f.name, &to).await?;
+                        self.copy_file_with(&f.name, &to, f.props.clone()).await?;
                         self.remove_file(&f.name).await?;
                     }
                 }
