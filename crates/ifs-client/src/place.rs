@@ -8,7 +8,7 @@
 //! node charged with failures goes to the end of later chains.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ifs_core::NodeId;
 use ifs_core::codec::EncodedChunk;
@@ -27,48 +27,69 @@ use crate::transfer::send_chunk;
 /// Attempts per node and chunk before the node is passed over for it.
 const MAX_TRIES_PER_NODE: usize = 2;
 
-/// What a placer leaves for the next part of the same upload: its ranked
-/// nodes (less those it dropped) and the reservations it did not use.
-#[derive(Debug)]
+/// A placer's table, shared: every part of an upload in flight at once
+/// places through one table (one probe, one set of reservations, one set
+/// of dropped nodes), as the chunks of one put do, instead of each part
+/// probing and reserving for itself.
+#[derive(Clone, Debug)]
 pub struct WarmTable {
     ranked: Vec<NodeId>,
     peers: HashMap<NodeId, PeerId>,
     behind_nat: HashSet<NodeId>,
     replicas: usize,
     topup: u64,
-    book: Book,
+    book: Arc<Mutex<Book>>,
+    topping_up: TopUps,
+    dropped: Arc<Mutex<HashSet<NodeId>>>,
+    hazards: Arc<Mutex<Hazards>>,
 }
+
+/// One lock per node, held while a top-up from it is asked for.
+type TopUps = Arc<Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>>;
 
 impl WarmTable {
-    /// Whether enough nodes are left to place `replicas` copies.
+    /// Whether enough nodes not dropped are left to place `replicas` copies.
     pub fn usable(&self, replicas: usize) -> bool {
-        self.ranked.len() >= replicas
+        let dropped = lock(&self.dropped);
+        self.ranked.iter().filter(|n| !dropped.contains(n)).count() >= replicas
     }
 
-    /// The reservations held.
-    pub fn book(&self) -> &Book {
-        &self.book
+    /// Take every reservation held out of the table, to settle them; the
+    /// table holds none afterwards.
+    pub fn take_book(&self) -> Book {
+        std::mem::take(&mut *lock(&self.book))
     }
 }
 
-/// Shared state of the chunks of one put.
+/// Shared state of the chunks of one put (or of every part of an upload
+/// in flight at once: see [`WarmTable`]).
 pub struct Placer<'a> {
     session: &'a Session,
     key: &'a UserKey,
     ranked: Vec<NodeId>,
     peers: HashMap<NodeId, PeerId>,
-    book: Mutex<Book>,
+    book: Arc<Mutex<Book>>,
+    /// Held per node while a top-up is asked for: chunks that find no
+    /// room on a node at once wait for one top-up instead of each asking
+    /// for one (a slow node holds up only its own).
+    topping_up: TopUps,
     /// Nodes dropped for the rest of this put: the client could not open a
     /// stream to them, or they refused a reservation.
-    dropped: Mutex<HashSet<NodeId>>,
+    dropped: Arc<Mutex<HashSet<NodeId>>>,
     /// Broken links and failures seen so far in this put.
-    hazards: Mutex<Hazards>,
+    hazards: Arc<Mutex<Hazards>>,
     replicas: usize,
     topup: u64,
     /// Nodes that list a relay circuit: behind NAT, reachable for chunks
     /// only once a hole punch worked, or over connections they opened.
     behind_nat: HashSet<NodeId>,
 }
+
+/// A top-up asks for what the node has granted this table so far when that
+/// is more than the table's top-up (so the reservations of a put of
+/// unknown length double as it goes on and it asks O(log n) times), up to
+/// this many times the table's top-up.
+const MAX_TOPUP_GROWTH: u64 = 8;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere cannot leave these maps half-updated in a harmful way.
@@ -90,9 +111,10 @@ impl<'a> Placer<'a> {
             key,
             ranked,
             peers,
-            book: Mutex::new(book),
-            dropped: Mutex::new(HashSet::new()),
-            hazards: Mutex::new(Hazards::default()),
+            book: Arc::new(Mutex::new(book)),
+            topping_up: TopUps::default(),
+            dropped: Arc::new(Mutex::new(HashSet::new())),
+            hazards: Arc::new(Mutex::new(Hazards::default())),
             replicas,
             topup,
             behind_nat: HashSet::new(),
@@ -105,40 +127,43 @@ impl<'a> Placer<'a> {
         self
     }
 
-    /// A placer over a table a previous part left (see [`Self::into_warm`]).
-    pub fn warm(session: &'a Session, key: &'a UserKey, t: WarmTable) -> Self {
-        Placer::new(
+    /// A placer over `t`, sharing its reservations, dropped nodes and
+    /// hazards with every other placer over it.
+    pub fn warm(session: &'a Session, key: &'a UserKey, t: &WarmTable) -> Self {
+        Placer {
             session,
             key,
-            t.ranked,
-            t.peers,
-            t.book,
-            (t.replicas, t.topup),
-        )
-        .with_behind_nat(t.behind_nat)
-    }
-
-    /// The table and the reservations left, for the next part of the same
-    /// upload: the nodes this placer dropped are left out.
-    pub fn into_warm(self) -> WarmTable {
-        let dropped = lock(&self.dropped).clone();
-        WarmTable {
-            ranked: self
-                .ranked
-                .into_iter()
-                .filter(|n| !dropped.contains(n))
-                .collect(),
-            peers: self.peers,
-            behind_nat: self.behind_nat,
-            replicas: self.replicas,
-            topup: self.topup,
-            book: self.book.into_inner().unwrap_or_else(|e| e.into_inner()),
+            ranked: t.ranked.clone(),
+            peers: t.peers.clone(),
+            book: t.book.clone(),
+            topping_up: t.topping_up.clone(),
+            dropped: t.dropped.clone(),
+            hazards: t.hazards.clone(),
+            replicas: t.replicas,
+            topup: t.topup,
+            behind_nat: t.behind_nat.clone(),
         }
     }
 
-    /// The reservations held, to settle them.
+    /// This placer's table, to share with the next parts of the same
+    /// upload ([`Self::warm`]).
+    pub fn table(&self) -> WarmTable {
+        WarmTable {
+            ranked: self.ranked.clone(),
+            peers: self.peers.clone(),
+            behind_nat: self.behind_nat.clone(),
+            replicas: self.replicas,
+            topup: self.topup,
+            book: self.book.clone(),
+            topping_up: self.topping_up.clone(),
+            dropped: self.dropped.clone(),
+            hazards: self.hazards.clone(),
+        }
+    }
+
+    /// The reservations held, to settle them (taken out of the table).
     pub fn into_book(self) -> Book {
-        self.book.into_inner().unwrap_or_else(|e| e.into_inner())
+        std::mem::take(&mut *lock(&self.book))
     }
 
     /// A reservation on `node` with room for `len`, topping up if needed.
@@ -147,11 +172,22 @@ impl<'a> Placer<'a> {
             return Ok(id);
         }
         let peer = *self.peers.get(node).ok_or("unknown node")?;
+        let node_lock = lock(&self.topping_up).entry(*node).or_default().clone();
+        let _one_at_a_time = node_lock.lock().await;
+        // A top-up that ran while this chunk waited may have made room.
+        if let Some(id) = lock(&self.book).take(node, len) {
+            return Ok(id);
+        }
         // A node that is nearly full, or that caps what one user may hold
         // unwritten, may refuse a full top-up but still take this chunk.
-        let grant = match reserve(self.session, peer, node, self.key, self.topup.max(len)).await {
+        let topup = {
+            let granted = lock(&self.book).granted(node);
+            self.topup
+                .max(granted.min(self.topup.saturating_mul(MAX_TOPUP_GROWTH)))
+        };
+        let grant = match reserve(self.session, peer, node, self.key, topup.max(len)).await {
             Ok(g) => g,
-            Err(e) if self.topup > len => {
+            Err(e) if topup > len => {
                 debug!(%peer, "top-up refused ({e}), asking for this chunk only");
                 reserve(self.session, peer, node, self.key, len).await?
             }

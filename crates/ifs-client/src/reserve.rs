@@ -64,6 +64,13 @@ impl Book {
         }
     }
 
+    /// Bytes granted on `node` by the grants held.
+    pub fn granted(&self, node: &NodeId) -> u64 {
+        self.slots
+            .get(node)
+            .map_or(0, |v| v.iter().map(|s| s.grant.bytes).sum())
+    }
+
     /// Every grant held: (node, reservation id).
     pub fn all(&self) -> Vec<(NodeId, [u8; 16])> {
         self.slots

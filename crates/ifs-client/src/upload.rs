@@ -98,10 +98,16 @@ pub struct Upload {
     changes: AtomicU64,
     /// The `changes` value the last completed save covered.
     saved: AtomicU64,
-    /// The table the last part was placed through, with the reservations
-    /// it has left: the next part starts from it instead of probing and
+    /// The table parts are placed through, shared by every part in flight
+    /// and by the next ones: a part starts from it instead of probing and
     /// reserving again. Settled by the commit or abort.
     warm: Mutex<Option<(std::time::Instant, WarmTable)>>,
+    /// Held while a table is opened: parts that start together wait for
+    /// one table instead of each probing and reserving.
+    opening: tokio::sync::Mutex<()>,
+    /// Tables replaced (too old, or too few nodes left), still holding
+    /// reservations until the commit or abort settles them.
+    retired: Mutex<Vec<WarmTable>>,
 }
 
 /// How long a warm table is used for the next part: well inside the
@@ -158,6 +164,8 @@ impl Upload {
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
             warm: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
         }
     }
 
@@ -281,16 +289,8 @@ impl Upload {
             overprovision_pct: self.opts.overprovision_pct,
             max_chunk: chunk_cap,
         };
-        let warm = lock(&self.warm)
-            .take()
-            .filter(|(at, _)| at.elapsed() < WARM_FOR);
-        let (since, placer) = match warm {
-            Some((at, table)) => (at, Placer::warm(session, key, table)),
-            None => (
-                std::time::Instant::now(),
-                open_table(session, key, &ask, max_chunk).await?,
-            ),
-        };
+        let table = self.table(session, key, &ask, max_chunk).await?;
+        let placer = Placer::warm(session, key, &table);
         let part = Segments {
             data: std::io::Cursor::new(head).chain(rest),
             first_index: part.first_index,
@@ -300,22 +300,6 @@ impl Upload {
             keep_placed: part.keep_placed,
         };
         let placed = self.place_segments(part, &placer).await;
-        let table = placer.into_warm();
-        // Kept for the next part when this one went well and no other
-        // part left its table meanwhile; settled otherwise.
-        let keep = placed.is_ok() && table.usable(self.opts.replicas.max(1));
-        let spare = {
-            let mut slot = lock(&self.warm);
-            if keep && slot.is_none() {
-                *slot = Some((since, table));
-                None
-            } else {
-                Some(table)
-            }
-        };
-        if let Some(t) = spare {
-            settle_all(session, key, t.book()).await;
-        }
         let saved = self.save_now().await;
         let placed = placed?;
         saved?;
@@ -508,11 +492,45 @@ impl Upload {
         .await
     }
 
-    /// Settle the reservations the warm table still holds.
+    /// The table to place a part through: the one the parts before opened
+    /// while it is fresh and has enough nodes left, else a new one (the
+    /// old one retired until the commit or abort settles it).
+    async fn table(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        ask: &TableAsk,
+        max_chunk: u64,
+    ) -> Result<WarmTable, PutError> {
+        let replicas = self.opts.replicas.max(1);
+        let current = || {
+            lock(&self.warm)
+                .as_ref()
+                .filter(|(at, t)| at.elapsed() < WARM_FOR && t.usable(replicas))
+                .map(|(_, t)| t.clone())
+        };
+        if let Some(t) = current() {
+            return Ok(t);
+        }
+        let _opening = self.opening.lock().await;
+        // Another part may have opened one while this one waited.
+        if let Some(t) = current() {
+            return Ok(t);
+        }
+        let fresh = open_table(session, key, ask, max_chunk).await?.table();
+        let old = lock(&self.warm).replace((std::time::Instant::now(), fresh.clone()));
+        if let Some((_, old)) = old {
+            lock(&self.retired).push(old);
+        }
+        Ok(fresh)
+    }
+
+    /// Settle the reservations the tables still hold.
     async fn settle_warm(&self, session: &Session, key: &UserKey) {
-        let warm = lock(&self.warm).take();
-        if let Some((_, t)) = warm {
-            settle_all(session, key, t.book()).await;
+        let mut tables: Vec<WarmTable> = std::mem::take(&mut *lock(&self.retired));
+        tables.extend(lock(&self.warm).take().map(|(_, t)| t));
+        for t in tables {
+            settle_all(session, key, &t.take_book()).await;
         }
     }
 

@@ -462,12 +462,17 @@ async fn a_resumed_put_sends_again_the_chunks_nodes_collected_meanwhile() {
 /// Chunks every node has served to fetches so far (its
 /// `ifs_chunk_operations_total{op="fetch",result="ok"}`), summed.
 async fn fetches_served(net: &Net) -> u64 {
+    metric_sum(net, r#"ifs_chunk_operations_total{op="fetch",result="ok"}"#).await
+}
+
+/// The counter `series` summed over every node.
+async fn metric_sum(net: &Net, series: &str) -> u64 {
     let mut total = 0.0;
     for h in &net.nodes {
         let text = h.observer().metrics_text(false).await;
         total += text
             .lines()
-            .find_map(|l| l.strip_prefix(r#"ifs_chunk_operations_total{op="fetch",result="ok"} "#))
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or(0.0);
     }
@@ -613,4 +618,44 @@ async fn an_aborted_upload_of_a_new_name_frees_its_chunks_at_once() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_in_flight_at_once_share_one_table_and_its_reservations() {
+    // An S3 client sends parts many at a time. Had each part probed and
+    // reserved on its own, as many as there are parts at once would each
+    // ask R nodes for a reservation, and settle it after.
+    let net = start(4).await;
+    let user = UserKey::generate(&mut rand::rng());
+    let seg = 64 << 10;
+    let parts = 8;
+    let data = random_bytes(2 * parts * seg);
+    let mut o = opts("shared.bin", data.len());
+    o.codec = CodecParams::with_segment_size(seg);
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let granted = r#"ifs_reservations_total{result="granted"}"#;
+    let before = metric_sum(&net, granted).await;
+    let up = Upload::begin(&s1, &user, o).await.unwrap();
+    // Two waves of eight parts at once, one segment each.
+    for wave in 0..2 {
+        let all = (0..parts).map(|i| {
+            let at = wave * parts + i;
+            up.put_segments(&s1, &user, part(&data, seg, at..at + 1, false))
+        });
+        for placed in futures::future::join_all(all).await {
+            assert_eq!(placed.unwrap().len(), 1);
+        }
+    }
+    up.commit(&s1, &user, data.len() as u64).await.unwrap();
+    let asked = metric_sum(&net, granted).await - before;
+    // One table: a reservation per node, then top-ups that double.
+    assert!(
+        asked < (parts * 3) as u64,
+        "{asked} reservations for {} parts of R=3",
+        2 * parts
+    );
+    let (_, out) = get(&s1, &user, "shared.bin", Vec::new(), GetOptions::default())
+        .await
+        .unwrap();
+    assert!(out == data);
 }

@@ -141,6 +141,8 @@ impl Upload {
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
             warm: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            retired: Mutex::new(Vec::new()),
         })
     }
 
