@@ -20,7 +20,9 @@
 #   scripts/bench-gateway.sh
 #
 # Env: BENCH_FILES (10000), BENCH_LARGE_MIB (1024), BENCH_S3_FILES (1000:
-# the files of the tree sent through S3); BENCH_PROFILE=dev builds the
+# the files of the tree sent through S3); BENCH_ROUNDS (3: the large file
+# is sent each way this many times, in turn, and the medians compared);
+# BENCH_SETTLE (31: seconds between a removed copy and the next one); BENCH_PROFILE=dev builds the
 # dev profile (default: --release, what users run);
 # IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir;
 # BENCH_PIN=1 keeps the nodes on CPU 0 and the clients on CPU 1. Needs the
@@ -93,7 +95,6 @@ for ((i = 0; i < files; i++)); do
 done
 mb=$(echo "$large_mib * 1048576 / 1000000" | bc -l)
 
-printf '\n%-34s %12s\n' "large file (${large_mib} MiB)" "MB/s"
 # CPU seconds each side spent, to tell where the time of a run went (on a
 # small machine the nodes, the gateway and the S3 client share the cores).
 hz=$(getconf CLK_TCK)
@@ -106,39 +107,65 @@ node_ticks() {
 cpu_s() { printf '%.1f' "$(echo "$1 / $hz" | bc -l)"; }
 TIMEFORMAT='%U %S'
 client_cpu() { awk '{printf "%.1f", $1 + $2}' "$work/time"; }
-n0=$(node_ticks)
-t=$(now)
-{ time "$ifsnode" put "$work/large.bin" --peer "$peer" >/dev/null 2>"$work/err"; } 2>"$work/time" || { cat "$work/err"; exit 1; }
-put_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$put_mbs"
-put_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, client $(client_cpu) s"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 # Each copy is removed once measured, so the nodes' donations (the disk's
-# free space split three ways) hold one copy at a time.
-"$ifsnode" rm large.bin --peer "$peer" >/dev/null
-n0=$(node_ticks) g0=$(ticks "$serve_pid")
-t=$(now)
-{ time s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large-signed.bin; } 2>"$work/time"
-signed_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp, signed payload" "$signed_mbs"
-signed_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
-s3 s3 rm --only-show-errors s3://bench/large-signed.bin
-printf '[default]\ns3 =\n    payload_signing_enabled = false\n' >"$work/aws-unsigned.config"
-n0=$(node_ticks) g0=$(ticks "$serve_pid")
-t=$(now)
-{ time AWS_CONFIG_FILE="$work/aws-unsigned.config" s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin; } 2>"$work/time"
-s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "aws s3 cp, CRC32 (README)" "$s3_mbs"
-s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
-s3 s3 rm --only-show-errors s3://bench/large.bin
-# rclone's s3 backend as it comes (multipart, 4 parts at once, an MD5 of
-# each part and of the whole file, signed payloads over plain HTTP).
-rclone_s3_mbs=""
-if have rclone; then
+# free space split three ways) hold one copy at a time. The next copy
+# waits until the freed inodes are written back and 30 s old: ext4
+# without a journal (this machine's root filesystem, among others) skips
+# inodes freed less than 30 s before (5 min while their table block is
+# dirty) each time it allocates one, and scanning past a thousand of them
+# per file made whatever came next cost the nodes up to half again the CPU.
+settle() { sync; sleep "${BENCH_SETTLE:-31}"; }
+# One round: each way once, in turn. Several rounds (BENCH_ROUNDS, 3) and
+# their medians, because one run on a shared 2-core machine drifts by
+# ±10% from one minute to the next.
+declare -a r_put r_signed r_crc r_rclone
+rounds="${BENCH_ROUNDS:-3}"
+for ((round = 1; round <= rounds; round++)); do
+    printf '\n%-34s %12s\n' "large file (${large_mib} MiB), round $round/$rounds" "MB/s"
+    n0=$(node_ticks)
+    t=$(now)
+    { time "$ifsnode" put "$work/large.bin" --peer "$peer" >/dev/null 2>"$work/err"; } 2>"$work/time" || { cat "$work/err"; exit 1; }
+    v=$(rate "$mb" "$(secs "$t")"); r_put+=("$v"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$v"
+    echo "  CPU: nodes $(cpu_s $(($(node_ticks) - n0))) s, client $(client_cpu) s"
+    "$ifsnode" rm large.bin --peer "$peer" >/dev/null
+    settle
     n0=$(node_ticks) g0=$(ticks "$serve_pid")
     t=$(now)
-    { time rclone copyto "$work/large.bin" \
-        ":s3,provider=Other,env_auth=true,region=us-east-1,endpoint='$url':bench/large-rclone.bin" \
-        2>"$work/err" || { cat "$work/err"; exit 1; }; } 2>"$work/time"
-    rclone_s3_mbs=$(rate "$mb" "$(secs "$t")"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$rclone_s3_mbs"
-    rclone_s3_cpu="nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, rclone $(client_cpu) s"
-    s3 s3 rm --only-show-errors s3://bench/large-rclone.bin
+    { time s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large-signed.bin; } 2>"$work/time"
+    v=$(rate "$mb" "$(secs "$t")"); r_signed+=("$v"); printf '%-34s %12s\n' "aws s3 cp, signed payload" "$v"
+    echo "  CPU: nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
+    s3 s3 rm --only-show-errors s3://bench/large-signed.bin
+    settle
+    printf '[default]\ns3 =\n    payload_signing_enabled = false\n' >"$work/aws-unsigned.config"
+    n0=$(node_ticks) g0=$(ticks "$serve_pid")
+    t=$(now)
+    { time AWS_CONFIG_FILE="$work/aws-unsigned.config" s3 s3 cp --only-show-errors "$work/large.bin" s3://bench/large.bin; } 2>"$work/time"
+    v=$(rate "$mb" "$(secs "$t")"); r_crc+=("$v"); printf '%-34s %12s\n' "aws s3 cp, CRC32 (README)" "$v"
+    echo "  CPU: nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, aws CLI $(client_cpu) s"
+    s3 s3 rm --only-show-errors s3://bench/large.bin
+    settle
+    # rclone's s3 backend as it comes (multipart, 4 parts at once, an MD5
+    # of each part and of the whole file, signed payloads over plain HTTP).
+    if have rclone; then
+        n0=$(node_ticks) g0=$(ticks "$serve_pid")
+        t=$(now)
+        { time rclone copyto "$work/large.bin" \
+            ":s3,provider=Other,env_auth=true,region=us-east-1,endpoint='$url':bench/large-rclone.bin" \
+            2>"$work/err" || { cat "$work/err"; exit 1; }; } 2>"$work/time"
+        v=$(rate "$mb" "$(secs "$t")"); r_rclone+=("$v"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$v"
+        echo "  CPU: nodes $(cpu_s $(($(node_ticks) - n0))) s, gateway $(cpu_s $(($(ticks "$serve_pid") - g0))) s, rclone $(client_cpu) s"
+        s3 s3 rm --only-show-errors s3://bench/large-rclone.bin
+        ((round == rounds)) || settle
+    fi
+done
+printf '\n%-34s %12s\n' "large file (${large_mib} MiB), median of $rounds" "MB/s"
+put_mbs=$(median "${r_put[@]}"); printf '%-34s %12s\n' "ifsnode put (R=3)" "$put_mbs"
+signed_mbs=$(median "${r_signed[@]}"); printf '%-34s %12s\n' "aws s3 cp, signed payload" "$signed_mbs"
+s3_mbs=$(median "${r_crc[@]}"); printf '%-34s %12s\n' "aws s3 cp, CRC32 (README)" "$s3_mbs"
+rclone_s3_mbs=""
+if ((${#r_rclone[@]})); then
+    rclone_s3_mbs=$(median "${r_rclone[@]}"); printf '%-34s %12s\n' "rclone copy via S3 gateway" "$rclone_s3_mbs"
 fi
 if have restic; then
     restic init -q -r "$work/restic-large"
@@ -154,9 +181,6 @@ printf '%-34s %12s\n' "ratio S3 CRC32 / ifsnode put" "$(printf '%.2f' "$(echo "$
 if [[ -n "$rclone_s3_mbs" ]]; then
     printf '%-34s %12s\n' "ratio rclone S3 / ifsnode put" "$(printf '%.2f' "$(echo "$rclone_s3_mbs / $put_mbs" | bc -l)")"
 fi
-printf 'CPU of the put: %s\nCPU of the S3 copy, signed: %s\nCPU of the S3 copy, CRC32: %s\n' \
-    "$put_cpu" "$signed_cpu" "$s3_cpu"
-[[ -z "$rclone_s3_mbs" ]] || printf 'CPU of the rclone S3 copy: %s\n' "$rclone_s3_cpu"
 rm -f "$work/large.bin"
 rm -rf "$work/restic-large" "$work/rclone-large"
 
