@@ -35,12 +35,20 @@ const MAX_TRIES_PER_NODE: usize = 2;
 pub struct WarmTable {
     ranked: Vec<NodeId>,
     peers: HashMap<NodeId, PeerId>,
+    /// Nodes that list a relay circuit: behind NAT, reachable for chunks
+    /// only once a hole punch worked, or over connections they opened.
     behind_nat: HashSet<NodeId>,
     replicas: usize,
     topup: u64,
     book: Arc<Mutex<Book>>,
+    /// Held per node while a top-up is asked for: chunks that find no
+    /// room on a node at once wait for one top-up instead of each asking
+    /// for one (a slow node holds up only its own).
     topping_up: TopUps,
+    /// Nodes dropped for the rest of this put: the client could not open a
+    /// stream to them, or they refused a reservation.
     dropped: Arc<Mutex<HashSet<NodeId>>>,
+    /// Broken links and failures seen so far in this put.
     hazards: Arc<Mutex<Hazards>>,
 }
 
@@ -66,23 +74,7 @@ impl WarmTable {
 pub struct Placer<'a> {
     session: &'a Session,
     key: &'a UserKey,
-    ranked: Vec<NodeId>,
-    peers: HashMap<NodeId, PeerId>,
-    book: Arc<Mutex<Book>>,
-    /// Held per node while a top-up is asked for: chunks that find no
-    /// room on a node at once wait for one top-up instead of each asking
-    /// for one (a slow node holds up only its own).
-    topping_up: TopUps,
-    /// Nodes dropped for the rest of this put: the client could not open a
-    /// stream to them, or they refused a reservation.
-    dropped: Arc<Mutex<HashSet<NodeId>>>,
-    /// Broken links and failures seen so far in this put.
-    hazards: Arc<Mutex<Hazards>>,
-    replicas: usize,
-    topup: u64,
-    /// Nodes that list a relay circuit: behind NAT, reachable for chunks
-    /// only once a hole punch worked, or over connections they opened.
-    behind_nat: HashSet<NodeId>,
+    t: WarmTable,
 }
 
 /// A top-up asks for what the node has granted this table so far when that
@@ -106,84 +98,63 @@ impl<'a> Placer<'a> {
         book: Book,
         (replicas, topup): (usize, u64),
     ) -> Self {
-        Placer {
-            session,
-            key,
+        let t = WarmTable {
             ranked,
             peers,
-            book: Arc::new(Mutex::new(book)),
-            topping_up: TopUps::default(),
-            dropped: Arc::new(Mutex::new(HashSet::new())),
-            hazards: Arc::new(Mutex::new(Hazards::default())),
+            behind_nat: HashSet::new(),
             replicas,
             topup,
-            behind_nat: HashSet::new(),
-        }
+            book: Arc::new(Mutex::new(book)),
+            topping_up: TopUps::default(),
+            dropped: Arc::default(),
+            hazards: Arc::default(),
+        };
+        Placer { session, key, t }
     }
 
     /// Mark the nodes behind NAT; see [`interleave_behind_nat`].
     pub fn with_behind_nat(mut self, nodes: HashSet<NodeId>) -> Self {
-        self.behind_nat = nodes;
+        self.t.behind_nat = nodes;
         self
     }
 
     /// A placer over `t`, sharing its reservations, dropped nodes and
     /// hazards with every other placer over it.
     pub fn warm(session: &'a Session, key: &'a UserKey, t: &WarmTable) -> Self {
-        Placer {
-            session,
-            key,
-            ranked: t.ranked.clone(),
-            peers: t.peers.clone(),
-            book: t.book.clone(),
-            topping_up: t.topping_up.clone(),
-            dropped: t.dropped.clone(),
-            hazards: t.hazards.clone(),
-            replicas: t.replicas,
-            topup: t.topup,
-            behind_nat: t.behind_nat.clone(),
-        }
+        let t = t.clone();
+        Placer { session, key, t }
     }
 
     /// This placer's table, to share with the next parts of the same
     /// upload ([`Self::warm`]).
     pub fn table(&self) -> WarmTable {
-        WarmTable {
-            ranked: self.ranked.clone(),
-            peers: self.peers.clone(),
-            behind_nat: self.behind_nat.clone(),
-            replicas: self.replicas,
-            topup: self.topup,
-            book: self.book.clone(),
-            topping_up: self.topping_up.clone(),
-            dropped: self.dropped.clone(),
-            hazards: self.hazards.clone(),
-        }
+        self.t.clone()
     }
 
     /// The reservations held, to settle them (taken out of the table).
     pub fn into_book(self) -> Book {
-        std::mem::take(&mut *lock(&self.book))
+        self.t.take_book()
     }
 
     /// A reservation on `node` with room for `len`, topping up if needed.
     async fn slot(&self, node: &NodeId, len: u64) -> Result<[u8; 16], String> {
-        if let Some(id) = lock(&self.book).take(node, len) {
+        if let Some(id) = lock(&self.t.book).take(node, len) {
             return Ok(id);
         }
-        let peer = *self.peers.get(node).ok_or("unknown node")?;
-        let node_lock = lock(&self.topping_up).entry(*node).or_default().clone();
+        let peer = *self.t.peers.get(node).ok_or("unknown node")?;
+        let node_lock = lock(&self.t.topping_up).entry(*node).or_default().clone();
         let _one_at_a_time = node_lock.lock().await;
         // A top-up that ran while this chunk waited may have made room.
-        if let Some(id) = lock(&self.book).take(node, len) {
+        if let Some(id) = lock(&self.t.book).take(node, len) {
             return Ok(id);
         }
         // A node that is nearly full, or that caps what one user may hold
         // unwritten, may refuse a full top-up but still take this chunk.
         let topup = {
-            let granted = lock(&self.book).granted(node);
-            self.topup
-                .max(granted.min(self.topup.saturating_mul(MAX_TOPUP_GROWTH)))
+            let granted = lock(&self.t.book).granted(node);
+            self.t
+                .topup
+                .max(granted.min(self.t.topup.saturating_mul(MAX_TOPUP_GROWTH)))
         };
         let grant = match reserve(self.session, peer, node, self.key, topup.max(len)).await {
             Ok(g) => g,
@@ -194,7 +165,7 @@ impl<'a> Placer<'a> {
             Err(e) => return Err(e),
         };
         debug!(%peer, bytes = grant.bytes, "reservation topped up");
-        let mut book = lock(&self.book);
+        let mut book = lock(&self.t.book);
         book.add(grant);
         book.take(node, len)
             .ok_or_else(|| "top-up too small".into())
@@ -217,7 +188,7 @@ impl<'a> Placer<'a> {
         let mut held: Vec<Receipt> = Vec::new();
         let mut failed: Vec<(NodeId, String)> = Vec::new();
         let mut first_chain = Vec::new();
-        while held.len() < self.replicas {
+        while held.len() < self.t.replicas {
             let holders: Vec<NodeId> = held.iter().map(|r| r.node).collect();
             // A node gets a second chance per chunk: a chain can fail at it
             // through no fault of its own (a stream closed under a hop before
@@ -227,11 +198,18 @@ impl<'a> Placer<'a> {
                 .map(|(n, _)| *n)
                 .filter(|n| failed.iter().filter(|(m, _)| m == n).count() >= MAX_TRIES_PER_NODE)
                 .collect();
-            excluded.extend(lock(&self.dropped).iter().copied());
-            let missing = self.replicas - held.len();
+            excluded.extend(lock(&self.t.dropped).iter().copied());
+            let missing = self.t.replicas - held.len();
             let targets = {
-                let hz = lock(&self.hazards);
-                resend_targets(chunk.index, &self.ranked, missing, &holders, &excluded, &hz)
+                let hz = lock(&self.t.hazards);
+                resend_targets(
+                    chunk.index,
+                    &self.t.ranked,
+                    missing,
+                    &holders,
+                    &excluded,
+                    &hz,
+                )
             };
             if targets.is_empty() {
                 return Err(self.exhausted(&chunk, &held, &failed));
@@ -246,7 +224,7 @@ impl<'a> Placer<'a> {
                     Err(e) => {
                         warn!(index = chunk.index, node = %node_name(&node),
                               "reservation failed, node dropped for this put: {e}");
-                        lock(&self.dropped).insert(node);
+                        lock(&self.t.dropped).insert(node);
                         failed.push((node, format!("no reservation: {e}")));
                     }
                 }
@@ -254,7 +232,7 @@ impl<'a> Placer<'a> {
             if hops.is_empty() {
                 continue;
             }
-            let hops = interleave_behind_nat(hops, |h| self.behind_nat.contains(&h.node));
+            let hops = interleave_behind_nat(hops, |h| self.t.behind_nat.contains(&h.node));
             let nodes: Vec<NodeId> = hops.iter().map(|h| h.node).collect();
             if first_chain.is_empty() {
                 first_chain = nodes.clone();
@@ -263,7 +241,7 @@ impl<'a> Placer<'a> {
                       "resending chunk to alternates");
             }
             let chain = HeaderChain::new(self.key, chunk.id, cref.len, binding, hops.clone())?;
-            let first = self.peers[&nodes[0]];
+            let first = self.t.peers[&nodes[0]];
             match send_chunk(self.session.net(), first, &chain, &chunk.data).await {
                 Ok(reply) => {
                     let (bound, foreign): (Vec<_>, Vec<_>) = reply
@@ -287,7 +265,7 @@ impl<'a> Placer<'a> {
                               "chain broke between two nodes; later chains avoid that link: {why}");
                     }
                     {
-                        let mut hz = lock(&self.hazards);
+                        let mut hz = lock(&self.t.hazards);
                         if let Some((from, to)) = b.broken_link {
                             hz.broken_link(from, to);
                         }
@@ -297,7 +275,7 @@ impl<'a> Placer<'a> {
                     }
                     for hop in &hops {
                         if !now_held.contains(&hop.node) {
-                            lock(&self.book).give_back(&hop.node, &hop.reservation_id, cref.len);
+                            lock(&self.t.book).give_back(&hop.node, &hop.reservation_id, cref.len);
                         }
                     }
                     for node in b.charged {
@@ -314,10 +292,10 @@ impl<'a> Placer<'a> {
                 Err(why) => {
                     warn!(index = chunk.index, node = %first,
                           "chain failed at its first hop, node dropped for this put: {why}");
-                    lock(&self.dropped).insert(nodes[0]);
-                    lock(&self.hazards).strike(nodes[0]);
+                    lock(&self.t.dropped).insert(nodes[0]);
+                    lock(&self.t.hazards).strike(nodes[0]);
                     failed.push((nodes[0], why));
-                    let mut book = lock(&self.book);
+                    let mut book = lock(&self.t.book);
                     for hop in &hops {
                         book.give_back(&hop.node, &hop.reservation_id, cref.len);
                     }
@@ -342,7 +320,7 @@ impl<'a> Placer<'a> {
         held: &[Receipt],
         failed: &[(NodeId, String)],
     ) -> PutError {
-        let dropped = lock(&self.dropped);
+        let dropped = lock(&self.t.dropped);
         let mut failed: Vec<String> = failed
             .iter()
             .map(|(n, why)| format!("{}: {why}", node_name(n)))
@@ -358,7 +336,7 @@ impl<'a> Placer<'a> {
             index: chunk.index,
             chunk: chunk.id.to_hex(),
             have: held.len(),
-            replicas: self.replicas,
+            replicas: self.t.replicas,
             holders: held
                 .iter()
                 .map(|r| node_name(&r.node))
