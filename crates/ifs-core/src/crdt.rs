@@ -66,6 +66,15 @@ pub enum RecordError {
     /// A cap on the record's contents is exceeded.
     #[error("record over its limits: {0}")]
     OverLimit(&'static str),
+    /// A receipt names a chunk the record's manifest does not (an older
+    /// version's, or one the owner never wrote).
+    #[error("receipt from {node} is for chunk {chunk}, which the file's manifest does not name")]
+    NotNamed {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The node that signed the receipt.
+        node: NodeId,
+    },
     /// A receipt's length disagrees with the manifest's for that chunk.
     #[error("receipt from {node} gives chunk {chunk} a length the manifest does not")]
     LengthMismatch {

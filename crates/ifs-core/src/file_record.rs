@@ -5,6 +5,15 @@
 //! of holder receipts: a holder's release cancels only the receipts it saw
 //! (stored at or before `receipt_stored_at_ms`), so a later re-store is live.
 //! Every entry is verified on the way in; merging is a pure join.
+//!
+//! Receipts and releases are kept only for chunks the winning manifest
+//! names. A version's chunks are its own (a fresh file key per put; `share`
+//! carries the same chunks into the next version), so once a newer manifest
+//! wins, the entries of chunks it dropped can never count again: keeping
+//! them would grow the record with every overwrite. Holders free such
+//! chunks by their own binding (see [`FileRecord::may_free`]), not by the
+//! receipts. The same rule keeps a holder from growing a record with
+//! receipts for chunks the owner never named.
 
 use std::collections::BTreeMap;
 
@@ -202,12 +211,14 @@ impl FileRecord {
         }
     }
 
-    /// Verify and add a manifest version (kept if it ranks highest).
+    /// Verify and add a manifest version (kept if it ranks highest; the
+    /// entries of chunks a new winner does not name go).
     pub fn add_manifest(&mut self, m: Manifest) -> Result<(), RecordError> {
         m.verify()?;
         self.check_owner(&m.owner, "manifest")?;
         self.check_name(&m.name, "manifest")?;
         lww(&mut self.manifest, Some(&m), manifest_rank);
+        self.prune();
         Ok(())
     }
 
@@ -220,21 +231,29 @@ impl FileRecord {
         Ok(())
     }
 
-    /// Verify and add a holder's receipt. Refuses a receipt whose length
-    /// disagrees with the manifest for its chunk, so a client learns at once.
+    /// Verify and add a holder's receipt. Refuses a receipt for a chunk the
+    /// manifest does not name, or whose length disagrees with the
+    /// manifest's, so a client or a repairer learns at once.
     pub fn add_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
+        if !self.names(&r.chunk) {
+            return Err(RecordError::NotNamed {
+                chunk: r.chunk,
+                node: r.node,
+            });
+        }
         self.check_receipt_len(&r)?;
-        self.admit_receipt(r)
-    }
-
-    /// Receipts may arrive (by merge) before the manifest they belong to, so
-    /// only signature and owner gate entry; a length that disagrees with the
-    /// manifest makes the receipt count for nothing (see [`Self::live_holders`]).
-    fn admit_receipt(&mut self, r: Receipt) -> Result<(), RecordError> {
         let chunk = r.chunk;
         self.insert_receipt(r)?;
-        self.prune_released_of(&chunk);
+        self.prune_chunk(&chunk);
         self.check_chunk_caps(&chunk)
+    }
+
+    /// Whether entries about `chunk` belong here: the winning manifest
+    /// names it, or there is no manifest yet to judge by.
+    fn names(&self, chunk: &ChunkId) -> bool {
+        self.manifest
+            .as_ref()
+            .is_none_or(|m| m.chunk_len(chunk).is_some())
     }
 
     /// Verify and insert without pruning or caps (decode checks those once).
@@ -246,13 +265,28 @@ impl FileRecord {
         Ok(())
     }
 
-    fn prune_released_of(&mut self, chunk: &ChunkId) {
-        let dead: Vec<_> = self
-            .receipts
-            .range(chunk_range(chunk))
-            .filter(|(k, r)| cancels(self.releases.get(k), r))
-            .map(|(k, _)| *k)
-            .collect();
+    /// [`Self::prune`] for the entries of one chunk.
+    fn prune_chunk(&mut self, chunk: &ChunkId) {
+        let dead: Vec<_> = if self.names(chunk) {
+            self.receipts
+                .range(chunk_range(chunk))
+                .filter(|(k, r)| cancels(self.releases.get(k), r))
+                .map(|(k, _)| *k)
+                .collect()
+        } else {
+            let released: Vec<_> = self
+                .releases
+                .range(chunk_range(chunk))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in released {
+                self.releases.remove(&k);
+            }
+            self.receipts
+                .range(chunk_range(chunk))
+                .map(|(k, _)| *k)
+                .collect()
+        };
         for k in dead {
             self.receipts.remove(&k);
         }
@@ -276,12 +310,20 @@ impl FileRecord {
         }
     }
 
-    /// Drop receipts their holder's release cancels: the release stays and
-    /// keeps cancelling any copy of them that arrives again, so this is a
-    /// pure function of the merged state and merges still commute.
-    fn prune_released(&mut self) {
+    /// Drop the receipts and releases of chunks the winning manifest does
+    /// not name, and receipts their holder's release cancels (the release
+    /// stays and keeps cancelling any copy that arrives again). A pure
+    /// function of the merged state, so merges still commute.
+    fn prune(&mut self) {
+        let named: Option<std::collections::HashSet<ChunkId>> = self
+            .manifest
+            .as_ref()
+            .map(|m| m.chunks.iter().map(|c| c.id).collect());
+        let keep = |c: &ChunkId| named.as_ref().is_none_or(|n| n.contains(c));
+        self.releases.retain(|(c, _), _| keep(c));
         let releases = &self.releases;
-        self.receipts.retain(|k, r| !cancels(releases.get(k), r));
+        self.receipts
+            .retain(|k, r| keep(&k.0) && !cancels(releases.get(k), r));
     }
 
     /// Per-chunk caps on receipts and releases.
@@ -309,12 +351,13 @@ impl FileRecord {
         Ok(())
     }
 
-    /// Verify and add a holder's release of its copy.
+    /// Verify and add a holder's release of its copy. A release of a chunk
+    /// the manifest does not name has nothing to cancel and is not kept.
     pub fn add_release(&mut self, r: ChunkRelease) -> Result<(), RecordError> {
         r.verify()?;
         self.check_owner(&r.owner, "chunk release")?;
         lww_map(&mut self.releases, (r.chunk, r.node), &r, release_rank);
-        self.prune_released_of(&r.chunk);
+        self.prune_chunk(&r.chunk);
         self.check_chunk_caps(&r.chunk)
     }
 
@@ -437,8 +480,10 @@ impl FileRecord {
             .min()
     }
 
-    /// Chunks `node` holds live copies of that the live manifest no longer
-    /// references (deleted or superseded versions): space it may free.
+    /// Chunks `node` holds live copies of that the live manifest does not
+    /// reference (the file is deleted): space it may free. A superseded
+    /// version's chunks have no entries left here; their holders free them
+    /// by their own binding ([`Self::may_free`]).
     pub fn freeable_by(&self, node: &NodeId) -> Vec<ChunkId> {
         let live = self.live_manifest();
         self.receipts
@@ -493,7 +538,7 @@ impl FileRecord {
             rec.check_owner(&r.owner, "chunk release")?;
             lww_map(&mut rec.releases, (r.chunk, r.node), &r, release_rank);
         }
-        rec.prune_released();
+        rec.prune();
         rec.check_caps()?;
         Ok(rec)
     }
@@ -515,7 +560,7 @@ impl Crdt for FileRecord {
         for (k, r) in &other.releases {
             lww_map(&mut self.releases, *k, r, release_rank);
         }
-        self.prune_released();
+        self.prune();
     }
 }
 

@@ -117,11 +117,118 @@ fn delete_hides_the_file_and_frees_its_chunks() {
     assert_eq!(rec.freeable_by(&f.nodes[0].node_id()), vec![chunk(0)]);
     assert_eq!(rec.next_version(), 2);
 
-    // A later put under the same name is live, and the old chunk stays freeable.
+    // A later put under the same name is live; the old chunk's entries go,
+    // and its holder frees it by its binding to version 1.
     rec.add_manifest(manifest(&f.owner, 2, &[1], 40)).unwrap();
     rec.add_receipt(receipt(0, 1, 41)).unwrap();
     assert!(!rec.is_deleted());
-    assert_eq!(rec.freeable_by(&f.nodes[0].node_id()), vec![chunk(0)]);
+    assert!(rec.freeable_by(&f.nodes[0].node_id()).is_empty());
+    assert!(rec.past_holders(&chunk(0)).is_empty());
+    assert!(rec.may_free(&chunk(0), 1));
+    assert!(!rec.may_free(&chunk(1), 2));
+}
+
+/// Every overwrite used to leave the old version's receipts until their
+/// holders freed the chunks, and then their releases for good: a name put
+/// over and over grew its record (and every merge's signature checks)
+/// without bound, until the DHT refused it.
+#[test]
+fn overwrites_leave_no_entries_of_old_versions() {
+    let f = fx();
+    let mut rec = FileRecord::new(f.owner.user_id(), NAME.into());
+    let mut sizes = vec![];
+    for v in 1..=10u8 {
+        // Version v: two fresh chunks, a receipt from every node.
+        let chunks = [2 * v, 2 * v + 1];
+        let at = 1_000_000 + 100 * u64::from(v); // one CBOR width throughout
+        let put = FileRecord::from_manifest(
+            manifest(&f.owner, v.into(), &chunks, at),
+            (0..3)
+                .flat_map(|n| chunks.map(|c| receipt(n, c, at)))
+                .collect(),
+        )
+        .unwrap();
+        rec.merge(&put);
+        // The holders of the previous version free their copies and say so.
+        for c in [2 * v - 2, 2 * v - 1].into_iter().filter(|_| v > 1) {
+            for n in 0..3 {
+                let r = ChunkRelease::new(&f.nodes[n], chunk(c), f.owner.user_id(), at - 100, at);
+                rec.add_release(r).unwrap();
+            }
+        }
+        assert_eq!(rec.live_holders(&chunk(2 * v)).len(), 3);
+        assert_eq!(rec.receipts().count(), 6, "version {v}");
+        sizes.push(rec.encode().len());
+    }
+    assert!(
+        sizes.windows(2).all(|w| w[0] == w[1]),
+        "the record grows with overwrites: {sizes:?}"
+    );
+    assert_eq!(FileRecord::decode(&rec.encode()), Ok(rec.clone()));
+}
+
+/// Attack: a node key (anyone can make one) signs receipts for chunks the
+/// owner never wrote, to grow a victim's record until the DHT refuses it
+/// and the owner's next put cannot merge.
+#[test]
+fn made_up_receipts_cannot_grow_a_victims_record() {
+    let f = fx();
+    let attacker = node(66);
+    let victim = FileRecord::from_manifest(
+        manifest(&f.owner, 1, &[0], 5),
+        vec![receipt(0, 0, 10), receipt(1, 0, 10)],
+    )
+    .unwrap();
+    let size = victim.encode().len();
+    let record_key = FileRecord::key(&f.owner.user_id(), NAME);
+    let junk: Vec<Receipt> = (0..2_000u32)
+        .map(|i| {
+            let c = ChunkId::of(&i.to_le_bytes());
+            Receipt::new(&attacker, c, 50, (f.owner.user_id(), record_key), 10)
+        })
+        .collect();
+
+    // Added one by one, each is refused with a typed error.
+    let mut rec = victim.clone();
+    assert_eq!(
+        rec.add_receipt(junk[0].clone()),
+        Err(RecordError::NotNamed {
+            chunk: junk[0].chunk,
+            node: attacker.node_id()
+        })
+    );
+    let release = ChunkRelease::new(&attacker, junk[1].chunk, f.owner.user_id(), 10, 11);
+    rec.add_release(release).unwrap();
+    assert_eq!(rec, victim, "a release of a chunk never named is not kept");
+
+    // Sent as a whole record beside the victim's real manifest, the junk is
+    // dropped on decode and on merge.
+    let wire = FileRecordWire {
+        format: FileRecord::FORMAT,
+        owner: f.owner.user_id(),
+        name: NAME.into(),
+        manifest: victim.manifest().cloned(),
+        delete: None,
+        receipts: junk,
+        releases: vec![],
+    };
+    let crafted = FileRecord::decode(&to_cbor(&wire)).unwrap();
+    assert_eq!(crafted.encode().len(), manifest_only_size(&victim));
+    rec.merge(&crafted);
+    assert_eq!(rec, victim);
+    assert_eq!(rec.encode().len(), size);
+    assert_eq!(
+        rec.live_holders(&chunk(0)).len(),
+        2,
+        "the victim's holders stay"
+    );
+}
+
+fn manifest_only_size(rec: &FileRecord) -> usize {
+    FileRecord::from_manifest(rec.manifest().unwrap().clone(), vec![])
+        .unwrap()
+        .encode()
+        .len()
 }
 
 #[test]
@@ -258,15 +365,20 @@ fn pool() -> &'static Vec<Entry> {
     static POOL: OnceLock<Vec<Entry>> = OnceLock::new();
     POOL.get_or_init(|| {
         let f = fx();
+        // Chunk 1 is carried from version 1 into both versions 2 (as `share`
+        // does); 2 and 3 are each one version's own, 4 is version 3's. No
+        // chunk comes back once a newer version dropped it, whichever
+        // version 2 wins.
         let mut v = vec![
             Entry::M(manifest(&f.owner, 1, &[0, 1], 1)),
             Entry::M(manifest(&f.owner, 2, &[1, 2], 2)),
-            Entry::M(manifest(&f.owner, 2, &[2, 3], 3)), // same version: hash decides
+            Entry::M(manifest(&f.owner, 2, &[1, 3], 3)), // same version: hash decides
+            Entry::M(manifest(&f.owner, 3, &[4], 4)),
             Entry::D(FileDelete::new(&f.owner, NAME.into(), 1, 5)),
             Entry::D(FileDelete::new(&f.owner, NAME.into(), 2, 6)),
         ];
         for n in 0..3 {
-            for c in 0..3u8 {
+            for c in 0..5u8 {
                 v.push(Entry::R(receipt(n, c, 10)));
                 v.push(Entry::R(receipt(n, c, 20)));
             }
@@ -289,15 +401,23 @@ fn pool() -> &'static Vec<Entry> {
     })
 }
 
+/// Records as honest writers make them: a receipt or release enters a
+/// record beside a manifest that names its chunk (a put commits its
+/// receipts with its manifest; repairs and releases edit the record they
+/// read). Entries made up for chunks no manifest names are the attack test's.
 fn arb_record() -> impl Strategy<Value = FileRecord> {
-    proptest::collection::vec(0..pool().len(), 0..10).prop_map(|picks| {
+    proptest::collection::vec(0..pool().len(), 0..12).prop_map(|picks| {
         let mut rec = FileRecord::new(fx().owner.user_id(), NAME.into());
+        let beside_manifest = |rec: &FileRecord, c: &ChunkId| {
+            rec.manifest().is_some_and(|m| m.chunk_len(c).is_some())
+        };
         for i in picks {
             let res = match &pool()[i] {
                 Entry::M(m) => rec.add_manifest(m.clone()),
                 Entry::D(d) => rec.add_delete(d.clone()),
-                Entry::R(r) => rec.admit_receipt(r.clone()),
-                Entry::L(l) => rec.add_release(l.clone()),
+                Entry::R(r) if beside_manifest(&rec, &r.chunk) => rec.add_receipt(r.clone()),
+                Entry::L(l) if beside_manifest(&rec, &l.chunk) => rec.add_release(l.clone()),
+                Entry::R(_) | Entry::L(_) => Ok(()),
             };
             assert_eq!(res, Ok(()));
         }
@@ -313,6 +433,17 @@ proptest! {
         prop_assert_eq!(merged(&a, &b), merged(&b, &a));
         prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
         prop_assert_eq!(merged(&a, &a), a.clone());
+    }
+
+    #[test]
+    fn merges_keep_every_receipt_the_winner_names(a in arb_record(), b in arb_record()) {
+        let m = merged(&a, &b);
+        for r in a.receipts().chain(b.receipts()) {
+            let key = (r.chunk, r.node);
+            let kept = m.receipts.get(&key).is_some_and(|k| k.stored_at_ms >= r.stored_at_ms);
+            let released = m.releases.get(&key).is_some_and(|l| l.receipt_stored_at_ms >= r.stored_at_ms);
+            prop_assert_eq!(kept || released, m.names(&r.chunk), "{:?}", key);
+        }
     }
 
     #[test]
