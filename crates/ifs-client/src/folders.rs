@@ -37,10 +37,12 @@ pub async fn get_folder(
     let Some(bytes) = get_raw(session, folder_key(folder)).await? else {
         return Ok(None);
     };
-    let rec = FolderRecord::decode(&bytes).map_err(|source| GetError::BadRecord {
-        name: "(folder)".into(),
-        source,
-    })?;
+    let rec = session
+        .decode_folder(&bytes, &folder.locator())
+        .map_err(|source| GetError::BadRecord {
+            name: "(folder)".into(),
+            source,
+        })?;
     if rec.owner() != owner || *rec.locator() != folder.locator() {
         return Err(GetError::ForeignRecord("(folder)".into()));
     }
@@ -52,6 +54,7 @@ pub(crate) async fn put_folder(session: &Session, rec: &mut FolderRecord) -> Res
     rec.compact(now_ms());
     let key = RecordKey::Folder(*rec.locator()).to_bytes();
     put_raw(session, key, rec.encode()).await?;
+    session.wrote_folder(rec);
     Ok(())
 }
 

@@ -87,13 +87,16 @@ pub enum RecordError {
 
 /// Replace `mine` with `theirs` when `theirs` ranks higher by `rank`.
 /// Ranks must be total (ties broken by content hash) for merges to commute.
-pub(crate) fn lww<T: Clone, K: Ord>(
+/// Equal values are left as they are without ranking either: merging a
+/// copy of a record with its own copy is the common case, and a rank
+/// hashes its value's encoding.
+pub(crate) fn lww<T: Clone + PartialEq, K: Ord>(
     mine: &mut Option<T>,
     theirs: Option<&T>,
     rank: impl Fn(&T) -> K,
 ) {
     if let Some(t) = theirs
-        && mine.as_ref().is_none_or(|m| rank(t) > rank(m))
+        && mine.as_ref().is_none_or(|m| m != t && rank(t) > rank(m))
     {
         *mine = Some(t.clone());
     }

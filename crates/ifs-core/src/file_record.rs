@@ -84,7 +84,7 @@ fn cancels(release: Option<&ChunkRelease>, r: &Receipt) -> bool {
     release.is_some_and(|rel| rel.receipt_stored_at_ms >= r.stored_at_ms)
 }
 
-fn lww_map<K: Ord + Clone, T: Clone, R: Ord>(
+fn lww_map<K: Ord + Clone, T: Clone + PartialEq, R: Ord>(
     map: &mut BTreeMap<K, T>,
     key: K,
     theirs: &T,
