@@ -46,7 +46,8 @@ pub use session::{Session, client_agent};
 pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};
 pub use sync::{SyncError, SyncOptions, SyncReport, same_content, sync_tree};
 pub use tree::{
-    FileOutcome, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree, put_small_files,
+    FileOutcome, SmallFiles, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree,
+    put_small_files,
     put_tree,
 };
 pub use upload::{AbortReport, RESUME_WINDOW, Resumed, Segments, Upload, put_file};

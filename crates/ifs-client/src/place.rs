@@ -19,8 +19,8 @@ use tracing::{debug, info, warn};
 
 use crate::error::{PutError, ReceiptError};
 use crate::plan::{Hazards, accept_receipts, blame, node_name, resend_targets};
-use crate::put::PlacedChunk;
-use crate::reserve::{Book, reserve};
+use crate::put::{PlacedChunk, TableAsk, open_table};
+use crate::reserve::{Book, reserve, settle_all};
 use crate::session::Session;
 use crate::transfer::send_chunk;
 
@@ -66,6 +66,70 @@ impl WarmTable {
     /// table holds none afterwards.
     pub fn take_book(&self) -> Book {
         std::mem::take(&mut *lock(&self.book))
+    }
+}
+
+/// How long a warm table is used for the next part or batch: well inside
+/// the reservations' lifetime ([`crate::RESERVATION_TTL`]).
+const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A table kept warm across the parts of one upload, or across a
+/// gateway's batches of small files: each starts from it instead of
+/// probing and reserving again. A table older than [`WARM_FOR`], or with
+/// fewer than R nodes left, is retired and a new one opened; a retired
+/// table keeps its reservations until [`WarmSlot::settle`] (parts still
+/// in flight may place through it).
+#[derive(Default)]
+pub(crate) struct WarmSlot {
+    warm: Mutex<Option<(std::time::Instant, WarmTable)>>,
+    /// Held while a table is opened: parts that start together wait for
+    /// one table instead of each probing and reserving.
+    opening: tokio::sync::Mutex<()>,
+    retired: Mutex<Vec<WarmTable>>,
+}
+
+impl WarmSlot {
+    /// The warm table, or a new one for `ask` when there is none usable.
+    pub(crate) async fn table(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        ask: &TableAsk,
+        max_chunk: u64,
+    ) -> Result<WarmTable, PutError> {
+        let replicas = ask.replicas.max(1);
+        let current = || {
+            lock(&self.warm)
+                .as_ref()
+                .filter(|(at, t)| at.elapsed() < WARM_FOR && t.usable(replicas))
+                .map(|(_, t)| t.clone())
+        };
+        if let Some(t) = current() {
+            return Ok(t);
+        }
+        let _opening = self.opening.lock().await;
+        // Another part may have opened one while this one waited.
+        if let Some(t) = current() {
+            return Ok(t);
+        }
+        let fresh = open_table(session, key, ask, max_chunk).await?.table();
+        let old = lock(&self.warm).replace((std::time::Instant::now(), fresh.clone()));
+        if let Some((_, old)) = old {
+            lock(&self.retired).push(old);
+        }
+        Ok(fresh)
+    }
+
+    /// Settle the reservations of the retired tables, and of the warm one
+    /// too when `all` (nothing places through them any more).
+    pub(crate) async fn settle(&self, session: &Session, key: &UserKey, all: bool) {
+        let mut tables: Vec<WarmTable> = std::mem::take(&mut *lock(&self.retired));
+        if all {
+            tables.extend(lock(&self.warm).take().map(|(_, t)| t));
+        }
+        for t in tables {
+            settle_all(session, key, &t.take_book()).await;
+        }
     }
 }
 

@@ -30,6 +30,7 @@ use crate::get::{GetOptions, get_to_file, probe_nodes};
 use crate::pack::{
     PACK_SEGMENT, PACK_SMALL, PACK_TARGET, PackBuilder, SentPack, retire_superseded, send_pack,
 };
+use crate::place::{Placer, WarmSlot};
 use crate::plan::cipher_estimate;
 use crate::put::{PutOptions, Replaced, TableAsk, open_table, upload};
 use crate::range::RangeReader;
@@ -359,74 +360,117 @@ pub async fn put_tree(
 
 /// Put small files held in memory (each at most [`PACK_SMALL`] bytes) as
 /// one pack, through one fresh table, their folder entries written
-/// together: what a gateway does with the small objects that arrive
-/// while it is busy. Each file's outcome in the order given: the version
-/// of its entry, or why it failed.
+/// together. Each file's outcome in the order given: the version of its
+/// entry, or why it failed. [`SmallFiles`] keeps the table for the next.
 pub async fn put_small_files(
     session: &Session,
     key: &UserKey,
     files: Vec<(String, Vec<u8>)>,
     opts: &TreeOptions,
 ) -> Result<Vec<Result<u64, String>>, PutError> {
-    if files.is_empty() {
-        return Ok(Vec::new());
+    let sender = SmallFiles::default();
+    let sent = sender.put(session, key, files, opts).await;
+    sender.close(session, key).await;
+    sent
+}
+
+/// Batches of small files sent one after another as packs (what a gateway
+/// does with the small objects that arrive while it is busy), through one
+/// table kept warm between batches: while it is fresh a batch pays no
+/// probe and no reservations of its own, only its pack, its records and
+/// its folder entries. One batch at a time.
+#[derive(Default)]
+pub struct SmallFiles {
+    warm: WarmSlot,
+}
+
+impl SmallFiles {
+    /// Put `files` (each at most [`PACK_SMALL`] bytes) as one pack, their
+    /// folder entries written together: see [`put_small_files`].
+    pub async fn put(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        files: Vec<(String, Vec<u8>)>,
+        opts: &TreeOptions,
+    ) -> Result<Vec<Result<u64, String>>, PutError> {
+        let sent = self.put_batch(session, key, files, opts).await;
+        // Batches do not overlap: a table retired by this one is unused.
+        self.warm.settle(session, key, false).await;
+        sent
     }
-    let mut pack = PackBuilder::default();
-    let mut batch = FolderBatch::default();
-    for (name, data) in &files {
-        if data.len() as u64 > PACK_SMALL {
-            return Err(PutError::Folders(GetError::Folder(format!(
-                "{name}: {} bytes is too large to pack",
-                data.len()
-            ))));
+
+    /// Release the reservations the warm table still holds.
+    pub async fn close(&self, session: &Session, key: &UserKey) {
+        self.warm.settle(session, key, true).await;
+    }
+
+    async fn put_batch(
+        &self,
+        session: &Session,
+        key: &UserKey,
+        files: Vec<(String, Vec<u8>)>,
+        opts: &TreeOptions,
+    ) -> Result<Vec<Result<u64, String>>, PutError> {
+        if files.is_empty() {
+            return Ok(Vec::new());
         }
-        pack.add(name, data);
-        batch.add_deleted(name, 0); // only to learn the folders
+        let mut pack = PackBuilder::default();
+        let mut batch = FolderBatch::default();
+        for (name, data) in &files {
+            if data.len() as u64 > PACK_SMALL {
+                return Err(PutError::Folders(GetError::Folder(format!(
+                    "{name}: {} bytes is too large to pack",
+                    data.len()
+                ))));
+            }
+            pack.add(name, data);
+            batch.add_deleted(name, 0); // only to learn the folders
+        }
+        ensure_folders(session, key, &batch.folders())
+            .await
+            .map_err(PutError::Folders)?;
+        let seg = PACK_SEGMENT as u64;
+        let ask = TableAsk {
+            replicas: opts.replicas.max(1),
+            total: Some(cipher_estimate(pack.len(), seg)),
+            overprovision_pct: opts.overprovision_pct,
+            max_chunk: seg + CHUNK_OVERHEAD as u64,
+        };
+        let table = self.warm.table(session, key, &ask, ask.max_chunk).await?;
+        let placer = Placer::warm(session, key, &table);
+        let mut template = PutOptions::new(String::new());
+        template.replicas = opts.replicas.max(1);
+        template.overprovision_pct = opts.overprovision_pct;
+        let sent = send_pack(session, key, pack, &template, &placer).await?;
+        let mut batch = FolderBatch::default();
+        batch.add_live(&sent.name, &sent.manifest);
+        for (name, slice) in sent.slices {
+            batch.add_packed(&name, slice);
+        }
+        let flushed = batch.flush(session, key).await;
+        for (name, e) in retire_superseded(session, key, &flushed.superseded).await {
+            warn!(name = %name, "replaced, but its old record not deleted: {e}");
+        }
+        let failed: HashMap<String, String> = flushed
+            .failed
+            .into_iter()
+            .map(|(n, e)| (n, e.to_string()))
+            .collect();
+        let versions: HashMap<String, u64> = flushed
+            .packed
+            .into_iter()
+            .map(|w| (w.name, w.version))
+            .collect();
+        Ok(files
+            .iter()
+            .map(|(name, _)| match (versions.get(name), failed.get(name)) {
+                (Some(v), _) => Ok(*v),
+                (None, Some(why)) => Err(why.clone()),
+                (None, None) => Err("its folder entry was not written".to_string()),
+            })
+            .collect())
     }
-    ensure_folders(session, key, &batch.folders())
-        .await
-        .map_err(PutError::Folders)?;
-    let seg = PACK_SEGMENT as u64;
-    let ask = TableAsk {
-        replicas: opts.replicas.max(1),
-        total: Some(cipher_estimate(pack.len(), seg)),
-        overprovision_pct: opts.overprovision_pct,
-        max_chunk: seg + CHUNK_OVERHEAD as u64,
-    };
-    let placer = open_table(session, key, &ask, ask.max_chunk).await?;
-    let mut template = PutOptions::new(String::new());
-    template.replicas = opts.replicas.max(1);
-    template.overprovision_pct = opts.overprovision_pct;
-    let sent = send_pack(session, key, pack, &template, &placer).await;
-    settle_all(session, key, &placer.into_book()).await;
-    let sent = sent?;
-    let mut batch = FolderBatch::default();
-    batch.add_live(&sent.name, &sent.manifest);
-    for (name, slice) in sent.slices {
-        batch.add_packed(&name, slice);
-    }
-    let flushed = batch.flush(session, key).await;
-    for (name, e) in retire_superseded(session, key, &flushed.superseded).await {
-        warn!(name = %name, "replaced, but its old record not deleted: {e}");
-    }
-    let failed: HashMap<String, String> = flushed
-        .failed
-        .into_iter()
-        .map(|(n, e)| (n, e.to_string()))
-        .collect();
-    let versions: HashMap<String, u64> = flushed
-        .packed
-        .into_iter()
-        .map(|w| (w.name, w.version))
-        .collect();
-    Ok(files
-        .iter()
-        .map(|(name, _)| match (versions.get(name), failed.get(name)) {
-            (Some(v), _) => Ok(*v),
-            (None, Some(why)) => Err(why.clone()),
-            (None, None) => Err("its folder entry was not written".to_string()),
-        })
-        .collect())
 }
 
 /// Packs sent at once by a tree put.

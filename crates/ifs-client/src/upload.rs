@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use crate::error::{ClientError, PutError};
 use crate::folders::{self, FileState};
 use crate::pages;
-use crate::place::{Placer, WarmTable};
+use crate::place::{Placer, WarmSlot};
 use crate::plan::cipher_estimate;
 use crate::put::{
     PlacedChunk, PutOptions, PutReport, TableAsk, commit_records, now_ms, open_table,
@@ -99,20 +99,9 @@ pub struct Upload {
     /// The `changes` value the last completed save covered.
     saved: AtomicU64,
     /// The table parts are placed through, shared by every part in flight
-    /// and by the next ones: a part starts from it instead of probing and
-    /// reserving again. Settled by the commit or abort.
-    warm: Mutex<Option<(std::time::Instant, WarmTable)>>,
-    /// Held while a table is opened: parts that start together wait for
-    /// one table instead of each probing and reserving.
-    opening: tokio::sync::Mutex<()>,
-    /// Tables replaced (too old, or too few nodes left), still holding
-    /// reservations until the commit or abort settles them.
-    retired: Mutex<Vec<WarmTable>>,
+    /// and by the next ones. Settled by the commit or abort.
+    warm: WarmSlot,
 }
-
-/// How long a warm table is used for the next part: well inside the
-/// reservations' lifetime ([`crate::RESERVATION_TTL`]).
-const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What the chunks are bound to, fixed before the first is sent.
 #[derive(Clone)]
@@ -163,9 +152,7 @@ impl Upload {
             saving: tokio::sync::Mutex::new(()),
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
-            warm: Mutex::new(None),
-            opening: tokio::sync::Mutex::new(()),
-            retired: Mutex::new(Vec::new()),
+            warm: WarmSlot::default(),
         }
     }
 
@@ -289,7 +276,7 @@ impl Upload {
             overprovision_pct: self.opts.overprovision_pct,
             max_chunk: chunk_cap,
         };
-        let table = self.table(session, key, &ask, max_chunk).await?;
+        let table = self.warm.table(session, key, &ask, max_chunk).await?;
         let placer = Placer::warm(session, key, &table);
         let part = Segments {
             data: std::io::Cursor::new(head).chain(rest),
@@ -466,7 +453,7 @@ impl Upload {
             chunks[top] = self.reseal(session, key, &chunks[top]).await?;
             self.save_now().await?;
         }
-        self.settle_warm(session, key).await;
+        self.warm.settle(session, key, true).await;
         let (report, manifest) = self.write_records(session, key, chunks).await?;
         folders::record_file(session, key, FileState::live(&self.head.name, &manifest))
             .await
@@ -495,45 +482,6 @@ impl Upload {
     /// The table to place a part through: the one the parts before opened
     /// while it is fresh and has enough nodes left, else a new one (the
     /// old one retired until the commit or abort settles it).
-    async fn table(
-        &self,
-        session: &Session,
-        key: &UserKey,
-        ask: &TableAsk,
-        max_chunk: u64,
-    ) -> Result<WarmTable, PutError> {
-        let replicas = self.opts.replicas.max(1);
-        let current = || {
-            lock(&self.warm)
-                .as_ref()
-                .filter(|(at, t)| at.elapsed() < WARM_FOR && t.usable(replicas))
-                .map(|(_, t)| t.clone())
-        };
-        if let Some(t) = current() {
-            return Ok(t);
-        }
-        let _opening = self.opening.lock().await;
-        // Another part may have opened one while this one waited.
-        if let Some(t) = current() {
-            return Ok(t);
-        }
-        let fresh = open_table(session, key, ask, max_chunk).await?.table();
-        let old = lock(&self.warm).replace((std::time::Instant::now(), fresh.clone()));
-        if let Some((_, old)) = old {
-            lock(&self.retired).push(old);
-        }
-        Ok(fresh)
-    }
-
-    /// Settle the reservations the tables still hold.
-    async fn settle_warm(&self, session: &Session, key: &UserKey) {
-        let mut tables: Vec<WarmTable> = std::mem::take(&mut *lock(&self.retired));
-        tables.extend(lock(&self.warm).take().map(|(_, t)| t));
-        for t in tables {
-            settle_all(session, key, &t.take_book()).await;
-        }
-    }
-
     /// Write the records of a complete upload (no folder entry: the caller
     /// writes it, alone or with other files of its folder).
     pub(crate) async fn commit_unlisted(
@@ -672,7 +620,7 @@ impl Upload {
     /// nodes collect them after their grace instead.
     pub async fn abort(self, session: &Session, key: &UserKey) -> Result<AbortReport, PutError> {
         self.check_key(key)?;
-        self.settle_warm(session, key).await;
+        self.warm.settle(session, key, true).await;
         let chunks = self.placed();
         let mut report = AbortReport {
             chunks: chunks.len(),

@@ -5,7 +5,8 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use ifs_client::{
-    GetOptions, LsOptions, PutError, PutOptions, Segments, Session, Upload, get, ls, put, rm,
+    GetOptions, LsOptions, PutError, PutOptions, Segments, Session, SmallFiles, TreeOptions,
+    Upload, get, ls, put, rm,
 };
 use ifs_core::codec::CodecParams;
 use ifs_core::keys::{NodeKey, UserKey};
@@ -658,4 +659,44 @@ async fn parts_in_flight_at_once_share_one_table_and_its_reservations() {
         .await
         .unwrap();
     assert!(out == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_of_small_files_share_one_warm_table() {
+    // A gateway sends the small objects that arrive while it is busy as
+    // one pack, batch after batch. Had each batch probed and reserved on
+    // its own, every batch would ask R nodes for a reservation.
+    let net = start(4).await;
+    let user = UserKey::generate(&mut rand::rng());
+    let s1 = Session::connect(addr(&net.nodes[0])).await.unwrap();
+    let granted = r#"ifs_reservations_total{result="granted"}"#;
+    let before = metric_sum(&net, granted).await;
+    let sender = SmallFiles::default();
+    let batches = 6;
+    let mut written = Vec::new();
+    for b in 0..batches {
+        let files: Vec<(String, Vec<u8>)> = (0..5)
+            .map(|i| (format!("small/b{b}/f{i}"), random_bytes(3000 + 100 * i)))
+            .collect();
+        let outcome = sender
+            .put(&s1, &user, files.clone(), &TreeOptions::default())
+            .await
+            .unwrap();
+        assert!(outcome.iter().all(|o| o.is_ok()), "{outcome:?}");
+        written.extend(files);
+    }
+    sender.close(&s1, &user).await;
+    let asked = metric_sum(&net, granted).await - before;
+    assert!(
+        asked < (batches * 3) as u64,
+        "{asked} reservations for {batches} batches of R=3"
+    );
+    // Every file reads back through another node.
+    let s2 = Session::connect(addr(&net.nodes[2])).await.unwrap();
+    for (name, data) in &written {
+        let (_, out) = get(&s2, &user, name, Vec::new(), GetOptions::default())
+            .await
+            .unwrap();
+        assert!(out == *data, "{name}");
+    }
 }

@@ -134,6 +134,8 @@ struct Inner {
     small: RefCell<Vec<SmallPut>>,
     /// Whether a task is sending small files now.
     small_busy: Cell<bool>,
+    /// Sends them, through a table kept warm between batches.
+    small_files: ifs_client::SmallFiles,
 }
 
 /// A small file waiting for the next pack, and who waits for its version.
@@ -202,6 +204,7 @@ impl Drive {
             me: me.clone(),
             small: RefCell::new(Vec::new()),
             small_busy: Cell::new(false),
+            small_files: ifs_client::SmallFiles::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -215,6 +218,8 @@ impl Drive {
                     while let Some(job) = rx.recv().await {
                         tokio::task::spawn_local(job(inner.clone()));
                     }
+                    // The drive is dropped: give back what the warm table holds.
+                    inner.small_files.close(&inner.session, &inner.key).await;
                 });
             })?;
         Ok(Drive { jobs, spool })
@@ -702,8 +707,10 @@ impl Inner {
                 replicas: self.replicas,
                 ..ifs_client::TreeOptions::default()
             };
-            let result =
-                ifs_client::put_small_files(&self.session, &self.key, files.clone(), &opts).await;
+            let result = self
+                .small_files
+                .put(&self.session, &self.key, files.clone(), &opts)
+                .await;
             let outcome: HashMap<String, Result<u64, String>> = match result {
                 Ok(each) => files.into_iter().map(|(n, _)| n).zip(each).collect(),
                 Err(e) => {

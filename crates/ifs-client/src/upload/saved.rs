@@ -140,9 +140,7 @@ impl Upload {
             saving: tokio::sync::Mutex::new(()),
             changes: AtomicU64::new(0),
             saved: AtomicU64::new(0),
-            warm: Mutex::new(None),
-            opening: tokio::sync::Mutex::new(()),
-            retired: Mutex::new(Vec::new()),
+            warm: Default::default(),
         })
     }
 
