@@ -20,8 +20,9 @@
 #   scripts/bench-gateway.sh
 #
 # Env: BENCH_FILES (10000), BENCH_LARGE_MIB (1024), BENCH_S3_FILES (1000:
-# the files of the tree sent through S3); BENCH_ROUNDS (3: the large file
-# is sent each way this many times, in turn, and the medians compared);
+# the files of the tree sent through S3); BENCH_ROUNDS (3: the large file,
+# and then the tree by put -r, restic and rclone, is sent each way this
+# many times, in turn, and the medians compared);
 # BENCH_SETTLE (31: seconds between a removed copy and the next one); BENCH_PROFILE=dev builds the
 # dev profile (default: --release, what users run);
 # IFS_BIN=PATH uses that binary; BENCH_KEEP=1 keeps the work dir;
@@ -116,11 +117,36 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) 
 # dirty) each time it allocates one, and scanning past a thousand of them
 # per file made whatever came next cost the nodes up to half again the CPU.
 settle() { sync; sleep "${BENCH_SETTLE:-31}"; }
+# The tree first, three times each way, in turn, into fresh names and
+# fresh repositories, and the medians: one put of 10,000 small files takes
+# about a second, so one measurement is at the mercy of whatever else the
+# machine does in that second. It goes before the large file because
+# every store of a small file on ext4 scans past the inodes freed in the
+# last minutes (see settle), and the large file's rounds free thousands.
+rounds="${BENCH_ROUNDS:-3}"
+declare -a t_put t_restic t_rclone
+for ((round = 1; round <= rounds; round++)); do
+    printf '\n%-34s %12s\n' "tree ($files x 4 KiB), round $round/$rounds" "files/s"
+    t=$(now); "$ifsnode" put -r "$work/tree" "tree$round" --peer "$peer" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+    v=$(rate "$files" "$(secs "$t")"); t_put+=("$v"); printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$v"
+    if have restic; then
+        restic init -q -r "$work/restic-tree$round"
+        t=$(now); restic backup -q -r "$work/restic-tree$round" "$work/tree"
+        v=$(rate "$files" "$(secs "$t")"); t_restic+=("$v"); printf '%-34s %12s\n' "restic backup (local repo)" "$v"
+    fi
+    if have rclone; then
+        t=$(now); rclone copy "$work/tree" "$work/rclone-tree$round"
+        v=$(rate "$files" "$(secs "$t")"); t_rclone+=("$v"); printf '%-34s %12s\n' "rclone copy (local folder)" "$v"
+    fi
+done
+put_fps=$(median "${t_put[@]}")
+printf '\n%-34s %12s\n' "tree ($files x 4 KiB), median of $rounds" "files/s"
+printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$put_fps"
+
 # One round: each way once, in turn. Several rounds (BENCH_ROUNDS, 3) and
 # their medians, because one run on a shared 2-core machine drifts by
 # ±10% from one minute to the next.
 declare -a r_put r_signed r_crc r_rclone
-rounds="${BENCH_ROUNDS:-3}"
 for ((round = 1; round <= rounds; round++)); do
     printf '\n%-34s %12s\n' "large file (${large_mib} MiB), round $round/$rounds" "MB/s"
     n0=$(node_ticks)
@@ -184,9 +210,6 @@ fi
 rm -f "$work/large.bin"
 rm -rf "$work/restic-large" "$work/rclone-large"
 
-printf '\n%-34s %12s\n' "tree ($files x 4 KiB)" "files/s"
-t=$(now); "$ifsnode" put -r "$work/tree" tree --peer "$peer" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-put_fps=$(rate "$files" "$(secs "$t")"); printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$put_fps"
 # Through S3 every object is a whole put (its own probe, reservations and
 # folder-record write), so only the first folder of the tree goes that way
 # unless BENCH_S3_FILES says otherwise (a multiple of 1,000).
@@ -197,16 +220,15 @@ for ((d = 0; d < s3_dirs; d++)); do
     s3 s3 cp --only-show-errors --recursive "$work/tree/d$d" "s3://bench/tree/d$d"
 done
 s3_fps=$(rate "$((s3_dirs * 1000 < files ? s3_dirs * 1000 : files))" "$(secs "$t")")
-printf '%-34s %12s\n' "aws s3 cp --recursive via gateway" "$s3_fps"
+printf '\n%-34s %12s\n' "tree ($files x 4 KiB), medians" "files/s"
+printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$put_fps"
+printf '%-34s %12s\n' "aws s3 cp --recursive (one run)" "$s3_fps"
 restic_fps=""
-if have restic; then
-    restic init -q -r "$work/restic-tree"
-    t=$(now); restic backup -q -r "$work/restic-tree" "$work/tree"
-    restic_fps=$(rate "$files" "$(secs "$t")"); printf '%-34s %12s\n' "restic backup (local repo)" "$restic_fps"
+if ((${#t_restic[@]})); then
+    restic_fps=$(median "${t_restic[@]}"); printf '%-34s %12s\n' "restic backup (local repo)" "$restic_fps"
 fi
-if have rclone; then
-    t=$(now); rclone copy "$work/tree" "$work/rclone-tree"
-    printf '%-34s %12s\n' "rclone copy (local folder)" "$(rate "$files" "$(secs "$t")")"
+if ((${#t_rclone[@]})); then
+    printf '%-34s %12s\n' "rclone copy (local folder)" "$(median "${t_rclone[@]}")"
 fi
 if [[ -n "$restic_fps" ]]; then
     printf '%-34s %12s\n' "ratio put -r / restic" "$(printf '%.2f' "$(echo "$put_fps / $restic_fps" | bc -l)")"

@@ -47,7 +47,6 @@ pub use share::{RevokeOptions, RevokeReport, ShareReport, revoke, share};
 pub use sync::{SyncError, SyncOptions, SyncReport, same_content, sync_tree};
 pub use tree::{
     FileOutcome, SmallFiles, TreeFile, TreeOptions, TreeProgress, TreeReport, get_tree,
-    put_small_files,
-    put_tree,
+    put_small_files, put_tree,
 };
 pub use upload::{AbortReport, RESUME_WINDOW, Resumed, Segments, Upload, put_file};

@@ -378,10 +378,11 @@ pub async fn put_small_files(
 /// does with the small objects that arrive while it is busy), through one
 /// table kept warm between batches: while it is fresh a batch pays no
 /// probe and no reservations of its own, only its pack, its records and
-/// its folder entries. One batch at a time.
+/// its folder entries. Batches go one at a time (a second waits).
 #[derive(Default)]
 pub struct SmallFiles {
     warm: WarmSlot,
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl SmallFiles {
@@ -394,6 +395,7 @@ impl SmallFiles {
         files: Vec<(String, Vec<u8>)>,
         opts: &TreeOptions,
     ) -> Result<Vec<Result<u64, String>>, PutError> {
+        let _turn = self.one_at_a_time.lock().await;
         let sent = self.put_batch(session, key, files, opts).await;
         // Batches do not overlap: a table retired by this one is unused.
         self.warm.settle(session, key, false).await;

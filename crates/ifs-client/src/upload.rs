@@ -479,9 +479,6 @@ impl Upload {
         .await
     }
 
-    /// The table to place a part through: the one the parts before opened
-    /// while it is fresh and has enough nodes left, else a new one (the
-    /// old one retired until the commit or abort settles it).
     /// Write the records of a complete upload (no folder entry: the caller
     /// writes it, alone or with other files of its folder).
     pub(crate) async fn commit_unlisted(
