@@ -13,7 +13,16 @@
 //! them would grow the record with every overwrite. Holders free such
 //! chunks by their own binding (see [`FileRecord::may_free`]), not by the
 //! receipts. The same rule keeps a holder from growing a record with
-//! receipts for chunks the owner never named.
+//! receipts for chunks the owner never named, and a record without a
+//! manifest (a delete only) keeps no receipts or releases at all.
+//!
+//! The rule is a join (merges commute, associate, are idempotent) as long
+//! as no chunk comes back: a chunk named by two manifests is named by every
+//! manifest ranked between them. Every client here keeps that (a fresh file
+//! key per put; `share` carries the same chunks into the next version). An
+//! owner who signs versions that bring back a dropped chunk can make the
+//! replicas of its own record disagree about that chunk's receipts; no one
+//! else can, as only the owner signs manifests.
 
 use std::collections::BTreeMap;
 
@@ -249,11 +258,12 @@ impl FileRecord {
     }
 
     /// Whether entries about `chunk` belong here: the winning manifest
-    /// names it, or there is no manifest yet to judge by.
+    /// names it. A record without a manifest (a delete only) keeps none:
+    /// receipts travel with the manifest they belong to.
     fn names(&self, chunk: &ChunkId) -> bool {
         self.manifest
             .as_ref()
-            .is_none_or(|m| m.chunk_len(chunk).is_some())
+            .is_some_and(|m| m.chunk_len(chunk).is_some())
     }
 
     /// Verify and insert without pruning or caps (decode checks those once).
@@ -319,7 +329,7 @@ impl FileRecord {
             .manifest
             .as_ref()
             .map(|m| m.chunks.iter().map(|c| c.id).collect());
-        let keep = |c: &ChunkId| named.as_ref().is_none_or(|n| n.contains(c));
+        let keep = |c: &ChunkId| named.as_ref().is_some_and(|n| n.contains(c));
         self.releases.retain(|(c, _), _| keep(c));
         let releases = &self.releases;
         self.receipts

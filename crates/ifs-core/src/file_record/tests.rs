@@ -327,7 +327,11 @@ fn receipt_with_wrong_length_does_not_count() {
         (f.owner.user_id(), FileRecord::key(&f.owner.user_id(), NAME)),
         10,
     );
-    rec.add_receipt(liar.clone()).unwrap(); // no manifest yet to compare with
+    // Without a manifest there is nothing to name the chunk: refused.
+    assert!(matches!(
+        rec.add_receipt(liar.clone()),
+        Err(RecordError::NotNamed { .. })
+    ));
     rec.add_manifest(manifest(&f.owner, 1, &[0], 5)).unwrap();
     assert!(rec.live_holders(&chunk(0)).is_empty());
     let mut fresh = FileRecord::from_manifest(manifest(&f.owner, 1, &[0], 5), vec![]).unwrap();
