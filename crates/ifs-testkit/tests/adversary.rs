@@ -378,6 +378,85 @@ async fn another_users_reservation_can_be_neither_settled_nor_used() {
     net.shutdown().await;
 }
 
+/// Chunks that lie about their size or their bytes: one declared past the
+/// cap, one longer than the grant it names, one whose bytes are not the
+/// chunk its id names. Each is refused by the node it is sent to, nothing of
+/// it is stored, and its grant is not charged: the same grant then takes a
+/// true chunk of its full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_that_lie_about_their_size_or_bytes_cost_nothing() {
+    let net = cluster(3, ClusterOptions::default()).await;
+    let liar = UserKey::generate(&mut rand::rng());
+    let intruder = intruder(&net).await;
+    let node = net.node(1).unwrap();
+    let (peer, id) = (node.peer_id(), node.node_id());
+    let grant: u64 = 1 << 20;
+    let reservation_id = grant_on(&intruder, &net, 1, &liar, grant).await;
+    let binding = (
+        FileRecord::key(&liar.user_id(), &liar.file_handle("lies")),
+        1,
+    );
+    let hop = vec![ChainHop {
+        node: id,
+        reservation_id,
+    }];
+    let send = |chunk: ChunkId, len: u64, data: Vec<u8>| {
+        let chain = HeaderChain::new(&liar, chunk, len, binding, hop.clone()).unwrap();
+        let net = intruder.net().clone();
+        async move {
+            ifs_client::transfer::send_chunk(&net, peer, &chain, &data)
+                .await
+                .unwrap()
+        }
+    };
+
+    // 1. Declared past the cap: refused before a byte is read.
+    let small = random_bytes(4 << 10);
+    let over = ifs_core::proto::MAX_CHUNK_BYTES + 1;
+    let reply = send(ChunkId::of(&small), over, small.clone()).await;
+    assert!(reply.receipts.is_empty());
+    let why = reply.failure.as_ref().map(|(n, w)| (*n, w.clone()));
+    assert!(
+        why.as_ref()
+            .is_some_and(|(n, w)| *n == id && w.contains("cap")),
+        "{why:?}"
+    );
+
+    // 2. Longer than the grant: refused before it is read; what the sender
+    // already wrote is read and dropped.
+    let long = random_bytes(2 << 20);
+    let reply = send(ChunkId::of(&long), long.len() as u64, long.clone()).await;
+    assert!(reply.receipts.is_empty());
+    assert_eq!(reply.failure.as_ref().map(|(n, _)| *n), Some(id));
+
+    // 3. Bytes that are not the chunk the id names (one bit flipped after
+    // hashing): read in full, then refused.
+    let true_bytes = random_bytes(grant as usize - 4096);
+    let mut flipped = true_bytes.clone();
+    flipped[1234] ^= 1;
+    let named = ChunkId::of(&true_bytes);
+    let reply = send(named, flipped.len() as u64, flipped).await;
+    assert!(
+        reply.receipts.is_empty(),
+        "a receipt for bytes that are not the chunk"
+    );
+    assert_eq!(reply.failure.as_ref().map(|(n, _)| *n), Some(id));
+
+    for c in [ChunkId::of(&small), ChunkId::of(&long), named] {
+        assert!(holders_of(&net, c).await.is_empty(), "{c} stored");
+    }
+    accounting_holds(&net).await;
+
+    // None of it was charged: the grant takes a true chunk of its full size.
+    let whole = random_bytes(grant as usize);
+    let reply = send(ChunkId::of(&whole), grant, whole.clone()).await;
+    assert_eq!(reply.receipts.len(), 1, "{:?}", reply.failure);
+    assert_eq!(holders_of(&net, ChunkId::of(&whole)).await, vec![1]);
+    accounting_holds(&net).await;
+    intruder.shutdown().await;
+    net.shutdown().await;
+}
+
 /// The wire layout of a file record, as an attacker would write it by hand.
 #[derive(serde::Serialize)]
 struct HandWrittenRecord {
