@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,9 @@ impl Entry {
 pub struct Drive {
     jobs: mpsc::Sender<Job>,
     spool: Arc<tempfile::TempDir>,
+    /// Changes made through this drive (any frontend), counted when each
+    /// ends, failed or not: see [`Drive::writes`].
+    writes: Arc<AtomicU64>,
 }
 
 type Job = Box<dyn FnOnce(Rc<Inner>) -> LocalBoxFuture<'static, ()> + Send>;
@@ -222,7 +226,11 @@ impl Drive {
                     inner.small_files.close(&inner.session, &inner.key).await;
                 });
             })?;
-        Ok(Drive { jobs, spool })
+        Ok(Drive {
+            jobs,
+            spool,
+            writes: Arc::default(),
+        })
     }
 
     /// Run `f` on the worker and wait for its answer.
@@ -241,6 +249,26 @@ impl Drive {
         });
         self.jobs.send(job).await.map_err(|_| DriveError::Stopped)?;
         rx.await.map_err(|_| DriveError::Stopped)?
+    }
+
+    /// [`Drive::run`] for a call that may change files or folders: the
+    /// change count goes up when it ends, whether it worked or not (a
+    /// failed change may have made part of its change).
+    async fn run_write<T, F>(&self, f: F) -> Result<T, DriveError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a Inner) -> LocalBoxFuture<'a, Result<T, DriveError>> + Send + 'static,
+    {
+        let out = self.run(f).await;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        out
+    }
+
+    /// How many changes made through this drive have ended. A listing
+    /// taken when this read `n` still holds while it reads `n`, but for
+    /// changes made elsewhere (another client of the same user).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// A fresh spool file.
@@ -314,42 +342,42 @@ impl Drive {
     /// Store the local file at `path` as `name`; the version written.
     pub async fn store(&self, name: &str, path: &Path) -> Result<u64, DriveError> {
         let (name, path) = (name.to_string(), path.to_path_buf());
-        self.run(move |d| async move { d.store(&name, &path).await }.boxed_local())
+        self.run_write(move |d| async move { d.store(&name, &path).await }.boxed_local())
             .await
     }
 
     /// Delete file `name`.
     pub async fn remove_file(&self, name: &str) -> Result<(), DriveError> {
         let name = name.to_string();
-        self.run(move |d| async move { d.remove_file(&name).await }.boxed_local())
+        self.run_write(move |d| async move { d.remove_file(&name).await }.boxed_local())
             .await
     }
 
     /// Make folder `name`.
     pub async fn make_folder(&self, name: &str) -> Result<(), DriveError> {
         let name = name.to_string();
-        self.run(move |d| async move { d.make_folder(&name).await }.boxed_local())
+        self.run_write(move |d| async move { d.make_folder(&name).await }.boxed_local())
             .await
     }
 
     /// Remove folder `name`'s entry.
     pub async fn remove_folder(&self, name: &str) -> Result<(), DriveError> {
         let name = name.to_string();
-        self.run(move |d| async move { d.remove_folder(&name).await }.boxed_local())
+        self.run_write(move |d| async move { d.remove_folder(&name).await }.boxed_local())
             .await
     }
 
     /// Copy file `from` to `to`.
     pub async fn copy_file(&self, from: &str, to: &str) -> Result<(), DriveError> {
         let (from, to) = (from.to_string(), to.to_string());
-        self.run(move |d| async move { d.copy_file(&from, &to).await }.boxed_local())
+        self.run_write(move |d| async move { d.copy_file(&from, &to).await }.boxed_local())
             .await
     }
 
     /// Move file or folder `from` to `to`.
     pub async fn rename(&self, from: &str, to: &str) -> Result<(), DriveError> {
         let (from, to) = (from.to_string(), to.to_string());
-        self.run(move |d| async move { d.rename(&from, &to).await }.boxed_local())
+        self.run_write(move |d| async move { d.rename(&from, &to).await }.boxed_local())
             .await
     }
 
@@ -371,7 +399,7 @@ impl Drive {
         patch: Vec<(DeadProp, bool)>,
     ) -> Result<(), DriveError> {
         let name = name.to_string();
-        self.run(move |d| {
+        self.run_write(move |d| {
             async move { Ok(ifs_client::patch_props(&d.session, &d.key, &name, patch).await?) }
                 .boxed_local()
         })
@@ -436,7 +464,7 @@ impl Drive {
     /// Commit upload `id` as a file of `size` bytes: its manifest and its
     /// folder entry. The upload ends whether it succeeds or not.
     pub async fn upload_commit(&self, id: u64, size: u64) -> Result<(), DriveError> {
-        self.run(move |d| {
+        self.run_write(move |d| {
             async move {
                 let up = d.upload(id)?;
                 // A write of the name that committed meanwhile would

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::Request;
@@ -65,6 +65,8 @@ pub struct IfsS3 {
     completed: Completed,
     /// KiB of [`MEM_PARTS_BUDGET`] free for streamed parts.
     mem_parts: Arc<tokio::sync::Semaphore>,
+    /// Listings kept for the next pages of a paginated listing.
+    listings: Arc<s3list::Listings<Obj>>,
 }
 
 impl IfsS3 {
@@ -77,6 +79,7 @@ impl IfsS3 {
             mem_parts: Arc::new(tokio::sync::Semaphore::new(
                 (MEM_PARTS_BUDGET >> 10) as usize,
             )),
+            listings: Arc::default(),
         }
     }
 }
@@ -262,12 +265,27 @@ impl IfsS3 {
         max_keys: Option<i32>,
     ) -> S3Result<s3list::Page<Obj>> {
         self.bucket(bucket).await?;
-        let base = s3list::base_folder(bucket, prefix);
-        // One level is enough when `/` rolls everything deeper up.
-        let listed = if delimiter == Some("/") {
-            self.drive.list(&base).await
+        let key = s3list::ListingKey {
+            bucket: bucket.to_string(),
+            base: s3list::base_folder(bucket, prefix),
+            // One level is enough when `/` rolls everything deeper up.
+            one_level: delimiter == Some("/"),
+        };
+        let max = max_keys.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS));
+        // Read before listing: a change that ends while the listing is
+        // taken makes it serve no later page.
+        let (writes, at) = (self.drive.writes(), Instant::now());
+        // A page after the first reads the listing the first one took.
+        if marker.is_some()
+            && let Some(items) = self.listings.get(&key, writes, at)
+        {
+            return Ok(s3list::page(&items, prefix, delimiter, marker, max));
+        }
+        let base = &key.base;
+        let listed = if key.one_level {
+            self.drive.list(base).await
         } else {
-            self.drive.list_all(&base).await
+            self.drive.list_all(base).await
         };
         let listed = match listed {
             Ok(l) => l,
@@ -300,8 +318,11 @@ impl IfsS3 {
                 })
             })
             .collect();
-        let max = max_keys.map_or(MAX_KEYS, |m| usize::try_from(m).unwrap_or(0).min(MAX_KEYS));
-        Ok(s3list::page(&items, prefix, delimiter, marker, max))
+        let page = s3list::page(&items, prefix, delimiter, marker, max);
+        if page.next_marker.is_some() {
+            self.listings.keep(key, writes, at, Arc::new(items));
+        }
+        Ok(page)
     }
 
     /// The request body in a spool file: the file and its size.

@@ -5,7 +5,9 @@
 //! together, after the marker (`start-after`, a continuation token, or a
 //! v1 marker).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// One file or folder of the bucket, by its key relative to the bucket
 /// (a folder's key ends with `/`).
@@ -90,6 +92,83 @@ pub fn base_folder(bucket: &str, prefix: &str) -> String {
     match prefix.rfind('/') {
         Some(at) => format!("{bucket}/{}", &prefix[..at]),
         None => bucket.to_string(),
+    }
+}
+
+/// How long a listing taken for one page serves the pages after it.
+pub const LISTING_FRESH: Duration = Duration::from_secs(30);
+/// Listings kept at once.
+pub const LISTINGS_KEPT: usize = 8;
+/// The most entries a kept listing may hold (a larger one is taken again
+/// for each page).
+pub const LISTING_MAX_ITEMS: usize = 250_000;
+
+/// What a listing was taken of: a bucket's folder, one level or all below.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListingKey {
+    /// The bucket.
+    pub bucket: String,
+    /// The folder listed ([`base_folder`]).
+    pub base: String,
+    /// One level (delimiter `/`) or the whole tree below.
+    pub one_level: bool,
+}
+
+struct Listing<T> {
+    key: ListingKey,
+    writes: u64,
+    at: Instant,
+    items: Arc<Vec<Item<T>>>,
+}
+
+/// Listings taken for one page, kept for the next pages of the same
+/// listing: a client paging through N keys, 1,000 at a time, makes the
+/// gateway walk the tree once instead of once per page. A listing serves
+/// only while no change made through the same drive has ended since it
+/// was taken (`writes`, see `Drive::writes`) and for [`LISTING_FRESH`];
+/// changes made elsewhere show within that time, as a page taken afresh
+/// would show them.
+pub struct Listings<T> {
+    kept: Mutex<VecDeque<Listing<T>>>,
+}
+
+impl<T> Default for Listings<T> {
+    fn default() -> Self {
+        Listings {
+            kept: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl<T> Listings<T> {
+    /// The listing of `key` taken while the change count read `writes`,
+    /// if one is kept and fresh at `now`.
+    pub fn get(&self, key: &ListingKey, writes: u64, now: Instant) -> Option<Arc<Vec<Item<T>>>> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.retain(|l| now.saturating_duration_since(l.at) < LISTING_FRESH);
+        kept.iter()
+            .find(|l| l.key == *key && l.writes == writes)
+            .map(|l| Arc::clone(&l.items))
+    }
+
+    /// Keep `items`, the listing of `key` begun at `at` while the change
+    /// count read `writes`, in place of an older one of the same key; the
+    /// oldest goes when more than [`LISTINGS_KEPT`] are kept.
+    pub fn keep(&self, key: ListingKey, writes: u64, at: Instant, items: Arc<Vec<Item<T>>>) {
+        if items.len() > LISTING_MAX_ITEMS {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.retain(|l| l.key != key);
+        kept.push_back(Listing {
+            key,
+            writes,
+            at,
+            items,
+        });
+        while kept.len() > LISTINGS_KEPT {
+            kept.pop_front();
+        }
     }
 }
 
@@ -180,5 +259,55 @@ mod tests {
         assert_eq!(base_folder("bk", "ph"), "bk");
         assert_eq!(base_folder("bk", "photos/20"), "bk/photos");
         assert_eq!(base_folder("bk", "photos/2024/"), "bk/photos/2024");
+    }
+    #[test]
+    fn a_kept_listing_serves_only_its_own_key_while_fresh_and_unchanged() {
+        let l: Listings<u32> = Listings::default();
+        let key = |b: &str, one| ListingKey {
+            bucket: b.into(),
+            base: b.into(),
+            one_level: one,
+        };
+        let t0 = Instant::now();
+        let items = Arc::new(vec![Item {
+            key: "a".into(),
+            object: Some(1),
+        }]);
+        l.keep(key("b", false), 7, t0, Arc::clone(&items));
+        assert!(l.get(&key("b", false), 7, t0).is_some());
+        // Another bucket, another depth, a change since: taken afresh.
+        assert!(l.get(&key("c", false), 7, t0).is_none());
+        assert!(l.get(&key("b", true), 7, t0).is_none());
+        assert!(l.get(&key("b", false), 8, t0).is_none());
+        // Too old: gone.
+        assert!(l.get(&key("b", false), 7, t0 + LISTING_FRESH).is_none());
+        assert!(
+            l.get(&key("b", false), 7, t0).is_none(),
+            "dropped once stale"
+        );
+
+        // At most LISTINGS_KEPT, the oldest dropped first; a newer listing
+        // of a key replaces the older one.
+        for i in 0..=LISTINGS_KEPT {
+            l.keep(key(&format!("b{i}"), false), 1, t0, Arc::clone(&items));
+        }
+        assert!(l.get(&key("b0", false), 1, t0).is_none());
+        assert!(
+            l.get(&key(&format!("b{LISTINGS_KEPT}"), false), 1, t0)
+                .is_some()
+        );
+        l.keep(key("b1", false), 2, t0, Arc::clone(&items));
+        assert!(l.get(&key("b1", false), 1, t0).is_none());
+        assert!(l.get(&key("b1", false), 2, t0).is_some());
+
+        // Too large to keep.
+        let big: Vec<Item<u32>> = (0..=LISTING_MAX_ITEMS)
+            .map(|i| Item {
+                key: i.to_string(),
+                object: None,
+            })
+            .collect();
+        l.keep(key("big", false), 1, t0, Arc::new(big));
+        assert!(l.get(&key("big", false), 1, t0).is_none());
     }
 }
