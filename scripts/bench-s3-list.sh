@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Listing a large bucket through the S3 gateway: put a tree of N tiny
+# files (default 20,000, in folders of 1,000) with `ifsnode put -r`, then
+# time `aws s3 ls --recursive` of it (ListObjectsV2, 1,000 keys a page)
+# BENCH_ROUNDS times (default 2): keys/s. Without a kept listing every
+# page walks the whole tree again.
+#
+#   scripts/bench-s3-list.sh
+#
+# Env: BENCH_FILES (20000), BENCH_ROUNDS (2), BENCH_PROFILE=dev builds the
+# dev profile (default: --release), IFS_BIN=PATH uses that binary,
+# BENCH_KEEP=1 keeps the work dir. Needs the aws CLI (pip install awscli).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ifs/target}"
+export BENCH_PROFILE="${BENCH_PROFILE:-release}"
+files="${BENCH_FILES:-20000}"
+command -v aws >/dev/null || { echo "the aws CLI is missing: pip install awscli" >&2; exit 1; }
+
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench_ifsnode
+bench_work bench-s3-list
+serve_pid=""
+stop_serve() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true; bench_cleanup; }
+trap stop_serve EXIT
+bench_devnet 3
+
+key_json="$("$ifsnode" s3-key create --json)"
+export AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
+export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_access_key"])' "$key_json")"
+export AWS_DEFAULT_REGION=us-east-1
+"$ifsnode" serve --s3 127.0.0.1:0 --peer "$peer" >"$work/serve.out" 2>"$work/serve.log" &
+serve_pid=$!
+for _ in $(seq 1 150); do
+    grep -q '^s3: ' "$work/serve.out" 2>/dev/null && break
+    sleep 0.2
+done
+url="$(sed -n 's/^s3: //p' "$work/serve.out")"
+url="${url%/}"
+[[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
+
+echo "==> $files files into bucket 'bench' (put -r)"
+mkdir -p "$work/tree"
+for ((i = 0; i < files; i++)); do
+    d="$work/tree/d$((i / 1000))"
+    [[ -d "$d" ]] || mkdir -p "$d"
+    printf '%d' "$i" >"$d/f$i"
+done
+"$ifsnode" put -r "$work/tree" bench --peer "$peer" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+
+printf '\n%-34s %10s %10s\n' "aws s3 ls --recursive" "seconds" "keys/s"
+for ((round = 1; round <= ${BENCH_ROUNDS:-2}; round++)); do
+    t=$(date +%s.%N)
+    n=$(aws --endpoint-url "$url" s3 ls --recursive s3://bench | wc -l)
+    s=$(echo "$(date +%s.%N) - $t" | bc)
+    [[ "$n" == "$files" ]] || { echo "listed $n keys of $files" >&2; exit 1; }
+    printf '%-34s %10.2f %10.0f\n' "round $round ($n keys)" "$s" "$(echo "$n / $s" | bc -l)"
+done
