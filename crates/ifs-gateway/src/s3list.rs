@@ -99,8 +99,9 @@ pub fn base_folder(bucket: &str, prefix: &str) -> String {
 pub const LISTING_FRESH: Duration = Duration::from_secs(30);
 /// Listings kept at once.
 pub const LISTINGS_KEPT: usize = 8;
-/// The most entries a kept listing may hold (a larger one is taken again
-/// for each page).
+/// The most entries kept, all listings together (about 200 bytes each):
+/// a listing larger than this is taken again for each page, and the
+/// oldest listings go to make room for a new one.
 pub const LISTING_MAX_ITEMS: usize = 250_000;
 
 /// What a listing was taken of: a bucket's folder, one level or all below.
@@ -166,8 +167,12 @@ impl<T> Listings<T> {
             at,
             items,
         });
-        while kept.len() > LISTINGS_KEPT {
-            kept.pop_front();
+        let mut total: usize = kept.iter().map(|l| l.items.len()).sum();
+        while kept.len() > LISTINGS_KEPT || total > LISTING_MAX_ITEMS {
+            match kept.pop_front() {
+                Some(old) => total -= old.items.len(),
+                None => break,
+            }
         }
     }
 }
@@ -300,14 +305,27 @@ mod tests {
         assert!(l.get(&key("b1", false), 1, t0).is_none());
         assert!(l.get(&key("b1", false), 2, t0).is_some());
 
-        // Too large to keep.
-        let big: Vec<Item<u32>> = (0..=LISTING_MAX_ITEMS)
-            .map(|i| Item {
-                key: i.to_string(),
-                object: None,
-            })
-            .collect();
-        l.keep(key("big", false), 1, t0, Arc::new(big));
+        // Too large to keep; and the entries of all listings together
+        // stay within the budget, the oldest going first.
+        let many = |n: usize| {
+            Arc::new(
+                (0..n)
+                    .map(|i| Item {
+                        key: i.to_string(),
+                        object: None,
+                    })
+                    .collect::<Vec<Item<u32>>>(),
+            )
+        };
+        l.keep(key("big", false), 1, t0, many(LISTING_MAX_ITEMS + 1));
         assert!(l.get(&key("big", false), 1, t0).is_none());
+        l.keep(key("half1", false), 1, t0, many(LISTING_MAX_ITEMS / 2));
+        l.keep(key("half2", false), 1, t0, many(LISTING_MAX_ITEMS / 2));
+        assert!(l.get(&key("b1", false), 2, t0).is_none(), "made room");
+        assert!(l.get(&key("half1", false), 1, t0).is_some());
+        l.keep(key("half3", false), 1, t0, many(LISTING_MAX_ITEMS / 2));
+        assert!(l.get(&key("half1", false), 1, t0).is_none());
+        assert!(l.get(&key("half2", false), 1, t0).is_some());
+        assert!(l.get(&key("half3", false), 1, t0).is_some());
     }
 }
