@@ -252,16 +252,26 @@ impl Drive {
     }
 
     /// [`Drive::run`] for a call that may change files or folders: the
-    /// change count goes up when it ends, whether it worked or not (a
-    /// failed change may have made part of its change).
+    /// change count goes up when it ends on the worker, whether it worked
+    /// or not (a failed change may have made part of its change) and
+    /// whether its caller still waits or not (a request whose client went
+    /// away still finishes its change).
     async fn run_write<T, F>(&self, f: F) -> Result<T, DriveError>
     where
         T: Send + 'static,
         F: for<'a> FnOnce(&'a Inner) -> LocalBoxFuture<'a, Result<T, DriveError>> + Send + 'static,
     {
-        let out = self.run(f).await;
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        out
+        let writes = Arc::clone(&self.writes);
+        self.run(move |d: &Inner| {
+            let change = f(d);
+            async move {
+                let out = change.await;
+                writes.fetch_add(1, Ordering::SeqCst);
+                out
+            }
+            .boxed_local()
+        })
+        .await
     }
 
     /// How many changes made through this drive have ended. A listing
