@@ -124,7 +124,7 @@ settle() { sync; sleep "${BENCH_SETTLE:-31}"; }
 # every store of a small file on ext4 scans past the inodes freed in the
 # last minutes (see settle), and the large file's rounds free thousands.
 rounds="${BENCH_ROUNDS:-3}"
-declare -a t_put t_restic t_rclone
+t_put=() t_restic=() t_rclone=()
 for ((round = 1; round <= rounds; round++)); do
     printf '\n%-34s %12s\n' "tree ($files x 4 KiB), round $round/$rounds" "files/s"
     t=$(now); "$ifsnode" put -r "$work/tree" "tree$round" --peer "$peer" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
@@ -146,7 +146,7 @@ printf '%-34s %12s\n' "ifsnode put -r (R=3)" "$put_fps"
 # One round: each way once, in turn. Several rounds (BENCH_ROUNDS, 3) and
 # their medians, because one run on a shared 2-core machine drifts by
 # ±10% from one minute to the next.
-declare -a r_put r_signed r_crc r_rclone
+r_put=() r_signed=() r_crc=() r_rclone=()
 for ((round = 1; round <= rounds; round++)); do
     printf '\n%-34s %12s\n' "large file (${large_mib} MiB), round $round/$rounds" "MB/s"
     n0=$(node_ticks)
