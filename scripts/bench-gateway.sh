@@ -60,20 +60,7 @@ if [[ "${BENCH_PIN:-0}" == 1 ]]; then
     echo "==> pinned: the nodes on CPU 0, the clients and tools on CPU 1"
 fi
 
-key_json="$("$ifsnode" s3-key create --json)"
-export AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
-export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_access_key"])' "$key_json")"
-export AWS_DEFAULT_REGION=us-east-1
-unset AWS_CA_BUNDLE
-"$ifsnode" serve --s3 127.0.0.1:0 --peer "$peer" >"$work/serve.out" 2>"$work/serve.log" &
-serve_pid=$!
-for _ in $(seq 1 150); do
-    grep -q '^s3: ' "$work/serve.out" 2>/dev/null && break
-    sleep 0.2
-done
-url="$(sed -n 's/^s3: //p' "$work/serve.out")"
-url="${url%/}"
-[[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
+bench_s3_gateway
 s3() { aws --endpoint-url "$url" "$@"; }
 s3 s3 mb s3://bench >/dev/null
 

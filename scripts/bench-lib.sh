@@ -50,3 +50,25 @@ bench_devnet() {
     done
     peer="$(cat "$work/net/node1/node.addr")"
 }
+
+# bench_s3_gateway: create an S3 access key (exported as the aws CLI's
+# credentials), start `ifsnode serve --s3` against $peer, set $serve_pid
+# and $url (the endpoint). The caller stops $serve_pid on exit.
+bench_s3_gateway() {
+    local key_json
+    key_json="$("$ifsnode" s3-key create --json)"
+    AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
+    AWS_SECRET_ACCESS_KEY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_access_key"])' "$key_json")"
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=us-east-1
+    unset AWS_CA_BUNDLE
+    "$ifsnode" serve --s3 127.0.0.1:0 --peer "$peer" >"$work/serve.out" 2>"$work/serve.log" &
+    serve_pid=$!
+    local _i
+    for _i in $(seq 1 150); do
+        grep -q '^s3: ' "$work/serve.out" 2>/dev/null && break
+        sleep 0.2
+    done
+    url="$(sed -n 's/^s3: //p' "$work/serve.out")"
+    url="${url%/}"
+    [[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
+}

@@ -27,19 +27,7 @@ stop_serve() { [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true; b
 trap stop_serve EXIT
 bench_devnet 3
 
-key_json="$("$ifsnode" s3-key create --json)"
-export AWS_ACCESS_KEY_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_key_id"])' "$key_json")"
-export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["secret_access_key"])' "$key_json")"
-export AWS_DEFAULT_REGION=us-east-1
-"$ifsnode" serve --s3 127.0.0.1:0 --peer "$peer" >"$work/serve.out" 2>"$work/serve.log" &
-serve_pid=$!
-for _ in $(seq 1 150); do
-    grep -q '^s3: ' "$work/serve.out" 2>/dev/null && break
-    sleep 0.2
-done
-url="$(sed -n 's/^s3: //p' "$work/serve.out")"
-url="${url%/}"
-[[ -n "$url" ]] || { cat "$work/serve.log"; exit 1; }
+bench_s3_gateway
 
 echo "==> $files files into bucket 'bench' (put -r)"
 mkdir -p "$work/tree"
