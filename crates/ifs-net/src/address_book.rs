@@ -62,8 +62,8 @@ impl AddressBook {
         }
     }
 
-    #[cfg(test)]
-    fn get(&self, peer: &PeerId) -> &[Multiaddr] {
+    /// Where `peer` listens, as registered.
+    pub(crate) fn get(&self, peer: &PeerId) -> &[Multiaddr] {
         self.addrs.get(peer).map_or(&[], |v| v.as_slice())
     }
 }

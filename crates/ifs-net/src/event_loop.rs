@@ -102,6 +102,8 @@ pub async fn spawn_with_metrics(
         nat_peers: HashSet::new(),
         public_links: HashSet::new(),
         direct_public: HashMap::new(),
+        quic_dialed: HashMap::new(),
+        tcp_asked: HashSet::new(),
         relay_listeners: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
@@ -200,6 +202,11 @@ pub(crate) struct EventLoop {
     pub(crate) public_links: HashSet<PeerId>,
     /// Connected peers we dialled directly at a public address, and that address.
     pub(crate) direct_public: HashMap<PeerId, Multiaddr>,
+    /// Peers this side dialled directly over another transport than TCP:
+    /// the address reached (see [`crate::direct_streams`]).
+    pub(crate) quic_dialed: HashMap<PeerId, Multiaddr>,
+    /// Peers a TCP connection was dialled to besides (once per link).
+    pub(crate) tcp_asked: HashSet<PeerId>,
     /// Listeners on relay circuits, and the relay of each.
     pub(crate) relay_listeners: HashMap<libp2p::core::transport::ListenerId, PeerId>,
 }

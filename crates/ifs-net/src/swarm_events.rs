@@ -6,10 +6,12 @@ use libp2p::kad::{self, GetRecordOk, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, gossipsub, identify, mdns, ping, relay, upnp};
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{BehaviourEvent, KAD_PROTOCOL};
+use crate::direct_streams::{is_tcp, tcp_alternatives};
 use crate::error::{NetError, RequestFailure};
 use crate::event::{Frame, NetEvent};
 use crate::event_loop::EventLoop;
@@ -84,6 +86,14 @@ impl EventLoop {
                     self.direct_public.insert(peer_id, transport);
                     self.reserve_relays();
                 }
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint
+                    && !is_relayed(address)
+                    && !is_tcp(address)
+                {
+                    self.quic_dialed.insert(peer_id, address.clone());
+                    let known = self.swarm.behaviour().addresses.get(&peer_id).to_vec();
+                    self.ask_for_tcp(peer_id, &known);
+                }
                 let remote = endpoint.get_remote_address();
                 if !is_relayed(remote) && addr_scope(remote) == Some(AddrScope::Public) {
                     self.public_links.insert(peer_id);
@@ -109,6 +119,8 @@ impl EventLoop {
                 debug!(peer = %peer_id, ?cause, "connection closed");
                 if num_established == 0 {
                     self.direct_public.remove(&peer_id);
+                    self.quic_dialed.remove(&peer_id);
+                    self.tcp_asked.remove(&peer_id);
                     self.hop_peers.remove(&peer_id);
                     self.nat_peers.remove(&peer_id);
                     self.public_links.remove(&peer_id);
@@ -142,6 +154,32 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.metrics.record(e),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.metrics.record(e),
             _ => {}
+        }
+    }
+
+    /// When this side reached `peer` directly over QUIC only, dial one of
+    /// `candidates` on the same host over TCP too, once per link: chunk
+    /// streams take a TCP connection when there is one (see
+    /// [`crate::direct_streams`]).
+    fn ask_for_tcp(&mut self, peer: PeerId, candidates: &[Multiaddr]) {
+        if self.tcp_asked.contains(&peer) || self.swarm.behaviour().stream.has_tcp(&peer) {
+            return;
+        }
+        let Some(reached) = self.quic_dialed.get(&peer) else {
+            return;
+        };
+        let tcp = tcp_alternatives(reached, candidates);
+        if tcp.is_empty() {
+            return;
+        }
+        self.tcp_asked.insert(peer);
+        debug!(%peer, addrs = ?tcp, "dialling TCP besides QUIC");
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::Always)
+            .addresses(tcp)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!(%peer, error = %e, "cannot dial TCP besides QUIC");
         }
     }
 
@@ -200,6 +238,7 @@ impl EventLoop {
                     self.hop_peers.insert(peer_id);
                     self.reserve_relays();
                 }
+                self.ask_for_tcp(peer_id, &info.listen_addrs);
                 // Only peers serving our DHT belong in its routing table.
                 if info.protocols.contains(&KAD_PROTOCOL) {
                     for addr in &info.listen_addrs {
