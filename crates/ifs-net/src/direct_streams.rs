@@ -126,7 +126,8 @@ pub(crate) fn is_tcp(addr: &Multiaddr) -> bool {
 /// dialled over another transport): where a TCP connection to it should
 /// come up as well. Another host's address is not tried: one reached over
 /// UDP from here may well not be over TCP, and a failing dial costs the
-/// peer its address in the DHT's routing table.
+/// peer its address in the DHT's routing table. At most
+/// [`MAX_TCP_ALTERNATIVES`]: a peer listing many ports gets no more dials.
 pub(crate) fn tcp_alternatives(reached: &Multiaddr, candidates: &[Multiaddr]) -> Vec<Multiaddr> {
     let Some(host) = reached.iter().next() else {
         return Vec::new();
@@ -138,8 +139,12 @@ pub(crate) fn tcp_alternatives(reached: &Multiaddr, candidates: &[Multiaddr]) ->
         .collect();
     out.sort();
     out.dedup();
+    out.truncate(MAX_TCP_ALTERNATIVES);
     out
 }
+
+/// Most TCP addresses dialled besides one QUIC connection.
+pub(crate) const MAX_TCP_ALTERNATIVES: usize = 2;
 
 /// [`libp2p_stream::Behaviour`] minus relayed connections, preferring TCP.
 pub(crate) struct DirectStreams {
@@ -374,6 +379,14 @@ mod tests {
             vec![a("/ip4/10.0.0.5/tcp/4002")]
         );
         assert!(tcp_alternatives(&Multiaddr::empty(), &candidates).is_empty());
+        // A peer listing many ports on the host gets two dials, no more.
+        let many: Vec<Multiaddr> = (0..50)
+            .map(|p| a(&format!("/ip4/10.0.0.5/tcp/{}", 5000 + p)))
+            .collect();
+        assert_eq!(
+            tcp_alternatives(&reached, &many).len(),
+            MAX_TCP_ALTERNATIVES
+        );
         assert!(tcp_alternatives(&reached, &[]).is_empty());
     }
 
