@@ -157,8 +157,9 @@ impl EventLoop {
         }
     }
 
-    /// When this side reached `peer` directly over QUIC only, dial one of
-    /// `candidates` on the same host over TCP too, once per link: chunk
+    /// When this side reached `peer` directly over QUIC only, dial the
+    /// TCP addresses among `candidates` on the same host too (at most
+    /// [`crate::direct_streams::MAX_TCP_ALTERNATIVES`]), once per link: chunk
     /// streams take a TCP connection when there is one (see
     /// [`crate::direct_streams`]).
     fn ask_for_tcp(&mut self, peer: PeerId, candidates: &[Multiaddr]) {
