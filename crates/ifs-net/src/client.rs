@@ -78,6 +78,9 @@ pub(crate) enum Command {
     RemovePeer(PeerId, oneshot::Sender<()>),
     Bootstrap(oneshot::Sender<bool>),
     Reachability(oneshot::Sender<crate::reachability::ReachabilityReport>),
+    /// A chunk stream is about to be opened to this peer: dial its TCP
+    /// address if it is reached over QUIC only (no reply).
+    PreferTcp(PeerId),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -280,6 +283,10 @@ impl Client {
             self.limits.stream_open_timeout,
         );
         let deadline = tokio::time::Instant::now() + allowed;
+        // A link whose TCP connection idled out while its QUIC one stayed
+        // up dials TCP again, for the streams after this one. Best effort:
+        // a full command queue skips it.
+        let _ = self.tx.try_send(Command::PreferTcp(peer));
         let mut attempt = 1;
         loop {
             let mut control = self.streams.clone();

@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use either::Either;
 use libp2p::PeerId;
@@ -145,6 +146,61 @@ pub(crate) fn tcp_alternatives(reached: &Multiaddr, candidates: &[Multiaddr]) ->
 
 /// Most TCP addresses dialled besides one QUIC connection.
 pub(crate) const MAX_TCP_ALTERNATIVES: usize = 2;
+
+/// How long after a TCP dial the link may dial TCP again, once the
+/// connection it brought has closed.
+pub(crate) const REASK_AFTER: Duration = Duration::from_secs(30);
+
+/// When a link reached over QUIC dials its peer's TCP address: once when
+/// it comes up, and again only after a TCP connection it had closed (it
+/// idled out while the QUIC one, kept up by gossip, stayed) and
+/// [`REASK_AFTER`] since the last dial. A dial that never connected is not
+/// tried again for the link's lifetime: a failing dial costs the peer its
+/// address in the DHT's routing table, and a peer that accepts TCP only to
+/// close it gets one dial per [`REASK_AFTER`].
+#[derive(Debug, Default)]
+pub(crate) struct TcpAsks {
+    asked: HashMap<PeerId, Ask>,
+}
+
+#[derive(Debug)]
+struct Ask {
+    at: Instant,
+    lost: bool,
+}
+
+impl TcpAsks {
+    /// Whether a TCP dial to `peer` may go out at `now`; if so, it is
+    /// noted as made.
+    pub(crate) fn may_ask(&mut self, peer: PeerId, now: Instant) -> bool {
+        let again = match self.asked.get(&peer) {
+            None => true,
+            Some(a) => a.lost && now.saturating_duration_since(a.at) >= REASK_AFTER,
+        };
+        if again {
+            self.asked.insert(
+                peer,
+                Ask {
+                    at: now,
+                    lost: false,
+                },
+            );
+        }
+        again
+    }
+
+    /// A TCP connection to `peer` closed while another connection stays.
+    pub(crate) fn tcp_closed(&mut self, peer: &PeerId) {
+        if let Some(a) = self.asked.get_mut(peer) {
+            a.lost = true;
+        }
+    }
+
+    /// The last connection to `peer` closed: the next link starts afresh.
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.asked.remove(peer);
+    }
+}
 
 /// [`libp2p_stream::Behaviour`] minus relayed connections, preferring TCP.
 pub(crate) struct DirectStreams {
@@ -320,6 +376,42 @@ impl NetworkBehaviour for DirectStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tcp_is_dialled_again_only_after_a_connection_it_brought_closed() {
+        let (p, q) = (peer(), peer());
+        let t0 = Instant::now();
+        let mut asks = TcpAsks::default();
+        assert!(asks.may_ask(p, t0), "the first dial of a link goes out");
+        assert!(!asks.may_ask(p, t0 + REASK_AFTER * 10), "once per link");
+        assert!(asks.may_ask(q, t0), "each peer has its own");
+        // The TCP connection idled out while QUIC stayed up.
+        asks.tcp_closed(&p);
+        assert!(
+            !asks.may_ask(p, t0 + REASK_AFTER / 2),
+            "not within the pause"
+        );
+        assert!(asks.may_ask(p, t0 + REASK_AFTER), "then once more");
+        assert!(!asks.may_ask(p, t0 + REASK_AFTER * 3), "and once only");
+        // A peer that accepts TCP only to close it: one dial per pause.
+        let mut last = t0 + REASK_AFTER;
+        let mut dials = 0;
+        for step in 1..=600 {
+            asks.tcp_closed(&p);
+            let now = t0 + REASK_AFTER + Duration::from_secs(step);
+            if asks.may_ask(p, now) {
+                assert!(now - last >= REASK_AFTER, "no dial sooner than the pause");
+                dials += 1;
+                last = now;
+            }
+        }
+        assert_eq!(dials, 20, "one dial per 30 s over 600 s");
+        // A dial that never connected (no close) is never repeated, and a
+        // link that went down entirely starts afresh.
+        assert!(!asks.may_ask(q, t0 + REASK_AFTER * 100));
+        asks.forget(&q);
+        assert!(asks.may_ask(q, t0 + REASK_AFTER * 100));
+    }
 
     fn peer() -> PeerId {
         PeerId::random()

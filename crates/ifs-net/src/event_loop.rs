@@ -103,7 +103,7 @@ pub async fn spawn_with_metrics(
         public_links: HashSet::new(),
         direct_public: HashMap::new(),
         quic_dialed: HashMap::new(),
-        tcp_asked: HashSet::new(),
+        tcp_asked: crate::direct_streams::TcpAsks::default(),
         relay_listeners: HashMap::new(),
     };
     tokio::spawn(event_loop.run());
@@ -205,8 +205,8 @@ pub(crate) struct EventLoop {
     /// Peers this side dialled directly over another transport than TCP:
     /// the address reached (see [`crate::direct_streams`]).
     pub(crate) quic_dialed: HashMap<PeerId, Multiaddr>,
-    /// Peers a TCP connection was dialled to besides (once per link).
-    pub(crate) tcp_asked: HashSet<PeerId>,
+    /// When TCP was dialled besides QUIC, per peer, and when again.
+    pub(crate) tcp_asked: crate::direct_streams::TcpAsks,
     /// Listeners on relay circuits, and the relay of each.
     pub(crate) relay_listeners: HashMap<libp2p::core::transport::ListenerId, PeerId>,
 }
@@ -416,6 +416,12 @@ impl EventLoop {
             }
             Command::Reachability(reply) => {
                 let _ = reply.send(self.reachability.report());
+            }
+            Command::PreferTcp(peer) => {
+                if self.quic_dialed.contains_key(&peer) {
+                    let known = self.swarm.behaviour().addresses.get(&peer).to_vec();
+                    self.ask_for_tcp(peer, &known);
+                }
             }
             Command::Bootstrap(reply) => {
                 let _ = reply.send(self.swarm.behaviour_mut().kad.bootstrap().is_ok());

@@ -112,15 +112,23 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                endpoint,
                 num_established,
                 cause,
                 ..
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                if num_established > 0 && is_tcp(endpoint.get_remote_address()) {
+                    // The TCP link idled out (or broke) while another
+                    // connection, often a QUIC one kept up by gossip,
+                    // stays: the next chunk stream asks for TCP again
+                    // (`Command::PreferTcp`).
+                    self.tcp_asked.tcp_closed(&peer_id);
+                }
                 if num_established == 0 {
                     self.direct_public.remove(&peer_id);
                     self.quic_dialed.remove(&peer_id);
-                    self.tcp_asked.remove(&peer_id);
+                    self.tcp_asked.forget(&peer_id);
                     self.hop_peers.remove(&peer_id);
                     self.nat_peers.remove(&peer_id);
                     self.public_links.remove(&peer_id);
@@ -159,21 +167,21 @@ impl EventLoop {
 
     /// When this side reached `peer` directly over QUIC only, dial the
     /// TCP addresses among `candidates` on the same host too (at most
-    /// [`crate::direct_streams::MAX_TCP_ALTERNATIVES`]), once per link: chunk
-    /// streams take a TCP connection when there is one (see
+    /// [`crate::direct_streams::MAX_TCP_ALTERNATIVES`]), once per link and
+    /// again after the TCP connection closed ([`crate::direct_streams::TcpAsks`]):
+    /// chunk streams take a TCP connection when there is one (see
     /// [`crate::direct_streams`]).
-    fn ask_for_tcp(&mut self, peer: PeerId, candidates: &[Multiaddr]) {
-        if self.tcp_asked.contains(&peer) || self.swarm.behaviour().stream.has_tcp(&peer) {
+    pub(crate) fn ask_for_tcp(&mut self, peer: PeerId, candidates: &[Multiaddr]) {
+        if self.swarm.behaviour().stream.has_tcp(&peer) {
             return;
         }
         let Some(reached) = self.quic_dialed.get(&peer) else {
             return;
         };
         let tcp = tcp_alternatives(reached, candidates);
-        if tcp.is_empty() {
+        if tcp.is_empty() || !self.tcp_asked.may_ask(peer, std::time::Instant::now()) {
             return;
         }
-        self.tcp_asked.insert(peer);
         debug!(%peer, addrs = ?tcp, "dialling TCP besides QUIC");
         let opts = DialOpts::peer_id(peer)
             .condition(PeerCondition::Always)
