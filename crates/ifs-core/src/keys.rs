@@ -13,9 +13,9 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha512};
 use rand::CryptoRng;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
 use std::fmt;
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 

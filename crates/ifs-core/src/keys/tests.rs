@@ -187,7 +187,10 @@ fn a_batch_of_one_signer_passes_and_any_forgery_in_it_fails() {
     for i in [0, 31, 63] {
         let mut m = msgs.clone();
         m[i][0] ^= 1;
-        assert!(verify_all(pk, domain::FOLDER_ENTRY, &m, &sigs).is_err(), "message {i}");
+        assert!(
+            verify_all(pk, domain::FOLDER_ENTRY, &m, &sigs).is_err(),
+            "message {i}"
+        );
         for byte in [0, 17, 32, 50] {
             let mut s = sigs.clone();
             s[i].0[byte] ^= 0x40;
@@ -198,17 +201,26 @@ fn a_batch_of_one_signer_passes_and_any_forgery_in_it_fails() {
         }
         let mut s = sigs.clone();
         s[i] = other.sign(domain::FOLDER_ENTRY, &msgs[i]);
-        assert!(verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(), "another signer");
+        assert!(
+            verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(),
+            "another signer"
+        );
         // The same scalar s, not reduced: refused, as `verify` refuses it.
         let mut s = sigs.clone();
         let high = plus_order(&s[i].0[32..]);
         s[i].0[32..].copy_from_slice(&high);
         assert!(verify(pk, domain::FOLDER_ENTRY, &msgs[i], &s[i]).is_err());
-        assert!(verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(), "s + l");
+        assert!(
+            verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(),
+            "s + l"
+        );
     }
     let mut s = sigs.clone();
     s.swap(3, 4);
-    assert!(verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(), "swapped");
+    assert!(
+        verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(),
+        "swapped"
+    );
     // Two forgeries that would cancel in an unweighted sum: the
     // coefficients tell them apart.
     let mut s = sigs.clone();
@@ -217,7 +229,10 @@ fn a_batch_of_one_signer_passes_and_any_forgery_in_it_fails() {
     let s1 = Scalar::from_bytes_mod_order(b[32..].try_into().unwrap()) - a;
     s[0].0[32..].copy_from_slice(s0.as_bytes());
     s[1].0[32..].copy_from_slice(s1.as_bytes());
-    assert!(verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(), "cancelling pair");
+    assert!(
+        verify_all(pk, domain::FOLDER_ENTRY, &msgs, &s).is_err(),
+        "cancelling pair"
+    );
     assert_eq!(
         verify_all(&[0u8; 32], domain::FOLDER_ENTRY, &msgs, &sigs),
         Err(SigError::BadPublicKey),
