@@ -10,6 +10,8 @@
 mod corpus;
 #[path = "bench_codec/primitives.rs"]
 mod primitives;
+#[path = "common/thread_cpu.rs"]
+mod thread_cpu;
 
 use ifs_core::codec::{CodecParams, Decoder, Encoder, FileKey, NoncePrefix};
 use std::error::Error;

@@ -6,26 +6,11 @@
 //! before) and `verify_all`, for batches of 64, 512 and 4,096 messages of a
 //! folder entry's size, and the ratio of `verify_all` to the baseline.
 
-use ifs_core::keys::{Sig, UserKey, domain, verify, verify_all};
-use std::time::Instant;
+#[path = "common/thread_cpu.rs"]
+mod thread_cpu;
 
-/// CPU seconds used by the calling thread, so waiting for a core another
-/// process holds is not counted.
-fn thread_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns: u64 = stat
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if ns > 0 {
-        ns as f64 / 1e9
-    } else {
-        // No schedstat: wall time since the first call.
-        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        START.get_or_init(Instant::now).elapsed().as_secs_f64()
-    }
-}
+use ifs_core::keys::{Sig, UserKey, domain, verify, verify_all};
+use thread_cpu::thread_cpu;
 
 /// Runs `f` (which handles `n` signatures) until at least 0.5 CPU-s have
 /// passed; signatures per CPU-second.

@@ -6,17 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-/// CPU seconds used by the calling thread (on-CPU time, so time spent
-/// waiting for a core the other builds on this machine hold is not counted).
-fn thread_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns: u64 = stat
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    ns as f64 / 1e9
-}
+use crate::thread_cpu::thread_cpu;
 
 /// MB per second.
 fn mbps(bytes: u64, secs: f64) -> f64 {
